@@ -1,0 +1,44 @@
+# The two commands of the README: `make demo` and `make test`. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest bench lock session clean setup
+
+setup: $(STAMP)
+
+# The virtual environment, installed from the hashed lock file, then the project itself.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+# Replays the bundled vol-spike session with the example portfolio and the default rule pack.
+demo: $(STAMP)
+	$(BIN)/condor-monitor run
+
+test: $(STAMP)
+	bash scripts/ensure-system-packages.sh
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy monitor
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+# Regenerates requirements.lock from pyproject.toml (needs network access to PyPI).
+lock:
+	$(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv pip compile pyproject.toml --extra test --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+# Rewrites the bundled session from its seed; `git diff` then shows it is unchanged.
+session: $(STAMP)
+	$(BIN)/condor-monitor generate-session --seed 20260303 --out monitor/bundled/sessions/vol-spike-2026-03-03.jsonl.gz
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache state

@@ -1,0 +1,207 @@
+"""Composition root: builds every component from a DaemonConfig and runs the session.
+
+The only module that wires all layers together (and, with metrics.py, imports
+prometheus_client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from prometheus_client import start_http_server
+from prometheus_client.registry import CollectorRegistry
+
+from monitor import bundled
+from monitor.clock import ReplayClock
+from monitor.config import (
+    ConsoleConfig,
+    DaemonConfig,
+    FeedConfig,
+    JournalConfig,
+    MetricsConfig,
+    PricingConfig,
+)
+from monitor.errors import ConfigError, MonitorError
+from monitor.feeds.replay import ReplayReader, ReplayStats
+from monitor.metrics import SnapshotCollector
+from monitor.pipeline import Pipeline
+from monitor.portfolio.book import BookSnapshot
+from monitor.portfolio.model import Portfolio, load_portfolio
+from monitor.pricing.valuation import PricingSettings
+from monitor.rules.loader import Rule, load_rules
+from monitor.sinks.alerts_file import AlertsFileSink
+from monitor.sinks.base import Sink
+from monitor.sinks.console import ConsoleSink
+from monitor.sinks.journal import JournalSink
+
+log = structlog.get_logger(__name__)
+YIELD_EVERY_BATCHES = 64  # let signal handlers and other tasks run during a fast replay
+
+
+def default_config(workdir: Path) -> DaemonConfig:
+    """The embedded default: the bundled session, example portfolio and default rule pack;
+    alerts to the console and a journal under ``workdir/state``; metrics on 127.0.0.1."""
+    return DaemonConfig(
+        instance="demo",
+        feed=FeedConfig(session=bundled.SESSION),
+        portfolio=bundled.PORTFOLIO,
+        rules=[bundled.RULES],
+        pricing=PricingConfig(),
+        journal=JournalConfig(path=workdir / "state" / "journal.sqlite"),
+        metrics=MetricsConfig(),
+        console=ConsoleConfig(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything a config references, loaded and cross-checked, before anything runs."""
+
+    config: DaemonConfig
+    reader: ReplayReader
+    portfolio: Portfolio
+    rules: list[Rule]
+
+
+def prepare(config: DaemonConfig, *, config_path: Path | None = None) -> Prepared:
+    """Loads the session header, portfolio and rules exactly as a run would.
+
+    Raises ConfigError / ReplayFormatError naming the file and field at fault.
+    """
+    reader = ReplayReader(config.feed.session)
+    portfolio = load_portfolio(config.portfolio)
+    rules = load_rules(config.rules)
+    declared = reader.header.instruments
+    for s_index, strategy in enumerate(portfolio.strategies):
+        for l_index, leg in enumerate(strategy.legs):
+            if leg.instrument.id not in declared:
+                raise ConfigError(
+                    portfolio.source,
+                    f"field strategies[{s_index}].legs[{l_index}].contract: "
+                    f"{leg.instrument.id!r} is not an instrument of the session "
+                    f"{config.feed.session.name} (unknown instrument)",
+                )
+    for needed in ("SPX", "VIX"):
+        if needed not in declared:
+            where = config_path or config.feed.session
+            raise ConfigError(where, f"the session declares no {needed} index, which pricing needs")
+    return Prepared(config, reader, portfolio, rules)
+
+
+@dataclass(slots=True)
+class RunSummary:
+    session: Path
+    session_date: str
+    wall_seconds: float
+    replay: ReplayStats
+    events: Counter[str]
+    rejected_quotes: dict[str, int]
+    snapshots: int
+    fired: dict[str, int]
+    final: BookSnapshot | None
+    journal: Path
+    alerts_out: Path | None
+    metrics_url: str | None
+    alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+
+def _sinks(config: DaemonConfig, run_id: str) -> list[Sink]:
+    sinks: list[Sink] = []
+    if config.console.enabled:
+        colour = {"auto": None, "always": True, "never": False}[config.console.colour]
+        sinks.append(ConsoleSink(colour=colour))
+    sinks.append(JournalSink(config.journal.path, run_id=run_id))
+    if config.alerts_out is not None:
+        sinks.append(AlertsFileSink(config.alerts_out))
+    return sinks
+
+
+async def run(prepared: Prepared) -> RunSummary:
+    config = prepared.config
+    reader = prepared.reader
+    run_id = uuid.uuid4().hex
+    sinks = _sinks(config, run_id)
+    pricing = config.pricing
+    pipeline = Pipeline(
+        universe=reader.header.instruments,
+        portfolio=prepared.portfolio,
+        rules=prepared.rules,
+        sinks=sinks,
+        pricing=PricingSettings(
+            rate=pricing.rate,
+            vix_option_fallback_vol=pricing.vix_option_fallback_vol,
+            spx_fallback_vol_per_vix=pricing.spx_fallback_vol_per_vix,
+        ),
+    )
+    server = None
+    metrics_url = None
+    if config.metrics.enabled:
+        registry = CollectorRegistry()
+        registry.register(SnapshotCollector(pipeline))
+        try:
+            server, _thread = start_http_server(
+                config.metrics.port, addr=config.metrics.host, registry=registry
+            )
+        except OSError as exc:
+            for sink in sinks:
+                await sink.close()
+            raise MonitorError(
+                f"cannot serve metrics on {config.metrics.host}:{config.metrics.port} "
+                f"({exc.strerror}); set [metrics] port, or enabled = false"
+            ) from None
+        metrics_url = f"http://{config.metrics.host}:{server.server_port}/metrics"
+        log.info("metrics_serving", url=metrics_url)
+    started = time.perf_counter()
+    log.info(
+        "replay_start",
+        session=str(config.feed.session),
+        run_id=run_id,
+        speed=config.feed.speed,
+        rules=len(prepared.rules),
+    )
+    try:
+        clock: ReplayClock | None = None
+        for count, batch in enumerate(reader.batches()):
+            if clock is None:
+                clock = ReplayClock(batch.time, speed=config.feed.speed)
+            await clock.advance_to(batch.time)
+            pipeline.stats.bad_lines = reader.stats.bad_lines
+            pipeline.stats.bad_by_reason = reader.stats.bad_by_reason
+            await pipeline.process(batch)
+            if count % YIELD_EVERY_BATCHES == 0:
+                await asyncio.sleep(0)
+        pipeline.stats.bad_lines = reader.stats.bad_lines
+    finally:
+        for sink in sinks:
+            await sink.close()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    log.info(
+        "replay_end",
+        run_id=run_id,
+        snapshots=pipeline.stats.snapshots,
+        bad_lines=reader.stats.bad_lines,
+        truncated=reader.stats.truncated,
+    )
+    return RunSummary(
+        session=config.feed.session,
+        session_date=reader.header.session_date.isoformat(),
+        wall_seconds=time.perf_counter() - started,
+        replay=reader.stats,
+        events=pipeline.stats.events,
+        rejected_quotes={s.value: n for s, n in pipeline.market.rejected.items()},
+        snapshots=pipeline.stats.snapshots,
+        fired=dict(pipeline.engine.fired),
+        final=pipeline.latest,
+        journal=config.journal.path,
+        alerts_out=config.alerts_out,
+        metrics_url=metrics_url,
+        alerts=pipeline.stats.alerts,
+    )

@@ -1,0 +1,159 @@
+"""Command line: `condor-monitor run | replay | check-config | generate-session`.
+
+Exit status: 0 done; 1 bad input or config (the message names the file and field);
+3 the replay input was cut short (everything before the cut was processed and reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitor import __version__
+from monitor.errors import MonitorError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 1
+EXIT_TRUNCATED = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="condor-monitor",
+        description="Risk monitor for SPX iron condors hedged with a VIX layer.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the monitor from a config (default: the bundled demo)")
+    run.add_argument("--config", type=Path, help="daemon config (TOML); default: embedded demo")
+
+    replay = sub.add_parser("replay", help="replay a recorded session through the pipeline")
+    replay.add_argument("session", type=Path, help="replay file (.jsonl or .jsonl.gz)")
+    replay.add_argument("--portfolio", type=Path, required=True, help="portfolio file (TOML)")
+    replay.add_argument(
+        "--rules",
+        type=Path,
+        action="append",
+        required=True,
+        help="rule file or directory (repeatable)",
+    )
+    replay.add_argument("--alerts-out", type=Path, help="write alert transitions as JSON Lines")
+    replay.add_argument(
+        "--journal",
+        type=Path,
+        default=Path("state/journal.sqlite"),
+        help="SQLite journal (default: state/journal.sqlite)",
+    )
+    replay.add_argument(
+        "--speed",
+        type=float,
+        default=0.0,
+        help="N x real time; 0 (default) runs as fast as the CPU allows",
+    )
+    replay.add_argument("--rate", type=float, default=0.04, help="risk-free rate, decimal")
+    replay.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve metrics on 127.0.0.1:PORT while replaying (0: any free port)",
+    )
+    replay.add_argument("--quiet", action="store_true", help="no alert lines on the console")
+
+    check = sub.add_parser("check-config", help="validate a daemon config and what it references")
+    check.add_argument("config", type=Path)
+
+    gen = sub.add_parser("generate-session", help="write the synthetic vol-spike session")
+    gen.add_argument("--seed", type=int, default=20260303)
+    gen.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def _replay_config(args: argparse.Namespace) -> object:
+    from monitor.config import (  # noqa: PLC0415 - keep `--help` fast
+        ConsoleConfig,
+        DaemonConfig,
+        FeedConfig,
+        JournalConfig,
+        MetricsConfig,
+        PricingConfig,
+    )
+
+    return DaemonConfig(
+        instance="replay",
+        feed=FeedConfig(session=args.session, speed=args.speed),
+        portfolio=args.portfolio,
+        rules=args.rules,
+        pricing=PricingConfig(rate=args.rate),
+        journal=JournalConfig(path=args.journal),
+        metrics=MetricsConfig(enabled=args.metrics_port is not None, port=args.metrics_port or 0),
+        console=ConsoleConfig(enabled=not args.quiet),
+        alerts_out=args.alerts_out,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from monitor import app, summary  # noqa: PLC0415
+    from monitor.config import DaemonConfig, load_config  # noqa: PLC0415
+
+    if args.command == "replay":
+        config = _replay_config(args)
+        path = None
+    elif args.config is not None:
+        path = args.config
+        config = load_config(path)
+    else:
+        path = None
+        config = app.default_config(Path.cwd())
+    assert isinstance(config, DaemonConfig)
+    prepared = app.prepare(config, config_path=path)
+    result = asyncio.run(app.run(prepared))
+    print(summary.render(result))
+    return EXIT_TRUNCATED if result.replay.truncated else EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    from monitor import app  # noqa: PLC0415
+    from monitor.config import load_config  # noqa: PLC0415
+
+    config = load_config(args.config)
+    prepared = app.prepare(config, config_path=args.config)
+    print(
+        f"{args.config}: OK — session {prepared.reader.header.session_date} "
+        f"({len(prepared.reader.header.instruments)} instruments), "
+        f"{len(prepared.portfolio.strategies)} strategies, {len(prepared.rules)} rules"
+    )
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from monitor import logs  # noqa: PLC0415
+
+    logs.configure(args.log_level)
+    try:
+        if args.command in {"run", "replay"}:
+            return _run(args)
+        if args.command == "check-config":
+            return _check(args)
+        from monitor.feeds import generator  # noqa: PLC0415
+
+        path = generator.write_session(args.out, seed=args.seed)
+    except MonitorError as exc:
+        print(f"condor-monitor: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("condor-monitor: interrupted", file=sys.stderr)
+        return 130
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Domain value types: instruments, quotes, greeks and alerts, with no I/O."""

@@ -1,0 +1,1 @@
+"""Market data feeds: recorded replay files (and, later, the live broker feed)."""

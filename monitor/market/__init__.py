@@ -1,0 +1,1 @@
+"""Market state: the latest quote per instrument, classified for pricing."""

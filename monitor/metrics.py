@@ -1,0 +1,155 @@
+"""Prometheus metrics, read from the pipeline's latest snapshot at scrape time.
+
+The only module besides app.py that imports prometheus_client. Names follow Prometheus
+conventions: prefix ``condor_``, the unit in the name, ``_total`` for counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from monitor import __version__
+from monitor.pipeline import Pipeline
+from monitor.portfolio.book import Risk
+
+
+@dataclass(frozen=True, slots=True)
+class RiskMetric:
+    name: str
+    help: str
+    value: Callable[[Risk], float]
+
+
+STRATEGY_METRICS: tuple[RiskMetric, ...] = (
+    RiskMetric(
+        "condor_strategy_delta_dollars_per_spx_point",
+        "Delta as SPX-point-equivalent exposure, dollars per SPX point",
+        lambda r: r.delta_usd_per_spx_point,
+    ),
+    RiskMetric(
+        "condor_strategy_delta_dollars_per_spx_pct",
+        "Delta, dollars of P&L for a 1% SPX move",
+        lambda r: r.delta_usd_per_pct,
+    ),
+    RiskMetric(
+        "condor_strategy_gamma_dollars_per_spx_pct",
+        "Gamma, change of the dollars-per-1% delta for a +1% SPX move",
+        lambda r: r.gamma_usd_per_pct,
+    ),
+    RiskMetric(
+        "condor_strategy_vega_dollars_per_vol_point",
+        "SPX-option vega, dollars per 1 implied-vol point",
+        lambda r: r.vega_usd_per_vol_point,
+    ),
+    RiskMetric(
+        "condor_strategy_vix_vega_dollars_per_vix_point",
+        "VIX futures and options exposure, dollars per 1 point of their futures",
+        lambda r: r.vix_vega_usd_per_point,
+    ),
+    RiskMetric(
+        "condor_strategy_theta_dollars_per_day",
+        "Theta, dollars per calendar day",
+        lambda r: r.theta_usd_per_day,
+    ),
+    RiskMetric(
+        "condor_strategy_market_value_dollars",
+        "Mark-to-model value, dollars (long positive)",
+        lambda r: r.market_value_usd,
+    ),
+)
+
+
+class SnapshotCollector(Collector):
+    """Reads the pipeline at scrape time: no gauge is set on the per-tick path."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def collect(self) -> Iterator[Metric]:
+        yield InfoMetricFamily("condor_build", "Build information", value={"version": __version__})
+        stats = self.pipeline.stats
+        events = CounterMetricFamily("condor_events", "Market events processed", labels=["kind"])
+        for kind in ("quote", "index"):
+            events.add_metric([kind], stats.events[kind])
+        yield events
+        bad = CounterMetricFamily(
+            "condor_replay_bad_lines", "Replay lines rejected", labels=["reason"]
+        )
+        for reason, count in sorted(stats.bad_by_reason.items()):
+            bad.add_metric([reason], count)
+        yield bad
+        rejected = CounterMetricFamily(
+            "condor_quotes_rejected", "Quotes not usable for a mid", labels=["reason"]
+        )
+        for status, count in sorted(self.pipeline.market.rejected.items()):
+            rejected.add_metric([status.value], count)
+        yield rejected
+        yield CounterMetricFamily(
+            "condor_snapshots", "Book snapshots computed", value=stats.snapshots
+        )
+        alerts = CounterMetricFamily(
+            "condor_alert_transitions",
+            "Alert transitions emitted",
+            labels=["rule", "severity", "state"],
+        )
+        for (rule, severity, state), count in sorted(stats.alerts.items()):
+            alerts.add_metric([rule, severity, state], count)
+        yield alerts
+        firing = GaugeMetricFamily(
+            "condor_alerts_firing", "Alerts currently firing", labels=["rule"]
+        )
+        counts: dict[str, int] = {r.name: 0 for r in self.pipeline.engine.rules}
+        for rule, _labels in self.pipeline.engine.firing():
+            counts[rule] += 1
+        for rule, count in sorted(counts.items()):
+            firing.add_metric([rule], count)
+        yield firing
+        yield from self._snapshot_metrics()
+
+    def _snapshot_metrics(self) -> Iterator[Metric]:
+        snapshot = self.pipeline.latest
+        if snapshot is None:
+            return
+        yield GaugeMetricFamily(
+            "condor_snapshot_time_seconds",
+            "Session time of the latest snapshot, Unix seconds",
+            value=snapshot.time.timestamp(),
+        )
+        for row in STRATEGY_METRICS:
+            family = GaugeMetricFamily(row.name, row.help, labels=["strategy"])
+            for strategy in snapshot.strategies:
+                family.add_metric([strategy.name], row.value(strategy.risk))
+            yield family
+        model = GaugeMetricFamily(
+            "condor_strategy_model_priced_legs",
+            "Legs priced from a model volatility",
+            labels=["strategy"],
+        )
+        for strategy in snapshot.strategies:
+            model.add_metric([strategy.name], strategy.model_priced_legs)
+        yield model
+        index = GaugeMetricFamily(
+            "condor_index_value", "Index value (points; issues for AD-NYSE)", labels=["index"]
+        )
+        for name, value in (
+            ("SPX", snapshot.spx),
+            ("VIX", snapshot.vix),
+            ("AD-NYSE", snapshot.ad_nyse),
+        ):
+            index.add_metric([name], value)
+        yield index
+        futures = GaugeMetricFamily(
+            "condor_vix_future_price", "VIX future mid, VIX points", labels=["tenor"]
+        )
+        futures.add_metric(["VX1"], snapshot.term.vx1)
+        futures.add_metric(["VX2"], snapshot.term.vx2)
+        yield futures

@@ -1,0 +1,1 @@
+"""The book: positions grouped into strategies, and their aggregated risk."""

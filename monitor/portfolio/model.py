@@ -1,0 +1,158 @@
+"""Portfolio file (TOML): positions grouped into strategies, validated as the trader wrote them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from monitor.domain.instruments import Instrument, Kind, Right, parse_instrument_id
+from monitor.tomlfile import load_toml
+
+
+class StrategyKind(StrEnum):
+    IRON_CONDOR = "iron_condor"
+    SECOND_ENGINE = "second_engine"
+
+
+class LegSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    contract: str
+    quantity: int = Field(description="contracts; positive long, negative short")
+
+    @field_validator("contract")
+    @classmethod
+    def _known_contract(cls, value: str) -> str:
+        parse_instrument_id(value)  # raises ValueError naming the id
+        return value
+
+    @field_validator("quantity")
+    @classmethod
+    def _non_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must not be zero (remove the leg instead)")
+        return value
+
+    @property
+    def instrument(self) -> Instrument:
+        return parse_instrument_id(self.contract)
+
+
+def _check_iron_condor(legs: list[LegSpec]) -> None:
+    instruments = [leg.instrument for leg in legs]
+    if len(legs) != 4 or any(i.kind is not Kind.OPTION for i in instruments):
+        raise ValueError("an iron condor has exactly four option legs")
+    if len({(i.root, i.expiry) for i in instruments}) != 1:
+        raise ValueError("an iron condor's four legs share one class and expiry")
+    puts = sorted(
+        (i.strike or 0.0, leg.quantity)
+        for i, leg in zip(instruments, legs, strict=True)
+        if i.right is Right.PUT
+    )
+    calls = sorted(
+        (i.strike or 0.0, leg.quantity)
+        for i, leg in zip(instruments, legs, strict=True)
+        if i.right is Right.CALL
+    )
+    if len(puts) != 2 or len(calls) != 2:
+        raise ValueError("an iron condor has two puts and two calls")
+    (long_put, lp_qty), (short_put, sp_qty) = puts
+    (short_call, sc_qty), (long_call, lc_qty) = calls
+    if not (long_put < short_put < short_call < long_call):
+        raise ValueError(
+            "strikes must order long put < short put < short call < long call "
+            f"(got {long_put:g} / {short_put:g} / {short_call:g} / {long_call:g})"
+        )
+    if not (lp_qty > 0 > sp_qty and lc_qty > 0 > sc_qty):
+        raise ValueError("the inner strikes are short (negative quantity), the wings long")
+    if len({abs(q) for q in (lp_qty, sp_qty, sc_qty, lc_qty)}) != 1:
+        raise ValueError("all four legs of an iron condor have the same size")
+
+
+def _check_second_engine(legs: list[LegSpec]) -> None:
+    for index, leg in enumerate(legs):
+        inst = leg.instrument
+        if inst.root not in {"VX", "VIX"} or inst.kind is Kind.INDEX:
+            raise ValueError(
+                f"legs[{index}] {leg.contract!r}: the second-engine layer holds VIX futures "
+                "and VIX options only"
+            )
+
+
+class StrategySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    kind: StrategyKind
+    legs: Annotated[list[LegSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if self.kind is StrategyKind.IRON_CONDOR:
+            _check_iron_condor(self.legs)
+        else:
+            _check_second_engine(self.legs)
+        return self
+
+
+class PortfolioSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategies: Annotated[list[StrategySpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        names = [s.name for s in self.strategies]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"strategy names must be unique: {duplicates}")
+        contracts = [leg.contract for s in self.strategies for leg in s.legs]
+        repeated = sorted({c for c in contracts if contracts.count(c) > 1})
+        if repeated:
+            raise ValueError(f"a contract may appear in one leg only: {repeated}")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    strategy: str
+    instrument: Instrument
+    quantity: int
+
+    @property
+    def is_short(self) -> bool:
+        return self.quantity < 0
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    name: str
+    kind: StrategyKind
+    legs: tuple[Leg, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Portfolio:
+    source: Path
+    strategies: tuple[Strategy, ...]
+
+    @property
+    def legs(self) -> tuple[Leg, ...]:
+        return tuple(leg for s in self.strategies for leg in s.legs)
+
+
+def load_portfolio(path: Path) -> Portfolio:
+    spec = load_toml(path, PortfolioSpec, context={})
+    strategies = tuple(
+        Strategy(
+            s.name,
+            s.kind,
+            tuple(Leg(s.name, leg.instrument, leg.quantity) for leg in s.legs),
+        )
+        for s in spec.strategies
+    )
+    return Portfolio(path, strategies)

@@ -1,0 +1,1 @@
+"""Option pricing: Black-76 on the forward, implied volatility and greeks."""

@@ -1,0 +1,1 @@
+"""Rules: safe compiled expressions over snapshot variables, and alert state machines."""

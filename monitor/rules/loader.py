@@ -1,0 +1,206 @@
+"""Rule packs: YAML files shaped like Prometheus alerting rules, compiled once at load.
+
+Every problem is a ConfigError naming the file, the line of the rule, the rule and the
+field (and the column within an expression).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.domain.alerts import Severity
+from monitor.errors import ConfigError
+from monitor.rules.expressions import Expression, ExpressionError, VarType, compile_expression
+from monitor.rules.templates import Template, TemplateError, compile_template
+from monitor.rules.variables import Scope, catalogue
+from monitor.tomlfile import describe_validation_error
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+RULE_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '5m', '1h30m', '0s' -> timedelta (Prometheus style, no fractions)."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or match is None:
+        raise ValueError(f"duration {text!r} is not like 30s, 5m or 1h30m")
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+class RuleSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    alert: Annotated[str, Field(pattern=RULE_NAME)]
+    expr: str
+    for_each: Scope = Scope.BOOK
+    for_: Annotated[str, Field(alias="for")] = "0s"
+    clear: str | None = None
+    severity: Severity
+    value: str
+    unit: Annotated[str, Field(min_length=1)]
+    labels: dict[str, str] = Field(default_factory=dict)
+    summary: Annotated[str, Field(min_length=1)]
+    action: str | None = None
+
+    @field_validator("for_")
+    @classmethod
+    def _duration(cls, text: str) -> str:
+        parse_duration(text)
+        return text
+
+
+class GroupSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=1)]
+    rules: Annotated[list[RuleSpec], Field(min_length=1)]
+
+
+class RuleFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    groups: Annotated[list[GroupSpec], Field(min_length=1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    group: str
+    source: str  # file:line, for logs
+    scope: Scope
+    condition: Expression
+    clear: Expression | None
+    hold: timedelta
+    severity: Severity
+    value: Expression
+    unit: str
+    labels: tuple[tuple[str, str], ...]
+    summary: Template
+    action: Template | None
+
+
+def _rule_lines(text: str) -> dict[tuple[int, int], int]:
+    """(group index, rule index) -> 1-based line of the rule, from the YAML node tree."""
+    lines: dict[tuple[int, int], int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+
+    def child(node: Any, key: str) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if getattr(k, "value", None) == key:
+                    return v
+        return None
+
+    groups = child(root, "groups")
+    for gi, group in enumerate(getattr(groups, "value", []) or []):
+        rules = child(group, "rules")
+        for ri, rule in enumerate(getattr(rules, "value", []) or []):
+            lines[(gi, ri)] = rule.start_mark.line + 1
+    return lines
+
+
+def _compile_rule(spec: RuleSpec, group: str, path: Path, line: int | None) -> Rule:
+    names = catalogue(spec.for_each)
+    where = f"rule {spec.alert!r}"
+
+    def fail(field: str, exc: Exception) -> ConfigError:
+        return ConfigError(path, f"{where}: field {field}: {exc}", line=line)
+
+    def expression(field: str, source: str, want: VarType) -> Expression:
+        try:
+            compiled = compile_expression(source, names)
+        except ExpressionError as exc:
+            raise fail(field, exc) from None
+        if compiled.type is not want:
+            raise fail(field, ValueError(f"must give a {want.value}, not a {compiled.type.value}"))
+        return compiled
+
+    condition = expression("expr", spec.expr, VarType.BOOL)
+    clear = expression("clear", spec.clear, VarType.BOOL) if spec.clear else None
+    value = expression("value", spec.value, VarType.NUMBER)
+    with_value = {**names, "value": VarType.NUMBER}
+    try:
+        summary = compile_template(spec.summary, with_value)
+    except TemplateError as exc:
+        raise fail("summary", exc) from None
+    try:
+        action = compile_template(spec.action, with_value) if spec.action else None
+    except TemplateError as exc:
+        raise fail("action", exc) from None
+    return Rule(
+        spec.alert,
+        group,
+        f"{path}:{line}" if line else str(path),
+        spec.for_each,
+        condition,
+        clear,
+        parse_duration(spec.for_),
+        spec.severity,
+        value,
+        spec.unit,
+        tuple(sorted(spec.labels.items())),
+        summary,
+        action,
+    )
+
+
+def load_rule_file(path: Path) -> list[Rule]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "no such rule file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, f"cannot read ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(
+            path, f"not valid YAML: {getattr(exc, 'problem', exc)}", line=line
+        ) from None
+    try:
+        spec = RuleFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(path, describe_validation_error(exc)) from None
+    lines = _rule_lines(text)
+    return [
+        _compile_rule(rule, group.name, path, lines.get((gi, ri)))
+        for gi, group in enumerate(spec.groups)
+        for ri, rule in enumerate(group.rules)
+    ]
+
+
+def load_rules(paths: list[Path]) -> list[Rule]:
+    """Loads rule files and directories (every *.yaml / *.yml inside, in name order)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+            if not found:
+                raise ConfigError(path, "the rule directory holds no *.yaml file")
+            files.extend(found)
+        else:
+            files.append(path)
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    for file in files:
+        for rule in load_rule_file(file):
+            if rule.name in seen:
+                raise ConfigError(
+                    file, f"rule {rule.name!r} is already defined at {seen[rule.name]}"
+                )
+            seen[rule.name] = rule.source
+            rules.append(rule)
+    return rules

@@ -1,0 +1,58 @@
+"""Message templates: ``{variable}`` or ``{variable:format}`` over rule variables, checked at load.
+
+Fields name variables from the catalogue (or ``value``) and are looked up whole, so a dot
+never reaches an attribute of a Python object.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.rules.expressions import Value, VarType
+
+_SAMPLES: dict[VarType, Value] = {VarType.NUMBER: 1.5, VarType.BOOL: True, VarType.STRING: "x"}
+
+
+class TemplateError(ValueError):
+    pass
+
+
+class _Lookup(string.Formatter):
+    def get_field(self, field_name: str, _args: Any, kwargs: Any) -> tuple[Any, str]:
+        return kwargs[field_name], field_name
+
+
+_FORMATTER = _Lookup()
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    text: str
+
+    def render(self, values: Mapping[str, Value]) -> str:
+        return _FORMATTER.vformat(self.text, (), dict(values))
+
+
+def compile_template(text: str, catalogue: Mapping[str, VarType]) -> Template:
+    """Checks every field and format spec of ``text``; raises TemplateError naming the field."""
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise TemplateError(f"malformed template ({exc})") from None
+    for _literal, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if conversion is not None:
+            raise TemplateError(f"field {{{name}}}: conversions like !{conversion} are not allowed")
+        if name not in catalogue:
+            raise TemplateError(f"field {{{name}}} is not a variable of this rule")
+        if spec and "{" in spec:
+            raise TemplateError(f"field {{{name}}}: nested fields are not allowed")
+        try:
+            format(_SAMPLES[catalogue[name]], spec or "")
+        except ValueError as exc:
+            raise TemplateError(f"field {{{name}}}: bad format {spec!r} ({exc})") from None
+    return Template(text)

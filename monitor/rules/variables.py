@@ -1,0 +1,295 @@
+"""The variables rules can read, one table row each: name, type, unit, meaning and getter.
+
+docs/rules.md lists the same rows; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from monitor.portfolio.book import BookSnapshot, LegRisk, Risk, StrategyRisk
+from monitor.portfolio.model import StrategyKind
+from monitor.rules.expressions import Value, VarType
+
+T = TypeVar("T")
+
+
+class Scope(StrEnum):
+    """What a rule is evaluated over: once per snapshot, per strategy, or per short leg."""
+
+    BOOK = "book"
+    STRATEGY = "strategy"
+    SHORT_LEG = "short_leg"
+
+
+@dataclass(frozen=True, slots=True)
+class Variable(Generic[T]):
+    name: str
+    type: VarType
+    unit: str
+    meaning: str
+    get: Callable[[T], Value]
+
+
+N, B, S = VarType.NUMBER, VarType.BOOL, VarType.STRING
+
+
+def _risk_rows(prefix: str, pick: Callable[[T], Risk], whose: str) -> tuple[Variable[T], ...]:
+    return (
+        Variable(
+            f"{prefix}.delta_usd_per_spx_point",
+            N,
+            "$ per SPX point",
+            f"{whose} delta as SPX-point-equivalent exposure",
+            lambda x: pick(x).delta_usd_per_spx_point,
+        ),
+        Variable(
+            f"{prefix}.delta_usd_per_pct",
+            N,
+            "$ per 1% SPX move",
+            f"{whose} delta in dollars for a 1% SPX move",
+            lambda x: pick(x).delta_usd_per_pct,
+        ),
+        Variable(
+            f"{prefix}.gamma_usd_per_pct",
+            N,
+            "$ of delta per 1% SPX move",
+            f"{whose} change of the $-per-1% delta for a +1% SPX move",
+            lambda x: pick(x).gamma_usd_per_pct,
+        ),
+        Variable(
+            f"{prefix}.vega_usd_per_vol_point",
+            N,
+            "$ per SPX vol point",
+            f"{whose} SPX-option vega",
+            lambda x: pick(x).vega_usd_per_vol_point,
+        ),
+        Variable(
+            f"{prefix}.vix_vega_usd_per_point",
+            N,
+            "$ per VIX-future point",
+            f"{whose} VIX futures and options exposure to a 1-point move of their futures",
+            lambda x: pick(x).vix_vega_usd_per_point,
+        ),
+        Variable(
+            f"{prefix}.theta_usd_per_day",
+            N,
+            "$ per calendar day",
+            f"{whose} time decay",
+            lambda x: pick(x).theta_usd_per_day,
+        ),
+        Variable(
+            f"{prefix}.market_value_usd",
+            N,
+            "$",
+            f"{whose} mark-to-model value (long positive)",
+            lambda x: pick(x).market_value_usd,
+        ),
+    )
+
+
+def _book_risk(s: BookSnapshot) -> Risk:
+    return s.book
+
+
+BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
+    Variable("spx", N, "index points", "SPX index", lambda s: s.spx),
+    Variable("vix", N, "index points", "VIX index", lambda s: s.vix),
+    Variable(
+        "ad_nyse",
+        N,
+        "issues",
+        "NYSE net advances (advancing minus declining issues)",
+        lambda s: s.ad_nyse,
+    ),
+    *_risk_rows("book", _book_risk, "whole book"),
+    Variable(
+        "book.model_priced_legs",
+        N,
+        "legs",
+        "legs priced from a model volatility (no valid two-sided quote)",
+        lambda s: float(s.model_priced_legs),
+    ),
+    Variable(
+        "book.unvalued_legs",
+        N,
+        "legs",
+        "legs that could not be valued at all",
+        lambda s: float(s.unvalued_legs),
+    ),
+    Variable("term.vx1", N, "VIX points", "front-month VIX future (mid)", lambda s: s.term.vx1),
+    Variable("term.vx2", N, "VIX points", "second-month VIX future (mid)", lambda s: s.term.vx2),
+    Variable(
+        "term.vx1_minus_vx2",
+        N,
+        "VIX points",
+        "VX1 - VX2; positive is backwardation",
+        lambda s: s.term.vx1_minus_vx2,
+    ),
+    Variable(
+        "term.vx1_vx2_ratio",
+        N,
+        "ratio",
+        "VX1 / VX2; above 1 is backwardation",
+        lambda s: s.term.vx1_vx2_ratio,
+    ),
+    Variable(
+        "term.vix_minus_vx1", N, "VIX points", "VIX - VX1 basis", lambda s: s.term.vix_minus_vx1
+    ),
+    Variable(
+        "term.inverted", B, "true/false", "VX1 above VX2 (backwardation)", lambda s: s.term.inverted
+    ),
+    Variable(
+        "term.vx1_days", N, "calendar days", "days to VX1 settlement", lambda s: s.term.vx1_days
+    ),
+    Variable(
+        "feed.bad_lines",
+        N,
+        "lines",
+        "replay lines rejected so far",
+        lambda s: float(s.feed.bad_lines),
+    ),
+    Variable(
+        "feed.crossed_quotes",
+        N,
+        "quotes",
+        "crossed quotes seen so far",
+        lambda s: float(s.feed.crossed_quotes),
+    ),
+    Variable(
+        "feed.zero_bid_quotes",
+        N,
+        "quotes",
+        "zero-bid quotes seen so far",
+        lambda s: float(s.feed.zero_bid_quotes),
+    ),
+    Variable(
+        "feed.one_sided_quotes",
+        N,
+        "quotes",
+        "quotes missing a side seen so far",
+        lambda s: float(s.feed.one_sided_quotes),
+    ),
+)
+
+
+def _strategy_risk(s: StrategyRisk) -> Risk:
+    return s.risk
+
+
+STRATEGY_VARIABLES: tuple[Variable[StrategyRisk], ...] = (
+    Variable("strategy.name", S, "text", "strategy name from the portfolio", lambda s: s.name),
+    Variable("strategy.kind", S, "text", "iron_condor or second_engine", lambda s: s.kind.value),
+    *_risk_rows("strategy", _strategy_risk, "the strategy's"),
+    Variable(
+        "strategy.model_priced_legs",
+        N,
+        "legs",
+        "legs priced from a model volatility",
+        lambda s: float(s.model_priced_legs),
+    ),
+)
+
+SHORT_LEG_VARIABLES: tuple[Variable[LegRisk], ...] = (
+    Variable(
+        "leg.contract",
+        S,
+        "text",
+        "contract id, e.g. 'SPX 20260417 P6300'",
+        lambda x: x.leg.instrument.id,
+    ),
+    Variable(
+        "leg.right",
+        S,
+        "text",
+        "'put' or 'call'",
+        lambda x: "call" if x.leg.instrument.is_call else "put",
+    ),
+    Variable("leg.strike", N, "index points", "strike", lambda x: x.leg.instrument.strike or 0.0),
+    Variable(
+        "leg.quantity",
+        N,
+        "contracts",
+        "position, negative for short",
+        lambda x: float(x.leg.quantity),
+    ),
+    Variable(
+        "leg.delta",
+        N,
+        "per contract (dV/dF)",
+        "signed Black-76 delta of one option",
+        lambda x: x.value.delta,
+    ),
+    Variable(
+        "leg.abs_delta",
+        N,
+        "per contract (dV/dF)",
+        "absolute delta of one option",
+        lambda x: abs(x.value.delta),
+    ),
+    Variable(
+        "leg.iv_pct",
+        N,
+        "vol points (%)",
+        "implied volatility used for the greeks",
+        lambda x: x.value.iv * 100.0,
+    ),
+    Variable(
+        "leg.model_priced",
+        B,
+        "true/false",
+        "no valid two-sided quote: model volatility used",
+        lambda x: x.value.model_priced,
+    ),
+    Variable(
+        "leg.days_to_expiry",
+        N,
+        "calendar days",
+        "time to settlement",
+        lambda x: x.value.years * 365.0,
+    ),
+    Variable(
+        "leg.underlying",
+        N,
+        "index points",
+        "forward of the leg's expiry",
+        lambda x: x.value.underlying_price,
+    ),
+)
+
+LEG_STRATEGY_PREFIX = "strategy."
+
+
+def catalogue(scope: Scope) -> dict[str, VarType]:
+    """Names visible to a rule of ``scope``: book variables plus the scope's own."""
+    names = {v.name: v.type for v in BOOK_VARIABLES}
+    if scope in {Scope.STRATEGY, Scope.SHORT_LEG}:
+        names |= {v.name: v.type for v in STRATEGY_VARIABLES}
+    if scope is Scope.SHORT_LEG:
+        names |= {v.name: v.type for v in SHORT_LEG_VARIABLES}
+    return names
+
+
+def book_values(snapshot: BookSnapshot) -> dict[str, Value]:
+    return {v.name: v.get(snapshot) for v in BOOK_VARIABLES}
+
+
+def strategy_values(strategy: StrategyRisk) -> dict[str, Value]:
+    return {v.name: v.get(strategy) for v in STRATEGY_VARIABLES}
+
+
+def short_legs(snapshot: BookSnapshot) -> list[LegRisk]:
+    """Short option legs of the iron condors: the strikes whose delta the trader watches."""
+    condors = {s.name for s in snapshot.strategies if s.kind is StrategyKind.IRON_CONDOR}
+    return [
+        lr
+        for lr in snapshot.legs
+        if lr.leg.strategy in condors and lr.leg.is_short and lr.leg.instrument.is_option
+    ]
+
+
+def leg_values(leg: LegRisk) -> dict[str, Value]:
+    return {v.name: v.get(leg) for v in SHORT_LEG_VARIABLES}

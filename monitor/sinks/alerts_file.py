@@ -1,0 +1,27 @@
+"""Alert transitions as JSON Lines: one object per transition, keys sorted, byte-stable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from monitor.domain.alerts import AlertTransition
+from monitor.sinks.base import transition_record
+
+
+class AlertsFileSink:
+    name = "alerts-file"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file = path.open("w", encoding="utf-8", newline="\n")
+
+    async def emit(self, transitions: list[AlertTransition]) -> None:
+        for transition in transitions:
+            record = transition_record(transition)
+            self._file.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    async def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,51 @@
+"""Console sink: one line per alert transition as it happens, coloured on a terminal."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import TextIO
+
+from monitor.domain.alerts import AlertState, AlertTransition, Severity
+from monitor.sinks.base import session_time
+
+_COLOURS = {
+    Severity.INFO: "\x1b[36m",
+    Severity.WARNING: "\x1b[33m",
+    Severity.CRITICAL: "\x1b[31;1m",
+}
+_GREEN = "\x1b[32m"
+_RESET = "\x1b[0m"
+
+
+def format_transition(t: AlertTransition) -> str:
+    value = f"{t.value:,.4g} {t.unit}" if math.isfinite(t.value) else "no value"
+    head = f"{session_time(t)}  {t.state.value.upper():8} {t.severity.value:8} {t.rule}"
+    line = (
+        f"{head}  [{t.label_text}]  {value}\n    {t.message}"
+        if t.labels
+        else (f"{head}  {value}\n    {t.message}")
+    )
+    if t.action and t.state is AlertState.FIRING:
+        line += f"\n    -> {t.action}"
+    return line
+
+
+class ConsoleSink:
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None, *, colour: bool | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.colour = self.stream.isatty() if colour is None else colour
+
+    async def emit(self, transitions: list[AlertTransition]) -> None:
+        for t in transitions:
+            text = format_transition(t)
+            if self.colour:
+                tint = _GREEN if t.state is AlertState.RESOLVED else _COLOURS[t.severity]
+                text = f"{tint}{text}{_RESET}"
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    async def close(self) -> None:
+        self.stream.flush()

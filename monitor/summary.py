@@ -1,0 +1,92 @@
+"""The end-of-run summary printed by `run` and `replay`, every number with its unit."""
+
+from __future__ import annotations
+
+import math
+
+from monitor.app import RunSummary
+from monitor.domain.instruments import NEW_YORK
+from monitor.portfolio.book import Risk
+
+
+def _money(value: float) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    sign = "-" if value < 0 else "+"
+    return f"{sign}${abs(value):,.0f}"
+
+
+def _risk_lines(risk: Risk, indent: str) -> list[str]:
+    return [
+        (
+            f"{indent}delta   {_money(risk.delta_usd_per_spx_point)} per SPX point"
+            f"  ({_money(risk.delta_usd_per_pct)} per 1% SPX move)"
+        ),
+        f"{indent}gamma   {_money(risk.gamma_usd_per_pct)} of delta per 1% SPX move",
+        (
+            f"{indent}vega    {_money(risk.vega_usd_per_vol_point)} per SPX vol point;"
+            f"  VIX layer {_money(risk.vix_vega_usd_per_point)} per VIX-future point"
+        ),
+        f"{indent}theta   {_money(risk.theta_usd_per_day)} per calendar day",
+    ]
+
+
+def render(summary: RunSummary) -> str:
+    replay = summary.replay
+    lines = [
+        "",
+        (
+            f"Session {summary.session_date} replayed from {summary.session.name} "
+            f"in {summary.wall_seconds:.1f} s wall time"
+        ),
+        (
+            f"  events read        {replay.events:,} "
+            f"(quotes {summary.events['quote']:,}, index values {summary.events['index']:,})"
+        ),
+        f"  bad lines skipped  {replay.bad_lines:,}"
+        + (
+            "  (" + ", ".join(f"{k} {v}" for k, v in sorted(replay.bad_by_reason.items())) + ")"
+            if replay.bad_lines
+            else ""
+        ),
+    ]
+    if replay.truncated:
+        lines.append(f"  INPUT TRUNCATED    {replay.truncation_reason}")
+    rejected = summary.rejected_quotes
+    lines.append(
+        "  unusable quotes    "
+        + (
+            ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in sorted(rejected.items()))
+            if rejected
+            else "none"
+        )
+        + ("  (legs priced from a model vol meanwhile)" if rejected else "")
+    )
+    lines.append(f"  snapshots          {summary.snapshots:,}")
+    fired = {rule: n for rule, n in summary.fired.items() if n}
+    lines.append(
+        "  alerts fired       "
+        + (", ".join(f"{rule} x{n}" for rule, n in sorted(fired.items())) if fired else "none")
+    )
+    final = summary.final
+    if final is not None:
+        when = final.time.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S ET")
+        lines.append(
+            f"  final book at {when}: SPX {final.spx:,.2f}, VIX {final.vix:.2f}, "
+            f"VX1 {final.term.vx1:.2f}, VX2 {final.term.vx2:.2f} (index/VIX points)"
+        )
+        lines.extend(_risk_lines(final.book, "    "))
+        for strategy in final.strategies:
+            model = (
+                f", {strategy.model_priced_legs} leg(s) on model vol"
+                if strategy.model_priced_legs
+                else ""
+            )
+            lines.append(f"    {strategy.name} ({strategy.kind.value}{model}):")
+            lines.extend(_risk_lines(strategy.risk, "      "))
+    lines.append(f"  journal            {summary.journal}")
+    if summary.alerts_out is not None:
+        lines.append(f"  alerts file        {summary.alerts_out}")
+    if summary.metrics_url is not None:
+        lines.append(f"  metrics were at    {summary.metrics_url}")
+    return "\n".join(lines)

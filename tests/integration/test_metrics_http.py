@@ -1,0 +1,63 @@
+"""Metrics served over HTTP read the latest snapshot at scrape time, with units in the names."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from itertools import islice
+
+from conftest import REPO
+from prometheus_client import start_http_server
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import CollectorRegistry
+
+from monitor import bundled
+from monitor.feeds.replay import ReplayReader
+from monitor.metrics import SnapshotCollector
+from monitor.pipeline import Pipeline
+from monitor.portfolio.model import load_portfolio
+from monitor.pricing.valuation import PricingSettings
+from monitor.rules.loader import load_rules
+
+
+def test_scrape_matches_snapshot() -> None:
+    reader = ReplayReader(bundled.SESSION)
+    pipeline = Pipeline(
+        universe=reader.header.instruments,
+        portfolio=load_portfolio(bundled.PORTFOLIO),
+        rules=load_rules([REPO / "rules"]),
+        sinks=[],
+        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+    )
+
+    async def feed() -> None:
+        for batch in islice(reader.batches(), 200):
+            await pipeline.process(batch)
+
+    asyncio.run(feed())
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(pipeline))
+    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = response.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
+    snapshot = pipeline.latest
+    assert snapshot is not None
+    condor = snapshot.strategies[0]
+    key = ("condor_strategy_vega_dollars_per_vol_point", (("strategy", "IC-APR17"),))
+    assert samples[key] == condor.risk.vega_usd_per_vol_point
+    assert samples[("condor_snapshots_total", ())] == 200
+    assert samples[("condor_events_total", (("kind", "quote"),))] == pipeline.stats.events["quote"]
+    assert samples[("condor_index_value", (("index", "SPX"),))] == snapshot.spx
+    assert samples[("condor_vix_future_price", (("tenor", "VX1"),))] == snapshot.term.vx1
+    assert ("condor_alerts_firing", (("rule", "VixTermStructureInverted"),)) in samples

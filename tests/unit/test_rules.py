@@ -1,0 +1,196 @@
+"""Rule packs load with errors that name file, line, rule and field; alert states are exact."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from monitor.domain.alerts import AlertState
+from monitor.domain.instruments import NEW_YORK, parse_instrument_id
+from monitor.errors import ConfigError
+from monitor.portfolio.book import BookSnapshot, LegRisk, Risk, StrategyRisk
+from monitor.portfolio.model import Leg, StrategyKind
+from monitor.pricing.valuation import LegValue
+from monitor.rules.engine import RuleEngine
+from monitor.rules.loader import load_rule_file, load_rules, parse_duration
+from monitor.signals.term_structure import TermStructure
+
+RULE = """
+groups:
+  - name: g
+    rules:
+      - alert: Delta
+        for_each: short_leg
+        expr: leg.abs_delta >= 0.25
+        clear: leg.abs_delta < 0.23
+        for: 1m
+        severity: warning
+        value: leg.abs_delta
+        unit: delta per contract
+        summary: "{strategy.name} {leg.right} {leg.strike:.0f} delta {value:.3f}"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pack.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_default_pack_loads() -> None:
+    rules = load_rules([REPO / "rules"])
+    names = {r.name for r in rules}
+    assert {
+        "ShortStrikeDeltaWarning",
+        "ShortStrikeDeltaCritical",
+        "BookVegaLoss",
+        "VixTermStructureInverted",
+    } <= names
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragment"),
+    [
+        (
+            "expr: leg.abs_delta >= 0.25",
+            "expr: leg.abs_detla >= 0.25",
+            (
+                "rule 'Delta': field expr: unknown variable 'leg.abs_detla'; "
+                "did you mean leg.abs_delta"
+            ),
+        ),
+        ("expr: leg.abs_delta >= 0.25", "expr: leg.abs_delta", "field expr: must give a bool"),
+        ("value: leg.abs_delta", "value: leg.right", "field value: must give a number"),
+        ("for: 1m", "for: soon", "field groups[0].rules[0].for: duration 'soon'"),
+        ("severity: warning", "severity: page", "field groups[0].rules[0].severity"),
+        ("unit: delta per contract", "unti: delta", "unknown field"),
+        ("{value:.3f}", "{value:.3q}", "field summary: field {value}: bad format"),
+        ("{leg.right}", "{leg.side}", "field {leg.side} is not a variable of this rule"),
+        ("{leg.right}", "{leg.right!r}", "conversions like !r are not allowed"),
+        ("for_each: short_leg", "for_each: strategy", "unknown variable 'leg.abs_delta'"),
+        ("alert: Delta", "alert: 'bad name'", "field groups[0].rules[0].alert"),
+        (
+            "        clear: leg.abs_delta < 0.23\n",
+            "        clear: leg.abs_delta <\n",
+            "field clear: syntax error",
+        ),
+    ],
+)
+def test_bad_rule_names_file_line_rule_and_field(
+    tmp_path: Path, old: str, new: str, fragment: str
+) -> None:
+    assert old in RULE
+    path = write(tmp_path, RULE.replace(old, new))
+    with pytest.raises(ConfigError) as caught:
+        load_rule_file(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert fragment in message
+
+
+def test_error_names_the_rule_line(tmp_path: Path) -> None:
+    path = write(tmp_path, RULE.replace("leg.abs_delta >= 0.25", "nope > 1"))
+    with pytest.raises(ConfigError) as caught:
+        load_rule_file(path)
+    assert caught.value.line == 5  # the "- alert:" line of the rule
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "groups:\n  - name: g\n    rules: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML") as caught:
+        load_rule_file(path)
+    assert caught.value.line is not None
+
+
+def test_duplicate_rule_names_across_files(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(RULE)
+    (tmp_path / "b.yaml").write_text(RULE)
+    with pytest.raises(ConfigError, match="'Delta' is already defined at"):
+        load_rules([tmp_path])
+
+
+def test_empty_rule_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no \*\.yaml file"):
+        load_rules([tmp_path])
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("0s", 0), ("90s", 90), ("5m", 300), ("1h30m", 5400)]
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+START = datetime(2026, 3, 3, 10, 0, tzinfo=NEW_YORK)
+PUT = parse_instrument_id("SPX 20260417 P6425")
+
+
+def snapshot(minute: float, delta: float) -> BookSnapshot:
+    value = LegValue(PUT, 6800.0, 0.12, 0.2, False, 30.0, -delta, 0.0, 0.0, 0.0)
+    leg = LegRisk(Leg("IC", PUT, -50), value, Risk())
+    term = TermStructure(16.0, 17.0, 18.0, "VX 20260318", "VX 20260415", 15.0)
+    return BookSnapshot(
+        START + timedelta(minutes=minute),
+        6800.0,
+        16.0,
+        0.0,
+        term,
+        (leg,),
+        (StrategyRisk("IC", StrategyKind.IRON_CONDOR, Risk(), 0, 0),),
+        Risk(),
+    )
+
+
+def run(engine: RuleEngine, points: list[tuple[float, float]]) -> list:
+    out = []
+    for minute, delta in points:
+        out.extend(engine.evaluate(snapshot(minute, delta)))
+    return out
+
+
+def test_for_duration_then_hysteresis(tmp_path: Path) -> None:
+    engine = RuleEngine(load_rule_file(write(tmp_path, RULE)))
+    transitions = run(
+        engine,
+        [
+            (0, 0.20),
+            (1, 0.26),  # pending from 10:01
+            (1.5, 0.27),  # 30 s: still pending
+            (2, 0.27),  # held 1 minute: firing
+            (3, 0.24),  # below 0.25 but above the 0.23 clear level: still firing
+            (4, 0.22),  # clear: resolved
+            (5, 0.26),  # pending again
+            (5.5, 0.20),  # back to inactive before the minute: nothing emitted
+        ],
+    )
+    assert [(tr.state, tr.time) for tr in transitions] == [
+        (AlertState.FIRING, START + timedelta(minutes=2)),
+        (AlertState.RESOLVED, START + timedelta(minutes=4)),
+    ]
+    firing = transitions[0]
+    assert firing.labels == (("leg", "P6425"), ("strategy", "IC"))
+    assert firing.value == pytest.approx(0.27)
+    assert firing.message == "IC put 6425 delta 0.270"
+    assert firing.active_since == START + timedelta(minutes=1)
+    assert engine.fired == {"Delta": 1}
+
+
+def test_disappearing_leg_resolves_its_alert(tmp_path: Path) -> None:
+    engine = RuleEngine(load_rule_file(write(tmp_path, RULE.replace("for: 1m", "for: 0s"))))
+    fired = engine.evaluate(snapshot(0, 0.3))
+    assert [t.state for t in fired] == [AlertState.FIRING]
+    gone = replace(snapshot(1, 0.3), legs=())
+    resolved = engine.evaluate(gone)
+    assert [t.state for t in resolved] == [AlertState.RESOLVED]
+    assert math.isnan(resolved[0].value)
+    assert "no longer in the book" in resolved[0].message
+
+
+def test_nan_never_fires(tmp_path: Path) -> None:
+    engine = RuleEngine(load_rule_file(write(tmp_path, RULE.replace("for: 1m", "for: 0s"))))
+    assert engine.evaluate(snapshot(0, math.nan)) == []
