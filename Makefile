@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench lock session clean setup
+.PHONY: demo test lock session clean setup
 
 setup: $(STAMP)
 
@@ -26,9 +26,6 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy monitor
 	$(BIN)/pytest
-
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks
 
 # Regenerates requirements.lock from pyproject.toml (needs network access to PyPI).
 lock:

@@ -1,6 +1,6 @@
 """Book aggregation: per-leg dollar risk in the units traders read, summed by strategy.
 
-Units (docs/units.md):
+Units (README.md, "Units"):
   delta   $ per SPX point (SPX-point-equivalent exposure) and $ per 1 % SPX move
   gamma   change of the $-per-1 % delta for a +1 % SPX move
   vega    $ per 1 SPX implied-vol point; the VIX layer's vega is $ per 1 point of its future

@@ -15,6 +15,8 @@ from monitor.pricing import black76
 from monitor.pricing.black76 import IVReason
 
 EPS = float(np.finfo(np.float64).eps)
+# pytest.approx adds an absolute 1e-12 unless told otherwise, which would wave through any
+# relative error in prices of 1e-30: every relative comparison below passes abs explicitly.
 HOUR = 1.0 / (365.0 * 24.0)
 
 # Deep in-the-money to deep out-of-the-money, one hour to two years, 5 % to 200 % vol.
@@ -100,8 +102,8 @@ def test_price_and_first_greeks_match_quantlib_black_calculator() -> None:
         # phi(d1) amplifies by about d1^2 (5e-12 seen an hour from expiry near the money).
         d1 = _d1(FORWARD, strike, vol, t)
         tolerance = 1e-12 * (1.0 + d1 * d1)
-        assert greeks.gamma[i] == pytest.approx(calculator.gammaForward(), rel=tolerance), where
-        assert greeks.vega[i] == pytest.approx(calculator.vega(t), rel=tolerance), where
+        assert greeks.gamma[i] == pytest.approx(calculator.gammaForward(), rel=tolerance, abs=0.0), where
+        assert greeks.vega[i] == pytest.approx(calculator.vega(t), rel=tolerance, abs=0.0), where
 
 
 def _central(values: list[float], step: float) -> float:
@@ -246,7 +248,7 @@ def test_far_wing_prices_keep_relative_accuracy(
     expected = _otm_price_by_quadrature(forward, strike, years, vol)
     assert expected > 0.0
     assert float(black76.price(forward, strike, years, RATE, vol, call)) == pytest.approx(
-        expected, rel=1e-12
+        expected, rel=1e-12, abs=0.0
     )
 
 
@@ -353,8 +355,8 @@ def test_implied_vol_agrees_with_quantlib(
     # implied vol by that much over vega; QuantLib's solver inverts its own noisy formula.
     vega = float(black76.greeks(forward, strike, years, RATE, vol, call).vega)
     tolerance = 1e-10 + 8 * EPS * max(forward, strike) / (vega * vol)
-    assert implied == pytest.approx(expected, rel=tolerance)
-    assert implied == pytest.approx(vol, rel=tolerance)
+    assert implied == pytest.approx(expected, rel=tolerance, abs=0.0)
+    assert implied == pytest.approx(vol, rel=tolerance, abs=0.0)
 
 
 def test_implied_vol_reasons() -> None:
