@@ -1,4 +1,8 @@
-"""structlog set-up: readable lines on a terminal, JSON lines otherwise (journald, files)."""
+"""structlog set-up: readable lines on a terminal, JSON lines otherwise (journald, files).
+
+Logs go to stderr so that stdout carries only alerts and the run summary; the format follows
+stdout, so an interactive run reads well and a service or pipe gets JSON.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import structlog
 
 def configure(level: str = "info") -> None:
     renderer: structlog.typing.Processor
-    if sys.stderr.isatty():
+    if sys.stdout.isatty():
         renderer = structlog.dev.ConsoleRenderer()
     else:
         renderer = structlog.processors.JSONRenderer(sort_keys=True)

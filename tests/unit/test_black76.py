@@ -98,10 +98,12 @@ def test_price_and_first_greeks_match_quantlib_black_calculator() -> None:
         ), where
         # QuantLib's N(d) is accurate in absolute rather than relative terms in the tails.
         assert greeks.delta[i] == pytest.approx(calculator.deltaForward(), rel=1e-12, abs=4 * EPS)
-        # Both carry phi(d1), and QuantLib's d1 comes from log(F/K), whose last-ulp error
-        # phi(d1) amplifies by about d1^2 (5e-12 seen an hour from expiry near the money).
+        # Both carry phi(d1), which turns a relative error e in d1 into d1^2 e; QuantLib's d1 is
+        # good to a few ulps up to |d1| ~ 15 but drifts beyond (1e-9 off at d1 = -18.6 an hour
+        # out, where this code agrees with 50-digit arithmetic to 1e-15). The far wings'
+        # own accuracy is pinned by the quadrature test below.
         d1 = _d1(FORWARD, strike, vol, t)
-        tolerance = 1e-12 * (1.0 + d1 * d1)
+        tolerance = (1e-12 if abs(d1) <= 15.0 else 1e-10) * (1.0 + d1 * d1)
         assert greeks.gamma[i] == pytest.approx(calculator.gammaForward(), rel=tolerance, abs=0.0), where
         assert greeks.vega[i] == pytest.approx(calculator.vega(t), rel=tolerance, abs=0.0), where
 

@@ -1,0 +1,148 @@
+"""Valuation and book units: forwards from parity, model-vol fallback, dollars per unit."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import numpy as np
+import pytest
+import QuantLib as ql  # noqa: N813 - the name QuantLib users know
+
+from monitor.domain.instruments import NEW_YORK, parse_instrument_id
+from monitor.domain.quotes import EventBatch, IndexValue, Quote
+from monitor.market.state import MarketState
+from monitor.portfolio.book import leg_risk
+from monitor.portfolio.model import Leg
+from monitor.pricing.expiry import year_fraction
+from monitor.pricing.forwards import ParityPair, parity_forward
+from monitor.pricing.valuation import PricingSettings, Valuer
+
+NOW = datetime(2026, 3, 3, 10, 0, tzinfo=NEW_YORK)
+RATE = 0.04
+IDS = (
+    ["SPX", "VIX", "VX 20260318"]
+    + [f"SPX 20260417 {r}{k}" for k in (6700, 6750, 6800, 6850, 6900) for r in "CP"]
+    + ["VIX 20260318 C22"]
+)
+UNIVERSE = {i: parse_instrument_id(i) for i in IDS}
+SETTINGS = PricingSettings(rate=RATE, vix_option_fallback_vol=0.9)
+
+
+def ql_price(forward: float, strike: float, years: float, vol: float, call: bool) -> float:
+    kind = ql.Option.Call if call else ql.Option.Put
+    return black(kind, strike, forward, vol, years).value()
+
+
+def black(kind: int, strike: float, forward: float, vol: float, years: float) -> ql.BlackCalculator:
+    payoff = ql.PlainVanillaPayoff(kind, strike)
+    return ql.BlackCalculator(payoff, forward, vol * math.sqrt(years), math.exp(-RATE * years))
+
+
+def chain(forward: float, vol: float, spx: float) -> list:
+    """Quotes priced by QuantLib around ``forward``, a tick either side of the model price."""
+    events: list = [IndexValue("SPX", spx), IndexValue("VIX", 18.0)]
+    for inst in UNIVERSE.values():
+        if inst.root == "SPX" and inst.strike is not None:
+            years = year_fraction(inst, NOW)
+            mid = ql_price(forward, inst.strike, years, vol, inst.is_call)
+            events.append(Quote(inst.id, bid=mid - 0.05, ask=mid + 0.05))
+    return events
+
+
+def test_parity_forward_is_recovered_from_quotes() -> None:
+    market = MarketState(UNIVERSE)
+    market.apply(EventBatch(NOW, tuple(chain(6830.0, 0.17, 6800.0))))
+    valuer = Valuer([UNIVERSE["SPX 20260417 P6800"]], UNIVERSE, SETTINGS)
+    (value,) = valuer.value(market, NOW)
+    assert value.underlying_price == pytest.approx(6830.0, abs=1e-9)
+    assert value.iv == pytest.approx(0.17, abs=1e-9)
+    assert not value.model_priced
+
+
+def test_median_resists_one_bad_pair() -> None:
+    pairs = [
+        ParityPair(6800.0, 100.0, 70.0),
+        ParityPair(6850.0, 73.0, 93.0),
+        ParityPair(6750.0, 500.0, 0.5),
+    ]  # the last is nonsense
+    forward = parity_forward(pairs, spot=6800.0, rate=0.0, years=0.1)
+    assert forward == pytest.approx(6830.0)
+
+
+def test_crossed_quote_falls_back_to_last_good_iv() -> None:
+    market = MarketState(UNIVERSE)
+    market.apply(EventBatch(NOW, tuple(chain(6830.0, 0.17, 6800.0))))
+    leg = UNIVERSE["SPX 20260417 P6800"]
+    valuer = Valuer([leg], UNIVERSE, SETTINGS)
+    valuer.value(market, NOW)
+    crossed = Quote(leg.id, bid=90.0, ask=80.0)
+    market.apply(EventBatch(NOW, (crossed,)))
+    (value,) = valuer.value(market, NOW)
+    assert value.model_priced
+    assert value.iv == pytest.approx(0.17, abs=1e-9)  # its last good implied vol
+    assert math.isfinite(value.delta)
+
+
+def test_first_quote_unusable_uses_vix_scaled_fallback() -> None:
+    market = MarketState(UNIVERSE)
+    leg = UNIVERSE["SPX 20260417 P6800"]
+    market.apply(
+        EventBatch(
+            NOW,
+            (IndexValue("SPX", 6800.0), IndexValue("VIX", 18.0), Quote(leg.id, bid=0.0, ask=80.0)),
+        )
+    )
+    (value,) = Valuer([leg], UNIVERSE, SETTINGS).value(market, NOW)
+    assert value.model_priced
+    assert value.iv == pytest.approx(0.18)  # VIX / 100
+
+
+def test_vix_option_without_its_future_is_unvalued_not_wrong() -> None:
+    market = MarketState(UNIVERSE)
+    leg = UNIVERSE["VIX 20260318 C22"]
+    market.apply(EventBatch(NOW, (IndexValue("VIX", 18.0), Quote(leg.id, bid=1.0, ask=1.1))))
+    (value,) = Valuer([leg], UNIVERSE, SETTINGS).value(market, NOW)
+    assert value.reason is not None
+    assert "forward" in value.reason
+    assert math.isnan(value.delta)
+
+
+def test_dollar_units_against_quantlib_greeks() -> None:
+    """-50 SPX puts: delta, gamma, vega and theta in the README's units."""
+    market = MarketState(UNIVERSE)
+    market.apply(EventBatch(NOW, tuple(chain(6830.0, 0.17, 6800.0))))
+    inst = UNIVERSE["SPX 20260417 P6800"]
+    (value,) = Valuer([inst], UNIVERSE, SETTINGS).value(market, NOW)
+    years = year_fraction(inst, NOW)
+    calc = black(ql.Option.Put, 6800.0, 6830.0, value.iv, years)
+    risk = leg_risk(Leg("IC", inst, -50), value, spx=6800.0)
+    size = -50 * 100
+    assert risk.delta_usd_per_spx_point == pytest.approx(size * calc.deltaForward(), rel=1e-9)
+    assert risk.delta_usd_per_pct == pytest.approx(size * calc.deltaForward() * 68.0, rel=1e-9)
+    assert risk.gamma_usd_per_pct == pytest.approx(
+        size * calc.gammaForward() * 6800.0**2 * 1e-4, rel=1e-9
+    )
+    assert risk.vega_usd_per_vol_point == pytest.approx(size * calc.vega(years) * 0.01, rel=1e-9)
+    # Theta: -dV/dT per year with r fixed, per calendar day. Central difference on QuantLib.
+    h = 1e-5
+    bumped = [
+        black(ql.Option.Put, 6800.0, 6830.0, value.iv, t).value() for t in (years + h, years - h)
+    ]
+    theta_per_year = -(bumped[0] - bumped[1]) / (2 * h)
+    assert risk.theta_usd_per_day == pytest.approx(size * theta_per_year / 365.0, rel=1e-6)
+    # A short put gains when SPX rises and loses when vol rises.
+    assert risk.delta_usd_per_spx_point > 0
+    assert risk.vega_usd_per_vol_point < 0
+    assert risk.theta_usd_per_day > 0
+
+
+def test_vix_layer_vega_is_dollars_per_future_point() -> None:
+    future = parse_instrument_id("VX 20260415")
+    market = MarketState({future.id: future})
+    market.apply(EventBatch(NOW, (Quote(future.id, bid=18.2, ask=18.3),)))
+    (value,) = Valuer([future], {future.id: future}, SETTINGS).value(market, NOW)
+    risk = leg_risk(Leg("SE", future, 3), value, spx=6800.0)
+    assert risk.vix_vega_usd_per_point == 3000.0  # 3 x $1,000 per VIX point
+    assert risk.market_value_usd == pytest.approx(3 * 1000 * 18.25)
+    assert np.isnan(risk.vega_usd_per_vol_point) is np.False_
