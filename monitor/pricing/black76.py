@@ -1,7 +1,5 @@
 """Black-76 on the forward: option prices, implied volatilities and greeks, vectorized."""
 
-# ruff: noqa: CPY001 - the project carries its licence in pyproject.toml, not per file
-
 from __future__ import annotations
 
 import enum
@@ -45,7 +43,8 @@ _CODY_THRESHOLD = 0.46875  # where erfc(q) and exp(-q^2) erfcx(q) trade accuracy
 _ASYMPTOTIC_TERMS = 30
 _SMALL_T_TERMS = 8
 
-# Delbourgo-Gregory rational cubic: r >= _MAX_R means "straight line", r > _MIN_R keeps it sane.
+# Delbourgo-Gregory rational cubic: r >= _MAX_R means "straight line"; r must stay above -1 for
+# its denominator 1 + (r - 3) t (1 - t) to stay positive.
 _MIN_R = -(1.0 - math.sqrt(_EPS))
 _MAX_R = 2.0 / (_EPS * _EPS)
 
@@ -189,7 +188,7 @@ def _otm_b(x: FloatArray, s: FloatArray) -> FloatArray:
 
 
 def _otm_vega(x: FloatArray, s: FloatArray) -> FloatArray:
-    """db/ds = exp(-(h^2 + t^2)/2)/sqrt(2 pi); at s = 0 all of it sits at the money."""
+    """db/ds = exp(-(h^2 + t^2)/2)/sqrt(2 pi), with its s -> 0 limit (nonzero only at x = 0)."""
     with np.errstate(all="ignore"):
         h = x / s
         value = _INV_SQRT_TWO_PI * np.exp(-0.5 * (h * h + 0.25 * s * s))
@@ -324,8 +323,8 @@ def greeks(  # noqa: PLR0917 - the Black-76 inputs, positionally as in the paper
     step = np.where(calls, step, step - 1.0)
     delta = np.where(diffusing, delta, discount * step)
     theta = np.where(diffusing, theta, np.where(contract.years > 0.0, rr * value, 0.0))
-    # Where the density underflows (or s = 0) the second-order greeks vanish; testing f_phi
-    # also keeps 0 * inf out of d1 * d2 when h overflows.
+    # Where the density underflows (or s = 0) gamma, vega, vanna and volga vanish; testing
+    # f_phi also keeps 0 * inf out of d1 * d2 when h overflows.
     curved = diffusing & (f_phi > 0.0)
 
     def finish(values: FloatArray) -> FloatArray:
