@@ -10,7 +10,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -108,7 +108,6 @@ class RunSummary:
     journal: Path
     alerts_out: Path | None
     metrics_url: str | None
-    alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
 
 def _sinks(config: DaemonConfig, run_id: str) -> list[Sink]:
@@ -138,6 +137,7 @@ async def run(prepared: Prepared) -> RunSummary:
             vix_option_fallback_vol=pricing.vix_option_fallback_vol,
             spx_fallback_vol_per_vix=pricing.spx_fallback_vol_per_vix,
         ),
+        bad_lines=reader.stats.bad_by_reason,
     )
     server = None
     metrics_url = None
@@ -171,12 +171,9 @@ async def run(prepared: Prepared) -> RunSummary:
             if clock is None:
                 clock = ReplayClock(batch.time, speed=config.feed.speed)
             await clock.advance_to(batch.time)
-            pipeline.stats.bad_lines = reader.stats.bad_lines
-            pipeline.stats.bad_by_reason = reader.stats.bad_by_reason
             await pipeline.process(batch)
             if count % YIELD_EVERY_BATCHES == 0:
                 await asyncio.sleep(0)
-        pipeline.stats.bad_lines = reader.stats.bad_lines
     finally:
         for sink in sinks:
             await sink.close()
@@ -203,5 +200,4 @@ async def run(prepared: Prepared) -> RunSummary:
         journal=config.journal.path,
         alerts_out=config.alerts_out,
         metrics_url=metrics_url,
-        alerts=pipeline.stats.alerts,
     )

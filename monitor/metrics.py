@@ -84,7 +84,7 @@ class SnapshotCollector(Collector):
         bad = CounterMetricFamily(
             "condor_replay_bad_lines", "Replay lines rejected", labels=["reason"]
         )
-        for reason, count in sorted(stats.bad_by_reason.items()):
+        for reason, count in sorted(stats.bad_lines.items()):
             bad.add_metric([reason], count)
         yield bad
         rejected = CounterMetricFamily(

@@ -33,8 +33,8 @@ class PipelineStats:
     events: Counter[str] = field(default_factory=Counter)  # by kind: quote, index
     snapshots: int = 0
     alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # rule, sev, state
-    bad_lines: int = 0
-    bad_by_reason: Counter[str] = field(default_factory=Counter)
+    # Lines the feed rejected, by reason: the feed's own counter, shared, never copied.
+    bad_lines: Counter[str] = field(default_factory=Counter)
 
 
 class Pipeline:
@@ -46,6 +46,7 @@ class Pipeline:
         rules: list[Rule],
         sinks: list[Sink],
         pricing: PricingSettings,
+        bad_lines: Counter[str] | None = None,
     ) -> None:
         self.portfolio = portfolio
         self.market = MarketState(universe)
@@ -53,14 +54,14 @@ class Pipeline:
         self.term = TermStructureTracker(universe)
         self.engine = RuleEngine(rules)
         self.sinks = sinks
-        self.stats = PipelineStats()
+        self.stats = PipelineStats(bad_lines=bad_lines if bad_lines is not None else Counter())
         self.latest: BookSnapshot | None = None
 
     def feed_health(self) -> FeedHealth:
         rejected = self.market.rejected
         return FeedHealth(
             events=sum(self.stats.events.values()),
-            bad_lines=self.stats.bad_lines,
+            bad_lines=sum(self.stats.bad_lines.values()),
             crossed_quotes=rejected[QuoteStatus.CROSSED],
             zero_bid_quotes=rejected[QuoteStatus.ZERO_BID],
             one_sided_quotes=rejected[QuoteStatus.ONE_SIDED],
@@ -91,7 +92,6 @@ class Pipeline:
         for event in batch.events:
             self.stats.events["index" if isinstance(event, IndexValue) else "quote"] += 1
         self.market.apply(batch)
-        self.market.take_dirty()
         snapshot = self.snapshot()
         self.latest = snapshot
         self.stats.snapshots += 1

@@ -53,7 +53,6 @@ class MarketState:
     index_values: dict[str, float] = field(default_factory=dict)
     index_times: dict[str, datetime] = field(default_factory=dict)
     rejected: Counter[QuoteStatus] = field(default_factory=Counter)
-    dirty: set[str] = field(default_factory=set)
     time: datetime | None = None
 
     def apply(self, batch: EventBatch) -> None:
@@ -66,12 +65,7 @@ class MarketState:
                 if status is not QuoteStatus.VALID:
                     self.rejected[status] += 1
                 self.quotes[event.instrument] = QuoteState(event, batch.time, status)
-            self.dirty.add(event.instrument)
         self.time = batch.time
-
-    def take_dirty(self) -> set[str]:
-        dirty, self.dirty = self.dirty, set()
-        return dirty
 
     def mid(self, instrument: str) -> float | None:
         state = self.quotes.get(instrument)

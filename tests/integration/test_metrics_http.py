@@ -6,7 +6,7 @@ import asyncio
 import urllib.request
 from itertools import islice
 
-from conftest import REPO
+from conftest import REPO, WriteSession, t
 from prometheus_client import start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
@@ -18,6 +18,7 @@ from monitor.pipeline import Pipeline
 from monitor.portfolio.model import load_portfolio
 from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import load_rules
+from monitor.rules.variables import book_values
 
 
 def test_scrape_matches_snapshot() -> None:
@@ -61,3 +62,37 @@ def test_scrape_matches_snapshot() -> None:
     assert samples[("condor_index_value", (("index", "SPX"),))] == snapshot.spx
     assert samples[("condor_vix_future_price", (("tenor", "VX1"),))] == snapshot.term.vx1
     assert ("condor_alerts_firing", (("rule", "VixTermStructureInverted"),)) in samples
+
+
+def test_skipped_lines_reach_metrics_and_rule_variables(write_session: WriteSession) -> None:
+    lines = [
+        {"t": t(0), "type": "index", "id": "SPX", "value": 6800.0},
+        {"t": t(0), "type": "index", "id": "VIX", "value": 16.0},
+        "{not json",
+        {"t": t(1), "type": "quote", "id": "SPX 20260417 P9999", "bid": 1.0, "ask": 1.1},
+        {"t": t(2), "type": "index", "id": "SPX", "value": 6801.0},
+    ]
+    reader = ReplayReader(write_session(lines))
+    pipeline = Pipeline(
+        universe=reader.header.instruments,
+        portfolio=load_portfolio(REPO / "tests" / "data" / "one-future.toml"),
+        rules=[],
+        sinks=[],
+        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+        bad_lines=reader.stats.bad_by_reason,
+    )
+
+    async def feed() -> None:
+        for batch in reader.batches():
+            await pipeline.process(batch)
+
+    asyncio.run(feed())
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in SnapshotCollector(pipeline).collect()
+        for s in family.samples
+    }
+    assert samples[("condor_replay_bad_lines_total", (("reason", "malformed JSON"),))] == 1
+    assert samples[("condor_replay_bad_lines_total", (("reason", "unknown instrument"),))] == 1
+    assert pipeline.latest is not None
+    assert book_values(pipeline.latest)["feed.bad_lines"] == 2.0
