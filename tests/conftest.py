@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterable
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.domain.instruments import parse_instrument_id
-from monitor.feeds.replay import FORMAT_NAME, FORMAT_VERSION, instrument_terms
+from monitor.feeds.replay import FORMAT_NAME, FORMAT_VERSION, ReplayReader, instrument_terms
+from monitor.pipeline import Pipeline
+from monitor.portfolio.model import load_portfolio
+from monitor.pricing.valuation import PricingSettings
+from monitor.rules.loader import load_rules
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL_IDS = (
@@ -65,3 +71,25 @@ def write_session(tmp_path: Path) -> WriteSession:
         return path
 
     return write
+
+
+def run_pipeline(
+    session: Path, portfolio: Path, rules: list[Path], *, batches: int | None = None
+) -> Pipeline:
+    """Feeds the first ``batches`` batches of ``session`` (all when None) through a pipeline."""
+    reader = ReplayReader(session)
+    pipeline = Pipeline(
+        universe=reader.header.instruments,
+        portfolio=load_portfolio(portfolio),
+        rules=load_rules(rules) if rules else [],
+        sinks=[],
+        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+        bad_lines=reader.stats.bad_by_reason,
+    )
+
+    async def feed() -> None:
+        for batch in islice(reader.batches(), batches):
+            await pipeline.process(batch)
+
+    asyncio.run(feed())
+    return pipeline

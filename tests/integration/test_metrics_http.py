@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import urllib.request
-from itertools import islice
 
-from conftest import REPO, WriteSession, t
+from conftest import REPO, WriteSession, run_pipeline, t
 from prometheus_client import start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from monitor import bundled
-from monitor.feeds.replay import ReplayReader
 from monitor.metrics import SnapshotCollector
-from monitor.pipeline import Pipeline
-from monitor.portfolio.model import load_portfolio
-from monitor.pricing.valuation import PricingSettings
-from monitor.rules.loader import load_rules
 from monitor.rules.variables import book_values
 
 
 def test_scrape_matches_snapshot() -> None:
-    reader = ReplayReader(bundled.SESSION)
-    pipeline = Pipeline(
-        universe=reader.header.instruments,
-        portfolio=load_portfolio(bundled.PORTFOLIO),
-        rules=load_rules([REPO / "rules"]),
-        sinks=[],
-        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
-    )
-
-    async def feed() -> None:
-        for batch in islice(reader.batches(), 200):
-            await pipeline.process(batch)
-
-    asyncio.run(feed())
+    pipeline = run_pipeline(bundled.SESSION, bundled.PORTFOLIO, [REPO / "rules"], batches=200)
     registry = CollectorRegistry()
     registry.register(SnapshotCollector(pipeline))
     server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
@@ -72,21 +52,7 @@ def test_skipped_lines_reach_metrics_and_rule_variables(write_session: WriteSess
         {"t": t(1), "type": "quote", "id": "SPX 20260417 P9999", "bid": 1.0, "ask": 1.1},
         {"t": t(2), "type": "index", "id": "SPX", "value": 6801.0},
     ]
-    reader = ReplayReader(write_session(lines))
-    pipeline = Pipeline(
-        universe=reader.header.instruments,
-        portfolio=load_portfolio(REPO / "tests" / "data" / "one-future.toml"),
-        rules=[],
-        sinks=[],
-        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
-        bad_lines=reader.stats.bad_by_reason,
-    )
-
-    async def feed() -> None:
-        for batch in reader.batches():
-            await pipeline.process(batch)
-
-    asyncio.run(feed())
+    pipeline = run_pipeline(write_session(lines), REPO / "tests" / "data" / "one-future.toml", [])
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in SnapshotCollector(pipeline).collect()

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from itertools import islice
-
 import pytest
-from conftest import REPO
+from conftest import REPO, run_pipeline
 
 from monitor import bundled
-from monitor.feeds.replay import ReplayReader
 from monitor.metrics import SnapshotCollector
-from monitor.pipeline import Pipeline
-from monitor.portfolio.model import load_portfolio
-from monitor.pricing.valuation import PricingSettings
-from monitor.rules.loader import load_rules
 from monitor.rules.variables import BOOK_VARIABLES, SHORT_LEG_VARIABLES, STRATEGY_VARIABLES
 
 RULES_DOC = (REPO / "docs" / "rules.md").read_text()
@@ -31,20 +23,7 @@ def test_every_variable_is_documented_with_its_unit(variable) -> None:
 
 def test_every_metric_is_in_the_readme() -> None:
     """Names come from a real collection over a pipeline that has seen a few batches."""
-    reader = ReplayReader(bundled.SESSION)
-    pipeline = Pipeline(
-        universe=reader.header.instruments,
-        portfolio=load_portfolio(bundled.PORTFOLIO),
-        rules=load_rules([REPO / "rules"]),
-        sinks=[],
-        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
-    )
-
-    async def feed() -> None:
-        for batch in islice(reader.batches(), 3):
-            await pipeline.process(batch)
-
-    asyncio.run(feed())
+    pipeline = run_pipeline(bundled.SESSION, bundled.PORTFOLIO, [REPO / "rules"], batches=3)
     names = {s.name for family in SnapshotCollector(pipeline).collect() for s in family.samples}
     assert len(names) > 15
     missing = sorted(n for n in names if f"`{n}" not in README)
