@@ -20,6 +20,17 @@ EXIT_BAD_INPUT = 1
 EXIT_TRUNCATED = 3
 
 
+def _port(text: str) -> int:
+    """A TCP port number, 0 meaning any free port."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 0-65535")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="condor-monitor",
@@ -33,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the monitor from a config (default: the bundled demo)")
     run.add_argument("--config", type=Path, help="daemon config (TOML); default: embedded demo")
+    run.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        help="override the config's metrics port (0: any free port)",
+    )
 
     replay = sub.add_parser("replay", help="replay a recorded session through the pipeline")
     replay.add_argument("session", type=Path, help="replay file (.jsonl or .jsonl.gz)")
@@ -60,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--rate", type=float, default=0.04, help="risk-free rate, decimal")
     replay.add_argument(
         "--metrics-port",
-        type=int,
+        type=_port,
         default=None,
         help="serve metrics on 127.0.0.1:PORT while replaying (0: any free port)",
     )
@@ -112,6 +129,9 @@ def _run(args: argparse.Namespace) -> int:
         path = None
         config = app.default_config(Path.cwd())
     assert isinstance(config, DaemonConfig)
+    if args.command == "run" and args.metrics_port is not None:
+        metrics = config.metrics.model_copy(update={"port": args.metrics_port})
+        config = config.model_copy(update={"metrics": metrics})
     prepared = app.prepare(config, config_path=path)
     result = asyncio.run(app.run(prepared))
     print(summary.render(result))

@@ -95,7 +95,7 @@ def test_demo_run_prints_alerts_and_summary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["run"]) == EXIT_OK
+    assert main(["run", "--metrics-port", "0"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "FIRING   warning  ShortStrikeDeltaWarning" in out
     assert "FIRING   critical VixTermStructureInverted" in out
@@ -106,6 +106,8 @@ def test_demo_run_prints_alerts_and_summary(
     assert "per calendar day" in out
     assert "per SPX vol point" in out
     assert (tmp_path / "state" / "journal.sqlite").is_file()
+    assert "metrics were at    http://127.0.0.1:" in out
+    assert "http://127.0.0.1:9464/" not in out  # the override took effect
 
 
 def test_truncated_session_replays_what_it_has_and_exits_3(
@@ -157,3 +159,12 @@ def test_portfolio_leg_missing_from_session_is_a_clear_error(
     assert str(portfolio) in err
     assert "strategies[0].legs[0].contract" in err
     assert "'SPX 20260417 P6300' is not an instrument of the session" in err
+
+
+def test_bad_metrics_port_on_the_command_line_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["run", "--metrics-port", "70000"])
+    assert caught.value.code == 2
+    assert "--metrics-port: 70000 is outside 0-65535" in capsys.readouterr().err
