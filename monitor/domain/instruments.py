@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -43,25 +43,24 @@ class ClassFacts:
     kind: Kind
     multiplier: float
     settlement: Settlement | None
-    settle_time: time | None  # New York time at which the settlement value is struck
     tick: float  # minimum price increment (options: the increment at or above 3.00)
     tick_below_3: float | None = None  # options trade in finer ticks below 3.00
     underlying: str | None = None  # "SPX" for SPX options; VIX options use their future
     allows_negative: bool = False  # breadth indexes can be negative; prices cannot
 
 
-# SPX AM settlement is the opening SOQ, VIX settlement the opening VRO: both struck near 09:30 ET.
+# Settlement moments (opening quotations for AM, the close for PM) are in pricing/expiry.py.
 CLASSES: dict[str, ClassFacts] = {
-    "SPX": ClassFacts(Kind.OPTION, 100.0, Settlement.AM, time(9, 30), 0.10, 0.05, "SPX"),
-    "SPXW": ClassFacts(Kind.OPTION, 100.0, Settlement.PM, time(16, 0), 0.10, 0.05, "SPX"),
-    "VIX": ClassFacts(Kind.OPTION, 100.0, Settlement.AM, time(9, 30), 0.05, 0.01, None),
-    "VX": ClassFacts(Kind.FUTURE, 1000.0, Settlement.AM, time(9, 30), 0.05),
+    "SPX": ClassFacts(Kind.OPTION, 100.0, Settlement.AM, 0.10, 0.05, "SPX"),
+    "SPXW": ClassFacts(Kind.OPTION, 100.0, Settlement.PM, 0.10, 0.05, "SPX"),
+    "VIX": ClassFacts(Kind.OPTION, 100.0, Settlement.AM, 0.05, 0.01, None),
+    "VX": ClassFacts(Kind.FUTURE, 1000.0, Settlement.AM, 0.05),
 }
 INDEXES: dict[str, ClassFacts] = {
-    "SPX": ClassFacts(Kind.INDEX, 1.0, None, None, 0.01),
-    "VIX": ClassFacts(Kind.INDEX, 1.0, None, None, 0.01),
+    "SPX": ClassFacts(Kind.INDEX, 1.0, None, 0.01),
+    "VIX": ClassFacts(Kind.INDEX, 1.0, None, 0.01),
     # NYSE net advances (advancing minus declining issues): a count, negative on down days.
-    "AD-NYSE": ClassFacts(Kind.INDEX, 1.0, None, None, 1.0, allows_negative=True),
+    "AD-NYSE": ClassFacts(Kind.INDEX, 1.0, None, 1.0, allows_negative=True),
 }
 
 _OPTION_ID = re.compile(
@@ -92,15 +91,6 @@ class Instrument:
     @property
     def is_call(self) -> bool:
         return self.right is Right.CALL
-
-    def settles_at(self) -> datetime:
-        """The moment the settlement value is struck, in New York time."""
-        if self.expiry is None:
-            raise ValueError(f"{self.id} has no expiry")
-        facts = CLASSES[self.root]
-        if facts.settle_time is None:  # pragma: no cover - every expiring class has one
-            raise ValueError(f"{self.id} has no settlement time")
-        return datetime.combine(self.expiry, facts.settle_time, tzinfo=NEW_YORK)
 
     def tick_for(self, price: float) -> float:
         facts = CLASSES.get(self.root) if self.kind is not Kind.INDEX else INDEXES[self.root]

@@ -24,6 +24,7 @@ import structlog
 from monitor.domain.instruments import NEW_YORK, Instrument, Kind, parse_instrument_id
 from monitor.domain.quotes import Event, EventBatch, FeedGreeks, IndexValue, Quote
 from monitor.errors import ReplayFormatError
+from monitor.pricing.expiry import settlement
 
 FORMAT_NAME = "condor-replay"
 FORMAT_VERSION = 1
@@ -219,6 +220,8 @@ def parse_header(line: bytes, path: Path) -> Header:
             raise fail(f"instruments[{index}] must be an object with a string 'id'")
         try:
             inst = parse_instrument_id(entry["id"])
+            if inst.expiry is not None:
+                settlement(inst)
         except ValueError as exc:
             raise fail(f"instruments[{index}]: {exc}") from None
         expected = instrument_terms(inst)

@@ -10,6 +10,7 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.domain.instruments import Instrument, Kind, Right, parse_instrument_id
+from monitor.pricing.expiry import settlement
 from monitor.tomlfile import load_toml
 
 
@@ -27,7 +28,9 @@ class LegSpec(BaseModel):
     @field_validator("contract")
     @classmethod
     def _known_contract(cls, value: str) -> str:
-        parse_instrument_id(value)  # raises ValueError naming the id
+        inst = parse_instrument_id(value)  # raises ValueError naming the id
+        if inst.expiry is not None:
+            settlement(inst)  # an expiry on a holiday is refused, naming the prior trading day
         return value
 
     @field_validator("quantity")

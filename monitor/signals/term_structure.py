@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from monitor.domain.instruments import Instrument, Kind
 from monitor.market.state import MarketState
+from monitor.pricing.expiry import settlement
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,7 @@ class TermStructureTracker:
     def __init__(self, universe: dict[str, Instrument]) -> None:
         self.futures = sorted(
             (i for i in universe.values() if i.kind is Kind.FUTURE and i.root == "VX"),
-            key=lambda i: i.settles_at(),
+            key=settlement,
         )
         self.last_mid: dict[str, float] = {}
 
@@ -59,10 +60,12 @@ class TermStructureTracker:
         return self.last_mid.get(inst.id, math.nan)
 
     def update(self, market: MarketState, now: datetime) -> TermStructure:
-        live = [f for f in self.futures if f.settles_at() > now]
+        live = [f for f in self.futures if settlement(f) > now]
         vx1 = live[0] if live else None
         vx2 = live[1] if len(live) > 1 else None
-        days = (vx1.settles_at() - now).total_seconds() / 86_400.0 if vx1 else math.nan
+        days = (
+            (settlement(vx1) - now.astimezone(UTC)).total_seconds() / 86_400.0 if vx1 else math.nan
+        )
         vix = market.index("VIX")
         return TermStructure(
             vix if vix is not None else math.nan,
