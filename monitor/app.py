@@ -31,8 +31,9 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.feeds.replay import ReplayReader, ReplayStats
 from monitor.metrics import SnapshotCollector
 from monitor.pipeline import Pipeline
-from monitor.portfolio.book import BookSnapshot
+from monitor.portfolio.book import BetaSettings, BookSnapshot
 from monitor.portfolio.model import Portfolio, load_portfolio
+from monitor.portfolio.scenarios import ScenarioSpec
 from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import Rule, load_rules
 from monitor.sinks.alerts_file import AlertsFileSink
@@ -136,8 +137,19 @@ async def run(prepared: Prepared) -> RunSummary:
             rate=pricing.rate,
             vix_option_fallback_vol=pricing.vix_option_fallback_vol,
             spx_fallback_vol_per_vix=pricing.spx_fallback_vol_per_vix,
+            max_quote_age_seconds=pricing.max_quote_age_seconds,
         ),
         bad_lines=reader.stats.bad_by_reason,
+        beta=BetaSettings(
+            vix_points_per_spx_pct=pricing.vix_points_per_spx_pct,
+            vx_response_half_life_days=config.scenarios.vx_response_half_life_days,
+        ),
+        scenarios=ScenarioSpec(
+            spx_moves_pct=tuple(config.scenarios.spx_moves_pct),
+            vol_shocks_points=tuple(config.scenarios.vol_shocks_points),
+            vx_response_half_life_days=config.scenarios.vx_response_half_life_days,
+            decay_days=config.scenarios.decay_days,
+        ),
     )
     server = None
     metrics_url = None

@@ -42,6 +42,35 @@ class PricingConfig(_Section):
     )
     vix_option_fallback_vol: Annotated[float, Field(gt=0.05, le=5.0)] = 0.9
     spx_fallback_vol_per_vix: Annotated[float, Field(gt=0.2, le=3.0)] = 1.0
+    max_quote_age_seconds: Annotated[float, Field(gt=0.0, description="older quotes are stale")] = (
+        300.0
+    )
+    vix_points_per_spx_pct: Annotated[float, Field(ge=-10.0, le=10.0)] = -1.0
+
+
+class ScenariosConfig(_Section):
+    spx_moves_pct: Annotated[list[float], Field(min_length=1, max_length=41)] = [
+        float(m) for m in range(-10, 6)
+    ]
+    vol_shocks_points: Annotated[list[float], Field(min_length=1, max_length=21)] = [
+        -5.0,
+        0.0,
+        5.0,
+        10.0,
+        15.0,
+        20.0,
+        25.0,
+        30.0,
+    ]
+    vx_response_half_life_days: Annotated[float, Field(gt=0.0)] = 60.0
+    decay_days: Annotated[float, Field(ge=0.0, le=30.0)] = 0.0
+
+    @field_validator("spx_moves_pct")
+    @classmethod
+    def _above_minus_100(cls, value: list[float]) -> list[float]:
+        if any(m <= -100.0 for m in value):
+            raise ValueError("an SPX move must be above -100 %")
+        return value
 
 
 class JournalConfig(_Section):
@@ -76,6 +105,7 @@ class DaemonConfig(_Section):
     portfolio: Path
     rules: Annotated[list[Path], Field(min_length=1)]
     pricing: PricingConfig = PricingConfig()
+    scenarios: ScenariosConfig = ScenariosConfig()
     journal: JournalConfig
     metrics: MetricsConfig = MetricsConfig()
     console: ConsoleConfig = ConsoleConfig()

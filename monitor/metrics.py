@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.pipeline import Pipeline
-from monitor.portfolio.book import Risk
+from monitor.portfolio.book import BookSnapshot, Risk
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,11 @@ STRATEGY_METRICS: tuple[RiskMetric, ...] = (
         "condor_strategy_market_value_dollars",
         "Mark-to-model value, dollars (long positive)",
         lambda r: r.market_value_usd,
+    ),
+    RiskMetric(
+        "condor_strategy_beta_delta_dollars_per_spx_pct",
+        "Delta beta-weighted to SPX (VIX instruments included), dollars per 1% SPX move",
+        lambda r: r.beta_delta_usd_per_pct,
     ),
 )
 
@@ -147,9 +152,27 @@ class SnapshotCollector(Collector):
         ):
             index.add_metric([name], value)
         yield index
+        yield from _scenario_cells(snapshot)
         futures = GaugeMetricFamily(
             "condor_vix_future_price", "VIX future mid, VIX points", labels=["tenor"]
         )
         futures.add_metric(["VX1"], snapshot.term.vx1)
         futures.add_metric(["VX2"], snapshot.term.vx2)
         yield futures
+
+
+def _scenario_cells(snapshot: BookSnapshot) -> Iterator[Metric]:
+    grid = snapshot.scenarios
+    if grid is None:
+        return
+    cells = GaugeMetricFamily(
+        "condor_scenario_pnl_dollars",
+        "Scenario P&L, dollars, by layer, SPX move (%) and SPX vol shock (vol points)",
+        labels=["layer", "spx_move_pct", "vol_shock_points"],
+    )
+    layers = (("condor", grid.condor_usd), ("hedge", grid.hedge_usd), ("book", grid.book_usd))
+    for layer, pnl in layers:
+        for i, move in enumerate(grid.spx_moves_pct):
+            for j, shock in enumerate(grid.vol_shocks_points):
+                cells.add_metric([layer, f"{move:g}", f"{shock:g}"], float(pnl[i, j]))
+    yield cells

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 import structlog
 
@@ -17,8 +18,9 @@ from monitor.domain.alerts import AlertTransition
 from monitor.domain.instruments import Instrument
 from monitor.domain.quotes import EventBatch, IndexValue
 from monitor.market.state import MarketState, QuoteStatus
-from monitor.portfolio.book import BookSnapshot, FeedHealth, aggregate
+from monitor.portfolio.book import BetaSettings, BookSnapshot, FeedHealth, aggregate
 from monitor.portfolio.model import Portfolio
+from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing.valuation import PricingSettings, Valuer
 from monitor.rules.engine import RuleEngine
 from monitor.rules.loader import Rule
@@ -47,12 +49,18 @@ class Pipeline:
         sinks: list[Sink],
         pricing: PricingSettings,
         bad_lines: Counter[str] | None = None,
+        beta: BetaSettings | None = None,
+        scenarios: ScenarioSpec | None = None,
     ) -> None:
         self.portfolio = portfolio
-        self.market = MarketState(universe)
+        self.market = MarketState(
+            universe, max_quote_age=timedelta(seconds=pricing.max_quote_age_seconds)
+        )
         self.valuer = Valuer([leg.instrument for leg in portfolio.legs], universe, pricing)
         self.term = TermStructureTracker(universe)
         self.engine = RuleEngine(rules)
+        self.beta = beta or BetaSettings()
+        self.scenarios = ScenarioEngine(scenarios or ScenarioSpec(), pricing.rate)
         self.sinks = sinks
         self.stats = PipelineStats(bad_lines=bad_lines if bad_lines is not None else Counter())
         self.latest: BookSnapshot | None = None
@@ -77,7 +85,7 @@ class Pipeline:
             value = self.market.index(name)
             return value if value is not None else math.nan
 
-        return aggregate(
+        snapshot = aggregate(
             self.portfolio,
             values,
             time=now,
@@ -86,7 +94,9 @@ class Pipeline:
             ad_nyse=index("AD-NYSE"),
             term=self.term.update(self.market, now),
             feed=self.feed_health(),
+            beta=self.beta,
         )
+        return replace(snapshot, scenarios=self.scenarios.grid(snapshot))
 
     async def process(self, batch: EventBatch) -> list[AlertTransition]:
         for event in batch.events:

@@ -7,6 +7,7 @@ import math
 from monitor.app import RunSummary
 from monitor.domain.instruments import NEW_YORK
 from monitor.portfolio.book import Risk
+from monitor.portfolio.scenarios import ScenarioGrid
 
 
 def _money(value: float) -> str:
@@ -28,7 +29,15 @@ def _risk_lines(risk: Risk, indent: str) -> list[str]:
             f"  VIX layer {_money(risk.vix_vega_usd_per_point)} per VIX-future point"
         ),
         f"{indent}theta   {_money(risk.theta_usd_per_day)} per calendar day",
+        f"{indent}beta-weighted delta  {_money(risk.beta_delta_usd_per_pct)} per 1% SPX move",
     ]
+
+
+def _cell(grid: ScenarioGrid, move: float, shock: float) -> tuple[float, float]:
+    if not (math.isfinite(move) and math.isfinite(shock)):
+        return (math.nan, math.nan)
+    i, j = grid.spx_moves_pct.index(move), grid.vol_shocks_points.index(shock)
+    return (float(grid.condor_usd[i, j]), float(grid.hedge_usd[i, j]))
 
 
 def render(summary: RunSummary) -> str:
@@ -76,6 +85,14 @@ def render(summary: RunSummary) -> str:
             f"VX1 {final.term.vx1:.2f}, VX2 {final.term.vx2:.2f} (index/VIX points)"
         )
         lines.extend(_risk_lines(final.book, "    "))
+        grid = final.scenarios
+        if grid is not None:
+            pnl, move, shock = grid.worst(grid.book_usd)
+            condor, hedge = _cell(grid, move, shock)
+            lines.append(
+                f"    scenario grid: worst book P&L {_money(pnl)} at SPX {move:+g}% and SPX vol "
+                f"{shock:+g} points (condor {_money(condor)}, hedge {_money(hedge)})"
+            )
         for strategy in final.strategies:
             model = (
                 f", {strategy.model_priced_legs} leg(s) on model vol"

@@ -1,11 +1,11 @@
 """Latest market per instrument. Newer events overwrite older ones (conflation), and every
-quote is classified so that pricing takes a mid only from a valid two-sided market."""
+quote is classified so that pricing takes a mid only from a valid, fresh two-sided market."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from monitor.domain.instruments import Instrument
@@ -49,7 +49,9 @@ class MarketState:
     """Mutable latest-value store, owned by the pipeline task alone."""
 
     instruments: dict[str, Instrument]
+    max_quote_age: timedelta = timedelta(minutes=5)  # an older quote is stale
     quotes: dict[str, QuoteState] = field(default_factory=dict)
+    last_valid_mid: dict[str, float] = field(default_factory=dict)
     index_values: dict[str, float] = field(default_factory=dict)
     index_times: dict[str, datetime] = field(default_factory=dict)
     rejected: Counter[QuoteStatus] = field(default_factory=Counter)
@@ -62,14 +64,25 @@ class MarketState:
                 self.index_times[event.instrument] = batch.time
             else:
                 status = classify(event)
-                if status is not QuoteStatus.VALID:
+                state = QuoteState(event, batch.time, status)
+                if status is QuoteStatus.VALID:
+                    self.last_valid_mid[event.instrument] = state.mid or 0.0
+                else:
                     self.rejected[status] += 1
-                self.quotes[event.instrument] = QuoteState(event, batch.time, status)
+                self.quotes[event.instrument] = state
         self.time = batch.time
 
     def mid(self, instrument: str) -> float | None:
+        """The mid of a valid two-sided quote no older than ``max_quote_age``, else None."""
         state = self.quotes.get(instrument)
-        return state.mid if state is not None else None
+        if state is None or self.time is None or self.time - state.time > self.max_quote_age:
+            return None
+        return state.mid
+
+    def mid_or_last(self, instrument: str) -> float | None:
+        """The fresh mid, else the last valid mid ever seen (for a future under an option)."""
+        mid = self.mid(instrument)
+        return mid if mid is not None else self.last_valid_mid.get(instrument)
 
     def index(self, instrument: str) -> float | None:
         return self.index_values.get(instrument)

@@ -5,19 +5,28 @@ Units (README.md, "Units"):
   gamma   change of the $-per-1 % delta for a +1 % SPX move
   vega    $ per 1 SPX implied-vol point; the VIX layer's vega is $ per 1 point of its future
   theta   $ per calendar day
+  beta-weighted delta   $ per 1 % SPX move, VIX instruments included through the VIX move
+                        that comes with it (``vix_points_per_spx_pct``, times each future's
+                        term-structure response)
 SPX-family greeks are taken against the expiry's forward; a forward moves one-for-one with
 the index over a day, so they are read as SPX points.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from typing import TYPE_CHECKING
 
 from monitor.domain.instruments import Kind
 from monitor.portfolio.model import Leg, Portfolio, StrategyKind
 from monitor.pricing.valuation import LegValue
-from monitor.signals.term_structure import TermStructure
+from monitor.signals.term_structure import TermStructure, vx_response
+
+if TYPE_CHECKING:
+    from monitor.portfolio.scenarios import ScenarioGrid
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +40,7 @@ class Risk:
     vix_vega_usd_per_point: float = 0.0
     theta_usd_per_day: float = 0.0
     market_value_usd: float = 0.0
+    beta_delta_usd_per_pct: float = 0.0
 
     def __add__(self, other: Risk) -> Risk:
         return Risk(
@@ -41,29 +51,50 @@ class Risk:
             self.vix_vega_usd_per_point + other.vix_vega_usd_per_point,
             self.theta_usd_per_day + other.theta_usd_per_day,
             self.market_value_usd + other.market_value_usd,
+            self.beta_delta_usd_per_pct + other.beta_delta_usd_per_pct,
         )
 
 
-def leg_risk(leg: Leg, value: LegValue, spx: float) -> Risk:
+def total(risks: Iterable[Risk]) -> Risk:
+    out = Risk()
+    for risk in risks:
+        out = out + risk
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BetaSettings:
+    """How VIX instruments enter the SPX beta-weighted delta."""
+
+    vix_points_per_spx_pct: float = -1.0  # VIX change for a +1 % SPX move
+    vx_response_half_life_days: float = 60.0
+
+
+def leg_risk(leg: Leg, value: LegValue, spx: float, beta: BetaSettings | None = None) -> Risk:
     """Position risk of ``leg``: quantity x multiplier x the raw Black-76 greeks, in dollars."""
+    beta = beta or BetaSettings()
     size = leg.quantity * leg.instrument.multiplier
     inst = leg.instrument
-    if inst.kind is Kind.FUTURE:
-        return Risk(vix_vega_usd_per_point=size, market_value_usd=size * value.price)
-    theta = size * value.theta / 365.0
-    worth = size * value.price
     if inst.underlying == "SPX":
+        delta_pct = size * value.delta * spx * 0.01
         return Risk(
             delta_usd_per_spx_point=size * value.delta,
-            delta_usd_per_pct=size * value.delta * spx * 0.01,
+            delta_usd_per_pct=delta_pct,
             gamma_usd_per_pct=size * value.gamma * spx * spx * 1e-4,
             vega_usd_per_vol_point=size * value.vega * 0.01,
-            theta_usd_per_day=theta,
-            market_value_usd=worth,
+            theta_usd_per_day=size * value.theta / 365.0,
+            market_value_usd=size * value.price,
+            beta_delta_usd_per_pct=delta_pct,
         )
-    # VIX options: their "vega" for the book is the move with their future, one VIX point.
+    # VIX futures and options: their "vega" for the book is the move with their future, in
+    # dollars per VIX-future point; a VIX option's is its delta to that future.
+    vix_vega = size if inst.kind is Kind.FUTURE else size * value.delta
+    response = vx_response(value.years * 365.0, beta.vx_response_half_life_days)
     return Risk(
-        vix_vega_usd_per_point=size * value.delta, theta_usd_per_day=theta, market_value_usd=worth
+        vix_vega_usd_per_point=vix_vega,
+        theta_usd_per_day=0.0 if inst.kind is Kind.FUTURE else size * value.theta / 365.0,
+        market_value_usd=size * value.price,
+        beta_delta_usd_per_pct=vix_vega * response * beta.vix_points_per_spx_pct,
     )
 
 
@@ -81,6 +112,14 @@ class StrategyRisk:
     risk: Risk
     model_priced_legs: int
     unvalued_legs: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRisk:
+    """Risk summed over a group of legs: an expiry ('SPX 2026-04-17') or an underlying."""
+
+    name: str
+    risk: Risk
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +144,9 @@ class BookSnapshot:
     strategies: tuple[StrategyRisk, ...]
     book: Risk
     feed: FeedHealth = field(default_factory=FeedHealth)
+    by_expiry: tuple[GroupRisk, ...] = ()
+    by_underlying: tuple[GroupRisk, ...] = ()
+    scenarios: ScenarioGrid | None = None
 
     @property
     def model_priced_legs(self) -> int:
@@ -125,28 +167,53 @@ def aggregate(
     ad_nyse: float,
     term: TermStructure,
     feed: FeedHealth,
+    beta: BetaSettings | None = None,
 ) -> BookSnapshot:
-    """Sums leg risk into strategies and the book; ``values`` follows ``portfolio.legs``."""
+    """Sums leg risk into strategies, expiries, underlyings and the book.
+
+    ``values`` follows ``portfolio.legs``.
+    """
     legs = tuple(
-        LegRisk(leg, value, leg_risk(leg, value, spx))
+        LegRisk(leg, value, leg_risk(leg, value, spx, beta))
         for leg, value in zip(portfolio.legs, values, strict=True)
     )
     strategies = []
     for strategy in portfolio.strategies:
         mine = [lr for lr in legs if lr.leg.strategy == strategy.name]
-        total = Risk()
-        for lr in mine:
-            total = total + lr.risk
         strategies.append(
             StrategyRisk(
                 strategy.name,
                 strategy.kind,
-                total,
+                total(lr.risk for lr in mine),
                 sum(1 for lr in mine if lr.value.model_priced),
                 sum(1 for lr in mine if lr.value.reason is not None),
             )
         )
-    book = Risk()
-    for s in strategies:
-        book = book + s.risk
-    return BookSnapshot(time, spx, vix, ad_nyse, term, legs, tuple(strategies), book, feed)
+    return BookSnapshot(
+        time,
+        spx,
+        vix,
+        ad_nyse,
+        term,
+        legs,
+        tuple(strategies),
+        total(s.risk for s in strategies),
+        feed,
+        by_expiry=_grouped(legs, _expiry_key),
+        by_underlying=_grouped(legs, _underlying_key),
+    )
+
+
+def _expiry_key(leg: LegRisk) -> str:
+    inst = leg.leg.instrument
+    family = "SPX" if inst.underlying == "SPX" else "VIX"
+    return f"{family} {inst.expiry.isoformat() if inst.expiry else '-'}"
+
+
+def _underlying_key(leg: LegRisk) -> str:
+    return "SPX" if leg.leg.instrument.underlying == "SPX" else "VIX"
+
+
+def _grouped(legs: tuple[LegRisk, ...], key: Callable[[LegRisk], str]) -> tuple[GroupRisk, ...]:
+    names = sorted({key(lr) for lr in legs})
+    return tuple(GroupRisk(n, total(lr.risk for lr in legs if key(lr) == n)) for n in names)

@@ -1,9 +1,14 @@
-"""Per-leg valuation: forwards, implied vols from valid mids (model vol otherwise) and greeks.
+"""Per-leg valuation: forwards, implied vols from valid mids (model vols otherwise) and greeks.
 
-Everything for one snapshot is priced in a single vectorized call. A leg without a valid
-two-sided market takes a model volatility: its last good implied vol, else a fallback
-(VIX/100 for SPX-family options, a configured level for VIX options); it is then flagged
-``model_priced``. Numbers here are raw Black-76 units per option on one unit of the forward.
+Everything for one snapshot is priced in vectorized calls. A leg without a valid, fresh
+two-sided quote takes a model volatility, in this order:
+  1. the smile of its expiry: a quadratic in log-moneyness fitted to the implied vols of the
+     other quoted strikes of the same class and expiry (three or more), flat beyond them;
+  2. its own last good implied vol;
+  3. a fallback: VIX/100 x ``spx_fallback_vol_per_vix`` for SPX-family options, a configured
+     level for VIX options; so a session with index values only still has greeks.
+Such a leg is flagged ``model_priced`` with the source of its vol. Numbers here are raw
+Black-76 units per option on one unit of the forward.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 
 import numpy as np
 
@@ -21,12 +27,24 @@ from monitor.pricing import black76
 from monitor.pricing.expiry import year_fraction
 from monitor.pricing.forwards import ParityPair, parity_forward
 
+ChainKey = tuple[str, date]  # (class, expiry)
+MIN_SMILE_POINTS = 3
+
 
 @dataclass(frozen=True, slots=True)
 class PricingSettings:
     rate: float  # continuously compounded, decimal (0.04 = 4 %)
     vix_option_fallback_vol: float  # decimal; VIX options have no VIX-like index of their own
     spx_fallback_vol_per_vix: float = 1.0  # SPX-family fallback vol = this * VIX / 100
+    max_quote_age_seconds: float = 300.0  # an older quote is stale: no mid is taken from it
+
+
+class VolSource(StrEnum):
+    QUOTE = "quote"  # implied from the leg's own valid mid
+    SMILE = "smile"  # fitted to the other strikes of its expiry
+    LAST_IV = "last_iv"  # the leg's last good implied vol
+    FALLBACK = "fallback"  # VIX-scaled (SPX family) or configured (VIX options)
+    NONE = "none"  # futures have no volatility
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +62,20 @@ class LegValue:
     vega: float
     theta: float
     reason: str | None = None
+    vol_source: VolSource = VolSource.QUOTE
+
+
+def fit_smile(log_moneyness: np.ndarray, vols: np.ndarray, at: float) -> float:
+    """Quadratic (linear for three points or fewer distinct) fit of vol in ln(K/F), read at
+    ``at`` clamped to the fitted range; NaN if the fit is not a positive vol."""
+    keep = np.isfinite(log_moneyness) & np.isfinite(vols)
+    x, y = log_moneyness[keep], vols[keep]
+    if len(x) < MIN_SMILE_POINTS:
+        return math.nan
+    degree = 2 if len(x) > MIN_SMILE_POINTS else 1
+    coefficients = np.polyfit(x, y, degree)
+    value = float(np.polyval(coefficients, min(max(at, float(x.min())), float(x.max()))))
+    return value if value > 0.0 and math.isfinite(value) else math.nan
 
 
 class Valuer:
@@ -55,23 +87,28 @@ class Valuer:
         self.legs = legs
         self.settings = settings
         self.last_iv: dict[str, float] = {}
-        self.last_forward: dict[tuple[str, date], float] = {}
-        self.last_future_mid: dict[str, float] = {}
-        # Strikes quoted on both sides, per (class, expiry): the put-call parity candidates.
+        self.last_forward: dict[ChainKey, float] = {}
+        self.chains: dict[ChainKey, list[Instrument]] = defaultdict(list)
         calls: dict[tuple[str, date, float], str] = {}
         puts: dict[tuple[str, date, float], str] = {}
         for inst in universe.values():
-            if inst.kind is Kind.OPTION and inst.underlying == "SPX":
-                assert inst.expiry is not None
-                assert inst.strike is not None
+            if inst.kind is not Kind.OPTION or inst.expiry is None or inst.strike is None:
+                continue
+            self.chains[(inst.root, inst.expiry)].append(inst)
+            if inst.underlying == "SPX":
                 key = (inst.root, inst.expiry, inst.strike)
                 (calls if inst.right is Right.CALL else puts)[key] = inst.id
-        self.parity: dict[tuple[str, date], list[tuple[float, str, str]]] = defaultdict(list)
+        # Strikes listed on both sides, per chain: the put-call parity candidates.
+        self.parity: dict[ChainKey, list[tuple[float, str, str]]] = defaultdict(list)
         for key, call_id in calls.items():
             if key in puts:
                 self.parity[key[:2]].append((key[2], call_id, puts[key]))
 
-    def _spx_forward(self, inst: Instrument, market: MarketState, years: float) -> float:
+    def _forward(self, inst: Instrument, market: MarketState, years: float) -> float:
+        if inst.underlying != "SPX":
+            # VIX options are priced on the same-expiry future, never on spot VIX.
+            mid = market.mid_or_last(inst.underlying or "")
+            return mid if mid is not None else math.nan
         assert inst.expiry is not None
         key = (inst.root, inst.expiry)
         spot = market.index("SPX")
@@ -88,81 +125,110 @@ class Valuer:
             return forward
         if key in self.last_forward:
             return self.last_forward[key]
-        # No parity pair yet: carry the index at the rate (no dividend guess); rare and brief.
+        # No parity pair quoted yet: the index carried at the rate stands in.
         return spot * math.exp(self.settings.rate * years) if spot is not None else math.nan
 
-    def _future_price(self, future: str, market: MarketState) -> float:
-        mid = market.mid(future)
-        if mid is not None:
-            self.last_future_mid[future] = mid
-            return mid
-        return self.last_future_mid.get(future, math.nan)
+    def _smile_vol(
+        self, inst: Instrument, forward: float, market: MarketState, now: datetime
+    ) -> float:
+        assert inst.expiry is not None
+        others = [o for o in self.chains[(inst.root, inst.expiry)] if o.id != inst.id]
+        mids = np.array([market.mid(o.id) for o in others], dtype=float)
+        quoted = np.isfinite(mids)
+        if quoted.sum() < MIN_SMILE_POINTS or not math.isfinite(forward):
+            return math.nan
+        chain = [o for o, q in zip(others, quoted, strict=True) if q]
+        strikes = np.array([o.strike for o in chain], dtype=float)
+        years = year_fraction(inst, now)
+        vols = black76.implied_vol(
+            mids[quoted],
+            forward,
+            strikes,
+            years,
+            self.settings.rate,
+            np.array([o.is_call for o in chain]),
+        )
+        return fit_smile(np.log(strikes / forward), vols, math.log((inst.strike or 1.0) / forward))
 
-    def _fallback_vol(self, inst: Instrument, market: MarketState) -> float:
+    def _model_vol(
+        self, inst: Instrument, forward: float, market: MarketState, now: datetime
+    ) -> tuple[float, VolSource]:
+        smile = self._smile_vol(inst, forward, market, now)
+        if math.isfinite(smile):
+            return smile, VolSource.SMILE
         if inst.id in self.last_iv:
-            return self.last_iv[inst.id]
+            return self.last_iv[inst.id], VolSource.LAST_IV
         if inst.root == "VIX":
-            return self.settings.vix_option_fallback_vol
+            return self.settings.vix_option_fallback_vol, VolSource.FALLBACK
         vix = market.index("VIX")
-        return vix / 100.0 * self.settings.spx_fallback_vol_per_vix if vix is not None else math.nan
+        scaled = vix / 100.0 * self.settings.spx_fallback_vol_per_vix if vix else math.nan
+        return scaled, VolSource.FALLBACK
+
+    def _future(self, inst: Instrument, market: MarketState, now: datetime) -> LegValue:
+        price = market.mid_or_last(inst.id)
+        reason = None if price is not None else "no valid quote yet"
+        value = price if price is not None else math.nan
+        return LegValue(
+            inst,
+            value,
+            year_fraction(inst, now),
+            math.nan,
+            market.mid(inst.id) is None,
+            value,
+            1.0,
+            0.0,
+            0.0,
+            0.0,
+            reason,
+            VolSource.NONE,
+        )
 
     def value(self, market: MarketState, now: datetime) -> list[LegValue]:
+        values = {i.id: self._future(i, market, now) for i in self.legs if i.kind is Kind.FUTURE}
         options = [i for i in self.legs if i.kind is Kind.OPTION]
-        values: dict[str, LegValue] = {}
-        for inst in self.legs:
-            if inst.kind is Kind.FUTURE:
-                price = self._future_price(inst.id, market)
-                values[inst.id] = LegValue(
-                    inst,
-                    price,
-                    year_fraction(inst, now),
-                    math.nan,
-                    market.mid(inst.id) is None,
-                    price,
-                    1.0,
-                    0.0,
-                    0.0,
-                    0.0,
-                    None if math.isfinite(price) else "no valid quote yet",
-                )
         if options:
-            years = np.array([year_fraction(i, now) for i in options])
-            forwards = np.array(
-                [
-                    self._spx_forward(i, market, t)
-                    if i.underlying == "SPX"
-                    else self._future_price(i.underlying or "", market)
-                    for i, t in zip(options, years, strict=True)
-                ]
-            )
-            strikes = np.array([i.strike for i in options], dtype=float)
-            is_call = np.array([i.is_call for i in options])
-            mids = np.array([market.mid(i.id) for i in options], dtype=float)  # None -> nan
-            iv = black76.implied_vol(mids, forwards, strikes, years, self.settings.rate, is_call)
-            model = ~np.isfinite(iv)
-            for k in np.flatnonzero(model):
-                iv[k] = self._fallback_vol(options[k], market)
-            for k in np.flatnonzero(~model):
-                self.last_iv[options[k].id] = float(iv[k])
-            prices = black76.price(forwards, strikes, years, self.settings.rate, iv, is_call)
-            g = black76.greeks(forwards, strikes, years, self.settings.rate, iv, is_call)
-            for index, inst in enumerate(options):
-                reason = None
-                if not math.isfinite(forwards[index]):
-                    reason = "no forward: the underlying has no valid quote yet"
-                elif not math.isfinite(iv[index]):
-                    reason = "no valid quote and no fallback volatility yet"
-                values[inst.id] = LegValue(
-                    inst,
-                    float(forwards[index]),
-                    float(years[index]),
-                    float(iv[index]),
-                    bool(model[index]),
-                    float(prices[index]),
-                    float(g.delta[index]),
-                    float(g.gamma[index]),
-                    float(g.vega[index]),
-                    float(g.theta[index]),
-                    reason,
-                )
+            values.update(self._options(options, market, now))
         return [values[i.id] for i in self.legs]
+
+    def _options(
+        self, options: list[Instrument], market: MarketState, now: datetime
+    ) -> dict[str, LegValue]:
+        rate = self.settings.rate
+        years = np.array([year_fraction(i, now) for i in options])
+        forwards = np.array(
+            [self._forward(i, market, t) for i, t in zip(options, years, strict=True)]
+        )
+        strikes = np.array([i.strike for i in options], dtype=float)
+        is_call = np.array([i.is_call for i in options])
+        mids = np.array([market.mid(i.id) for i in options], dtype=float)  # None -> NaN
+        iv = black76.implied_vol(mids, forwards, strikes, years, rate, is_call)
+        sources = [VolSource.QUOTE] * len(options)
+        for k, inst in enumerate(options):
+            if math.isfinite(iv[k]):
+                self.last_iv[inst.id] = float(iv[k])
+            else:
+                iv[k], sources[k] = self._model_vol(inst, float(forwards[k]), market, now)
+        prices = black76.price(forwards, strikes, years, rate, iv, is_call)
+        g = black76.greeks(forwards, strikes, years, rate, iv, is_call)
+        out = {}
+        for k, inst in enumerate(options):
+            reason = None
+            if not math.isfinite(forwards[k]):
+                reason = "no forward: the underlying has no valid quote yet"
+            elif not math.isfinite(iv[k]):
+                reason = "no valid quote and no model volatility yet"
+            out[inst.id] = LegValue(
+                inst,
+                float(forwards[k]),
+                float(years[k]),
+                float(iv[k]),
+                sources[k] is not VolSource.QUOTE,
+                float(prices[k]),
+                float(g.delta[k]),
+                float(g.gamma[k]),
+                float(g.vega[k]),
+                float(g.theta[k]),
+                reason,
+                sources[k],
+            )
+        return out

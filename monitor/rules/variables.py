@@ -5,6 +5,7 @@ docs/rules.md lists the same rows; a test keeps the two in step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -88,6 +89,13 @@ def _risk_rows(prefix: str, pick: Callable[[T], Risk], whose: str) -> tuple[Vari
             f"{whose} mark-to-model value (long positive)",
             lambda x: pick(x).market_value_usd,
         ),
+        Variable(
+            f"{prefix}.beta_delta_usd_per_pct",
+            N,
+            "$ per 1% SPX move",
+            f"{whose} delta beta-weighted to SPX, VIX instruments included",
+            lambda x: pick(x).beta_delta_usd_per_pct,
+        ),
     )
 
 
@@ -146,6 +154,34 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         "term.vx1_days", N, "calendar days", "days to VX1 settlement", lambda s: s.term.vx1_days
     ),
     Variable(
+        "scenario.book_worst_usd",
+        N,
+        "$",
+        "book P&L in the worst cell of the scenario grid",
+        lambda s: _worst(s, "book")[0],
+    ),
+    Variable(
+        "scenario.book_worst_spx_move_pct",
+        N,
+        "% SPX move",
+        "SPX move of the book's worst scenario cell",
+        lambda s: _worst(s, "book")[1],
+    ),
+    Variable(
+        "scenario.book_worst_vol_shock_points",
+        N,
+        "SPX vol points",
+        "vol shock of the book's worst scenario cell",
+        lambda s: _worst(s, "book")[2],
+    ),
+    Variable(
+        "scenario.condor_worst_usd",
+        N,
+        "$",
+        "iron condors' P&L in their worst scenario cell",
+        lambda s: _worst(s, "condor")[0],
+    ),
+    Variable(
         "feed.bad_lines",
         N,
         "lines",
@@ -174,6 +210,13 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         lambda s: float(s.feed.one_sided_quotes),
     ),
 )
+
+
+def _worst(snapshot: BookSnapshot, layer: str) -> tuple[float, float, float]:
+    grid = snapshot.scenarios
+    if grid is None:
+        return (math.nan, math.nan, math.nan)
+    return grid.worst(grid.book_usd if layer == "book" else grid.condor_usd)
 
 
 def _strategy_risk(s: StrategyRisk) -> Risk:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -16,7 +16,7 @@ from monitor.portfolio.book import leg_risk
 from monitor.portfolio.model import Leg
 from monitor.pricing.expiry import year_fraction
 from monitor.pricing.forwards import ParityPair, parity_forward
-from monitor.pricing.valuation import PricingSettings, Valuer
+from monitor.pricing.valuation import PricingSettings, Valuer, VolSource
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=NEW_YORK)
 RATE = 0.04
@@ -146,3 +146,54 @@ def test_vix_layer_vega_is_dollars_per_future_point() -> None:
     assert risk.vix_vega_usd_per_point == 3000.0  # 3 x $1,000 per VIX point
     assert risk.market_value_usd == pytest.approx(3 * 1000 * 18.25)
     assert np.isnan(risk.vega_usd_per_vol_point) is np.False_
+
+
+def smile_chain(forward: float, spx: float) -> list:
+    """Quotes from a known quadratic smile in k = ln(K/F), priced by QuantLib."""
+    events: list = [IndexValue("SPX", spx), IndexValue("VIX", 18.0)]
+    for inst in UNIVERSE.values():
+        if inst.root == "SPX" and inst.strike is not None:
+            k = math.log(inst.strike / forward)
+            vol = 0.2 - 0.1 * k + 0.3 * k * k
+            mid = ql_price(forward, inst.strike, year_fraction(inst, NOW), vol, inst.is_call)
+            events.append(Quote(inst.id, bid=mid - 0.05, ask=mid + 0.05))
+    return events
+
+
+def test_unquoted_leg_takes_the_smile_of_its_expiry() -> None:
+    market = MarketState(UNIVERSE)
+    market.apply(EventBatch(NOW, tuple(smile_chain(6830.0, 6800.0))))
+    leg = UNIVERSE["SPX 20260417 P6900"]
+    market.apply(EventBatch(NOW, (Quote(leg.id, bid=0.0, ask=150.0),)))  # zero bid
+    (value,) = Valuer([leg], UNIVERSE, SETTINGS).value(market, NOW)
+    k = math.log(6900.0 / 6830.0)
+    assert value.model_priced
+    assert value.vol_source is VolSource.SMILE
+    # Nine other quoted strikes on the exact quadratic: the fit recovers it.
+    assert value.iv == pytest.approx(0.2 - 0.1 * k + 0.3 * k * k, rel=1e-9, abs=0)
+
+
+def test_stale_quote_is_not_used() -> None:
+    market = MarketState(UNIVERSE, max_quote_age=timedelta(seconds=300))
+    leg = UNIVERSE["SPX 20260417 P6800"]
+    valuer = Valuer([leg], UNIVERSE, SETTINGS)
+    market.apply(EventBatch(NOW, tuple(chain(6830.0, 0.17, 6800.0))))
+    (fresh,) = valuer.value(market, NOW)
+    assert fresh.vol_source is VolSource.QUOTE
+    later = NOW + timedelta(seconds=301)
+    market.apply(EventBatch(later, (IndexValue("SPX", 6790.0),)))  # options went quiet
+    (stale,) = valuer.value(market, later)
+    assert stale.model_priced
+    assert stale.vol_source is VolSource.LAST_IV  # every other strike is stale too: no smile
+    assert stale.iv == pytest.approx(0.17, abs=1e-9)
+
+
+def test_index_values_only_still_give_greeks() -> None:
+    market = MarketState(UNIVERSE)
+    market.apply(EventBatch(NOW, (IndexValue("SPX", 6800.0), IndexValue("VIX", 20.0))))
+    leg = UNIVERSE["SPX 20260417 P6700"]
+    (value,) = Valuer([leg], UNIVERSE, SETTINGS).value(market, NOW)
+    assert value.vol_source is VolSource.FALLBACK
+    assert value.iv == pytest.approx(0.20)
+    assert value.underlying_price == pytest.approx(6800.0 * math.exp(RATE * value.years))
+    assert -1.0 < value.delta < 0.0

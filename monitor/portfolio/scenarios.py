@@ -1,0 +1,115 @@
+"""Scenario grid: SPX moves x SPX implied-vol shocks, every leg fully revalued (vectorized).
+
+In each cell:
+  SPX options   forward x (1 + move); implied vol + shock (sticky strike, floored at 0.5 %)
+  VIX futures   + shock x the future's term-structure response (a +1 point SPX-vol shock is
+                taken as +1 point of spot VIX; longer futures move less, see vx_response)
+  VIX options   Black-76 on their shocked future, their own implied vol unchanged
+  time          optionally advanced by ``decay_days`` (one day of theta)
+P&L is the change from the current model value, in dollars, for the condor layer (iron
+condors), the hedge layer (second engine) and the book. A leg that cannot be valued makes
+its cells NaN: a grid is never filled with made-up numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.domain.instruments import Kind
+from monitor.portfolio.book import BookSnapshot, LegRisk
+from monitor.portfolio.model import StrategyKind
+from monitor.pricing import black76
+
+FloatArray = NDArray[np.float64]
+MIN_VOL = 0.005
+
+
+def _default_moves() -> tuple[float, ...]:
+    return tuple(float(m) for m in range(-10, 6))
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioSpec:
+    spx_moves_pct: tuple[float, ...] = field(default_factory=_default_moves)
+    vol_shocks_points: tuple[float, ...] = (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
+    vx_response_half_life_days: float = 60.0
+    decay_days: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioGrid:
+    """P&L in dollars, indexed [spx move, vol shock]."""
+
+    spx_moves_pct: tuple[float, ...]
+    vol_shocks_points: tuple[float, ...]
+    condor_usd: FloatArray
+    hedge_usd: FloatArray
+    book_usd: FloatArray
+
+    def worst(self, layer: FloatArray) -> tuple[float, float, float]:
+        """(P&L, SPX move %, vol shock points) of the worst cell; NaN cells are skipped."""
+        if np.all(np.isnan(layer)):
+            return (float("nan"), float("nan"), float("nan"))
+        i, j = np.unravel_index(int(np.nanargmin(layer)), layer.shape)
+        return (float(layer[i, j]), self.spx_moves_pct[i], self.vol_shocks_points[j])
+
+
+class ScenarioEngine:
+    """Revalues a book's legs over the grid of ``spec`` in one Black-76 call."""
+
+    def __init__(self, spec: ScenarioSpec, rate: float) -> None:
+        self.spec = spec
+        self.rate = rate
+        self.moves = np.asarray(spec.spx_moves_pct, dtype=float)[:, None, None] / 100.0
+        self.shocks = np.asarray(spec.vol_shocks_points, dtype=float)[None, :, None]
+
+    def grid(self, snapshot: BookSnapshot) -> ScenarioGrid:
+        kinds = {s.name: s.kind for s in snapshot.strategies}
+        legs = snapshot.legs
+        options = [lr for lr in legs if lr.leg.instrument.kind is Kind.OPTION]
+        futures = [lr for lr in legs if lr.leg.instrument.kind is Kind.FUTURE]
+        shape = (len(self.spec.spx_moves_pct), len(self.spec.vol_shocks_points))
+        layers = {kind: np.zeros(shape) for kind in StrategyKind}
+        if options:
+            pnl = self._options(options)
+            for kind in StrategyKind:
+                mask = np.array([kinds[lr.leg.strategy] is kind for lr in options])
+                layers[kind] = layers[kind] + pnl[:, :, mask].sum(axis=2)
+        for lr in futures:
+            size = lr.leg.quantity * lr.leg.instrument.multiplier
+            move = self.shocks[:, :, 0] * self._response(np.array([lr.value.years]))[0]
+            kind = kinds[lr.leg.strategy]
+            layers[kind] = layers[kind] + np.broadcast_to(size * move, shape)
+        condor = layers[StrategyKind.IRON_CONDOR]
+        hedge = layers[StrategyKind.SECOND_ENGINE]
+        return ScenarioGrid(
+            self.spec.spx_moves_pct, self.spec.vol_shocks_points, condor, hedge, condor + hedge
+        )
+
+    def _response(self, years: FloatArray) -> FloatArray:
+        days = np.maximum(years * 365.0, 0.0)
+        return np.asarray(0.5 ** (days / self.spec.vx_response_half_life_days), dtype=float)
+
+    def _options(self, legs: Sequence[LegRisk]) -> FloatArray:
+        """P&L per cell and leg, shape (moves, shocks, legs)."""
+        values = [lr.value for lr in legs]
+        forward = np.array([v.underlying_price for v in values])
+        strike = np.array([lr.leg.instrument.strike for lr in legs], dtype=float)
+        years = np.array([v.years for v in values])
+        vol = np.array([v.iv for v in values])
+        base = np.array([v.price for v in values])
+        is_call = np.array([lr.leg.instrument.is_call for lr in legs])
+        on_spx = np.array([lr.leg.instrument.underlying == "SPX" for lr in legs])
+        size = np.array([lr.leg.quantity * lr.leg.instrument.multiplier for lr in legs], float)
+        vix_move = self.shocks * self._response(years)  # VIX futures under the VIX options
+        shocked_forward = np.where(
+            on_spx, forward * (1.0 + self.moves), np.maximum(forward + vix_move, 0.01)
+        )
+        shocked_vol = np.where(on_spx, np.maximum(vol + self.shocks / 100.0, MIN_VOL), vol)
+        later = np.maximum(years - self.spec.decay_days / 365.0, 0.0)
+        prices = black76.price(shocked_forward, strike, later, self.rate, shocked_vol, is_call)
+        return np.asarray((prices - base) * size, dtype=float)
