@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-
 from typing import TYPE_CHECKING
 
 from monitor.domain.instruments import Kind

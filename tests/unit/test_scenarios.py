@@ -53,9 +53,9 @@ def snapshot(values: list[LegValue], quantities: list[int], kinds: list[Strategy
         vix=16.0,
         ad_nyse=0.0,
         term=term,
-        feed=None,
+        feed=FeedHealth(),
         beta=BetaSettings(vix_points_per_spx_pct=-1.2),
-    )  # type: ignore[arg-type]
+    )
 
 
 SPEC = ScenarioSpec(
