@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lock session clean setup
+.PHONY: demo test bench lock session clean setup
 
 setup: $(STAMP)
 
@@ -27,10 +27,14 @@ test: $(STAMP)
 	$(BIN)/mypy monitor
 	$(BIN)/pytest
 
+# Speed against peers (vollib, QuantLib), medians of repeats; JSON summary on the last line.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
 # Regenerates requirements.lock from pyproject.toml (needs network access to PyPI).
 lock:
 	$(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv pip compile pyproject.toml --extra test --generate-hashes \
+	$(PYTHON) -m uv pip compile pyproject.toml --extra test --extra bench --generate-hashes \
 		--python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
 
 # Rewrites the bundled session from its seed; `git diff` then shows it is unchanged.
