@@ -33,6 +33,14 @@ def _risk_lines(risk: Risk, indent: str) -> list[str]:
     ]
 
 
+def _compact(risk: Risk) -> str:
+    return (
+        f"delta {_money(risk.delta_usd_per_pct)}/1% SPX, gamma {_money(risk.gamma_usd_per_pct)}"
+        f"/1% SPX, vega {_money(risk.vega_usd_per_vol_point)}/vol pt, VIX "
+        f"{_money(risk.vix_vega_usd_per_point)}/VIX pt, theta {_money(risk.theta_usd_per_day)}/day"
+    )
+
+
 def _cell(grid: ScenarioGrid, move: float, shock: float) -> tuple[float, float]:
     if not (math.isfinite(move) and math.isfinite(shock)):
         return (math.nan, math.nan)
@@ -93,6 +101,12 @@ def render(summary: RunSummary) -> str:
                 f"    scenario grid: worst book P&L {_money(pnl)} at SPX {move:+g}% and SPX vol "
                 f"{shock:+g} points (condor {_money(condor)}, hedge {_money(hedge)})"
             )
+        for label, groups in (
+            ("by underlying", final.by_underlying),
+            ("by expiry", final.by_expiry),
+        ):
+            lines.append(f"    {label}:")
+            lines.extend(f"      {g.name:16s} {_compact(g.risk)}" for g in groups)
         for strategy in final.strategies:
             model = (
                 f", {strategy.model_priced_legs} leg(s) on model vol"
