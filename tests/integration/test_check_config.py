@@ -93,6 +93,18 @@ def write_rule(tmp_path: Path, expr: str) -> Path:
             ["rule 'R'", "unknown variable 'vx9'"],
         ),
         (lambda t, p: t.replace("[metrics]", "[metrics"), ["not valid TOML", "line"]),
+        (
+            lambda t, p: t.replace("spx_moves_pct = [-10,", "spx_moves_pct = [-120,"),
+            ["field scenarios.spx_moves_pct", "above -100 %"],
+        ),
+        (
+            lambda t, p: t.replace("decay_days = 0 ", "decay_days = -1 "),
+            ["field scenarios.decay_days", "greater than or equal to 0"],
+        ),
+        (
+            lambda t, p: t.replace("max_quote_age_seconds = 300", "max_quote_age_seconds = 0"),
+            ["field pricing.max_quote_age_seconds", "greater than 0"],
+        ),
     ],
 )
 def test_bad_config_is_rejected_naming_the_field(
