@@ -1,8 +1,13 @@
 """Alert state machines, one per (rule, label set), timed by the snapshot clock.
 
-inactive -> pending (condition holds) -> firing (held for the rule's ``for``) -> resolved
-(condition gone, or, with a ``clear`` expression, the clear condition holds). A label set
-that disappears (a leg closed) resolves its alert. Only firing and resolved are emitted.
+inactive -> pending       the condition holds
+pending  -> firing        it has held for the rule's ``for`` (emitted)
+pending  -> inactive      it stopped holding first (nothing emitted)
+firing   -> keep-firing   it stopped holding (with ``clear``: the clear condition holds)
+keep-firing -> firing     it holds again within ``keep_firing_for`` (nothing emitted)
+keep-firing -> resolved   ``keep_firing_for`` has passed (emitted); at once when it is 0
+A label set that disappears (a leg closed) resolves its alert. Only firing and resolved
+reach the sinks; the other states are visible through ``states()``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from monitor.domain.alerts import AlertState, AlertTransition
 from monitor.portfolio.book import BookSnapshot
@@ -31,6 +37,13 @@ Labels = tuple[tuple[str, str], ...]
 class _Active:
     since: datetime
     firing: bool = False
+    cleared_at: datetime | None = None  # keep-firing since this moment
+
+
+class Phase(StrEnum):
+    PENDING = "pending"
+    FIRING = "firing"
+    KEEP_FIRING = "keep-firing"
 
 
 def _items(
@@ -98,14 +111,20 @@ class RuleEngine:
         if not holds:
             if current is None:
                 return None
-            del self.active[key]
             if not current.firing:
+                del self.active[key]
                 return None
+            if current.cleared_at is None:
+                current.cleared_at = now
+            if now - current.cleared_at < rule.keep_firing_for:
+                return None  # keep-firing
+            del self.active[key]
             return self._transition(
                 rule, labels, values=values, state=AlertState.RESOLVED, now=now, since=current.since
             )
         if current is None:
             current = self.active[key] = _Active(now)
+        current.cleared_at = None
         if current.firing or now - current.since < rule.hold:
             return None
         current.firing = True
@@ -152,4 +171,15 @@ class RuleEngine:
         return out
 
     def firing(self) -> list[tuple[str, Labels]]:
+        """Alerts that count as firing, keep-firing included."""
         return sorted(k for k, a in self.active.items() if a.firing)
+
+    def states(self) -> dict[tuple[str, Labels], Phase]:
+        """Every alert that is not inactive, with its phase."""
+        out = {}
+        for key, active in sorted(self.active.items()):
+            if not active.firing:
+                out[key] = Phase.PENDING
+            else:
+                out[key] = Phase.FIRING if active.cleared_at is None else Phase.KEEP_FIRING
+        return out

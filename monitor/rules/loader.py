@@ -42,6 +42,7 @@ class RuleSpec(BaseModel):
     expr: str
     for_each: Scope = Scope.BOOK
     for_: Annotated[str, Field(alias="for")] = "0s"
+    keep_firing_for: str = "0s"
     clear: str | None = None
     severity: Severity
     value: str
@@ -50,7 +51,7 @@ class RuleSpec(BaseModel):
     summary: Annotated[str, Field(min_length=1)]
     action: str | None = None
 
-    @field_validator("for_")
+    @field_validator("for_", "keep_firing_for")
     @classmethod
     def _duration(cls, text: str) -> str:
         parse_duration(text)
@@ -79,6 +80,7 @@ class Rule:
     condition: Expression
     clear: Expression | None
     hold: timedelta
+    keep_firing_for: timedelta
     severity: Severity
     value: Expression
     unit: str
@@ -146,6 +148,7 @@ def _compile_rule(spec: RuleSpec, group: str, path: Path, line: int | None) -> R
         condition,
         clear,
         parse_duration(spec.for_),
+        parse_duration(spec.keep_firing_for),
         spec.severity,
         value,
         spec.unit,

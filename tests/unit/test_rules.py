@@ -16,7 +16,7 @@ from monitor.errors import ConfigError
 from monitor.portfolio.book import BookSnapshot, LegRisk, Risk, StrategyRisk
 from monitor.portfolio.model import Leg, StrategyKind
 from monitor.pricing.valuation import LegValue
-from monitor.rules.engine import RuleEngine
+from monitor.rules.engine import Phase, RuleEngine
 from monitor.rules.loader import load_rule_file, load_rules, parse_duration
 from monitor.signals.term_structure import TermStructure
 
@@ -194,3 +194,48 @@ def test_disappearing_leg_resolves_its_alert(tmp_path: Path) -> None:
 def test_nan_never_fires(tmp_path: Path) -> None:
     engine = RuleEngine(load_rule_file(write(tmp_path, RULE.replace("for: 1m", "for: 0s"))))
     assert engine.evaluate(snapshot(0, math.nan)) == []
+
+
+def at_ms(ms: int, delta: float) -> BookSnapshot:
+    return replace(snapshot(0, delta), time=START + timedelta(milliseconds=ms))
+
+
+KEEP = RULE.replace("for: 1m", "for: 1s").replace(
+    "        severity: warning", "        keep_firing_for: 2s\n        severity: warning"
+)
+
+
+def test_for_and_keep_firing_for_to_the_millisecond(tmp_path: Path) -> None:
+    engine = RuleEngine(load_rule_file(write(tmp_path, KEEP)))
+    assert engine.evaluate(at_ms(0, 0.26)) == []  # pending from 0 ms
+    assert engine.evaluate(at_ms(999, 0.26)) == []  # 999 ms: still pending
+    assert engine.states() == {("Delta", (("leg", "P6425"), ("strategy", "IC"))): Phase.PENDING}
+    (fired,) = engine.evaluate(at_ms(1000, 0.26))  # exactly 1 s: firing
+    assert fired.state is AlertState.FIRING
+    assert fired.time == START + timedelta(milliseconds=1000)
+    assert engine.evaluate(at_ms(1500, 0.20)) == []  # cleared: keep-firing from 1500 ms
+    assert list(engine.states().values()) == [Phase.KEEP_FIRING]
+    assert engine.evaluate(at_ms(2500, 0.26)) == []  # back within 2 s: firing, no new page
+    assert list(engine.states().values()) == [Phase.FIRING]
+    assert engine.evaluate(at_ms(3000, 0.20)) == []  # cleared again at 3000 ms
+    assert engine.evaluate(at_ms(4999, 0.20)) == []  # 1999 ms later: still keep-firing
+    (resolved,) = engine.evaluate(at_ms(5000, 0.20))  # 2 s after the clear: resolved
+    assert resolved.state is AlertState.RESOLVED
+    assert resolved.time == START + timedelta(milliseconds=5000)
+    assert engine.states() == {}
+    assert engine.fired == {"Delta": 1}
+
+
+def test_flapping_around_the_threshold_pages_once(tmp_path: Path) -> None:
+    engine = RuleEngine(load_rule_file(write(tmp_path, RULE.replace("for: 1m", "for: 0s"))))
+    deltas = [0.26, 0.249, 0.251, 0.24, 0.255, 0.231, 0.25, 0.229, 0.26]
+    transitions = []
+    for n, delta in enumerate(deltas):
+        transitions += engine.evaluate(at_ms(n * 1000, delta))
+    # Fires at 0.26; the dips to 0.249, 0.24 and 0.231 stay above the 0.23 clear level;
+    # 0.229 clears it; 0.26 fires again.
+    assert [(t.state, t.time) for t in transitions] == [
+        (AlertState.FIRING, START),
+        (AlertState.RESOLVED, START + timedelta(seconds=7)),
+        (AlertState.FIRING, START + timedelta(seconds=8)),
+    ]
