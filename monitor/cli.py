@@ -83,6 +83,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--quiet", action="store_true", help="no alert lines on the console")
 
+    back = sub.add_parser("backtest", help="run rules over recorded sessions: a timeline")
+    back.add_argument("sessions", type=Path, nargs="+", help="replay files")
+    back.add_argument("--portfolio", type=Path, required=True, help="portfolio file (TOML)")
+    back.add_argument(
+        "--rules",
+        type=Path,
+        action="append",
+        required=True,
+        help="rule file or directory (repeatable)",
+    )
+    back.add_argument("--rate", type=float, default=0.04, help="risk-free rate, decimal")
+    back.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+    rules = sub.add_parser("rules", help="rule packs: check")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    rules_check = rules_sub.add_parser("check", help="validate rule files or directories")
+    rules_check.add_argument("paths", type=Path, nargs="+")
+
     check = sub.add_parser("check-config", help="validate a daemon config and what it references")
     check.add_argument("config", type=Path)
 
@@ -138,6 +156,38 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_TRUNCATED if result.replay.truncated else EXIT_OK
 
 
+def _backtest(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from monitor import backtest  # noqa: PLC0415
+    from monitor.portfolio.model import load_portfolio  # noqa: PLC0415
+    from monitor.pricing.valuation import PricingSettings  # noqa: PLC0415
+    from monitor.rules.loader import load_rules  # noqa: PLC0415
+
+    portfolio = load_portfolio(args.portfolio)
+    rules = load_rules(args.rules)
+    result = backtest.backtest(
+        args.sessions,
+        portfolio,
+        rules,
+        PricingSettings(rate=args.rate, vix_option_fallback_vol=0.9),
+    )
+    if args.json:
+        print(json.dumps(backtest.to_json(result), sort_keys=True))
+    else:
+        print(backtest.render(result, rules))
+    return EXIT_TRUNCATED if result.truncated else EXIT_OK
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from monitor.rules.loader import load_rules  # noqa: PLC0415
+
+    for path in args.paths:
+        rules = load_rules([path])
+        print(f"{path}: OK — {len(rules)} rules: {', '.join(r.name for r in rules)}")
+    return EXIT_OK
+
+
 def _check(args: argparse.Namespace) -> int:
     from monitor import app  # noqa: PLC0415
     from monitor.config import load_config  # noqa: PLC0415
@@ -162,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "check-config":
             return _check(args)
+        if args.command == "backtest":
+            return _backtest(args)
+        if args.command == "rules":
+            return _rules(args)
         from monitor.feeds import generator  # noqa: PLC0415
 
         path = generator.write_session(args.out, seed=args.seed)

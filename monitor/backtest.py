@@ -1,0 +1,152 @@
+"""Backtests: run a rule set over recorded sessions and report every alert transition with the
+state of the book at that moment, and counts per rule."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monitor.domain.alerts import AlertTransition
+from monitor.domain.instruments import NEW_YORK
+from monitor.feeds.replay import ReplayReader
+from monitor.pipeline import Pipeline
+from monitor.portfolio.book import BookSnapshot
+from monitor.portfolio.model import Portfolio
+from monitor.pricing.valuation import PricingSettings
+from monitor.rules.loader import Rule
+
+
+@dataclass(frozen=True, slots=True)
+class BookState:
+    """The book when a transition happened; units as in the README."""
+
+    spx: float
+    vix: float
+    vx1: float
+    vx2: float
+    delta_usd_per_pct: float
+    gamma_usd_per_pct: float
+    vega_usd_per_vol_point: float
+    vix_vega_usd_per_point: float
+    theta_usd_per_day: float
+
+    @classmethod
+    def of(cls, s: BookSnapshot) -> BookState:
+        b = s.book
+        return cls(
+            s.spx,
+            s.vix,
+            s.term.vx1,
+            s.term.vx2,
+            b.delta_usd_per_pct,
+            b.gamma_usd_per_pct,
+            b.vega_usd_per_vol_point,
+            b.vix_vega_usd_per_point,
+            b.theta_usd_per_day,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    session: str
+    transition: AlertTransition
+    book: BookState
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    entries: list[Entry] = field(default_factory=list)
+    fired: Counter[str] = field(default_factory=Counter)
+    resolved: Counter[str] = field(default_factory=Counter)
+    bad_lines: dict[str, int] = field(default_factory=dict)
+    truncated: list[str] = field(default_factory=list)
+
+
+async def _one(reader: ReplayReader, pipeline: Pipeline, result: BacktestResult) -> None:
+    name = reader.path.name
+    for batch in reader.batches():
+        transitions = await pipeline.process(batch)
+        if transitions and pipeline.latest is not None:
+            state = BookState.of(pipeline.latest)
+            for t in transitions:
+                result.entries.append(Entry(name, t, state))
+                (result.fired if t.state.value == "firing" else result.resolved)[t.rule] += 1
+    result.bad_lines[name] = reader.stats.bad_lines
+    if reader.stats.truncated:
+        result.truncated.append(name)
+
+
+def backtest(
+    sessions: list[Path], portfolio: Portfolio, rules: list[Rule], pricing: PricingSettings
+) -> BacktestResult:
+    """Each session runs from a fresh state: alerts do not carry over between days."""
+    result = BacktestResult()
+    for path in sessions:
+        reader = ReplayReader(path)
+        pipeline = Pipeline(
+            universe=reader.header.instruments,
+            portfolio=portfolio,
+            rules=rules,
+            sinks=[],
+            pricing=pricing,
+            bad_lines=reader.stats.bad_by_reason,
+        )
+        asyncio.run(_one(reader, pipeline, result))
+    return result
+
+
+def _num(value: float) -> float | None:
+    return round(value, 6) if math.isfinite(value) else None
+
+
+def to_json(result: BacktestResult) -> dict[str, Any]:
+    return {
+        "transitions": [
+            {
+                "session": e.session,
+                "time": e.transition.time.astimezone(NEW_YORK).isoformat(timespec="milliseconds"),
+                "rule": e.transition.rule,
+                "state": e.transition.state.value,
+                "severity": e.transition.severity.value,
+                "labels": dict(e.transition.labels),
+                "value": _num(e.transition.value),
+                "unit": e.transition.unit,
+                "book": {k: _num(getattr(e.book, k)) for k in BookState.__slots__},
+            }
+            for e in result.entries
+        ],
+        "fired": dict(sorted(result.fired.items())),
+        "resolved": dict(sorted(result.resolved.items())),
+        "bad_lines": result.bad_lines,
+        "truncated": result.truncated,
+    }
+
+
+def render(result: BacktestResult, rules: list[Rule]) -> str:
+    lines = []
+    for e in result.entries:
+        t, b = e.transition, e.book
+        when = t.time.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S ET")
+        value = f"{t.value:,.4g} {t.unit}" if math.isfinite(t.value) else "no value"
+        labels = f" [{t.label_text}]" if t.labels else ""
+        lines.append(
+            f"{when}  {t.state.value.upper():8} {t.rule}{labels}  {value}\n"
+            f"    SPX {b.spx:,.2f}  VIX {b.vix:.2f}  VX1 {b.vx1:.2f}  VX2 {b.vx2:.2f}  |  delta "
+            f"{b.delta_usd_per_pct:+,.0f} $/1% SPX  gamma {b.gamma_usd_per_pct:+,.0f} $/1% SPX  "
+            f"vega {b.vega_usd_per_vol_point:+,.0f} $/vol pt  VIX layer "
+            f"{b.vix_vega_usd_per_point:+,.0f} $/VIX pt  theta {b.theta_usd_per_day:+,.0f} $/day"
+        )
+    lines.append("")
+    lines.append(f"{'rule':32s} {'fired':>6s} {'resolved':>9s}")
+    lines.extend(
+        f"{r.name:32s} {result.fired[r.name]:6d} {result.resolved[r.name]:9d}" for r in rules
+    )
+    lines.extend(f"{s}: {n} bad line(s) skipped" for s, n in result.bad_lines.items() if n)
+    lines.extend(
+        f"{s}: INPUT TRUNCATED, the rest of that session is missing" for s in result.truncated
+    )
+    return "\n".join(lines)

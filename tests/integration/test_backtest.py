@@ -1,0 +1,98 @@
+"""`condor-monitor backtest` and `rules check`: a timeline with the book, counts per rule."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import REPO, WriteSession, t
+
+from monitor import bundled
+from monitor.cli import EXIT_BAD_INPUT, EXIT_OK, main
+
+ALWAYS = """
+groups:
+  - name: g
+    rules:
+      - alert: SpxBelow6790
+        expr: spx < 6790
+        severity: info
+        value: spx
+        unit: index points
+        summary: "SPX {spx:,.2f}"
+"""
+
+
+def calm_and_dip(write_session: WriteSession, name: str) -> Path:
+    lines = [{"t": t(0), "type": "index", "id": "VIX", "value": 16.0}]
+    for second, spx in enumerate([6800.0, 6780.0, 6785.0, 6795.0]):
+        lines.append({"t": t(second + 1), "type": "index", "id": "SPX", "value": spx})
+    return write_session(lines, name=name)
+
+
+def test_backtest_over_two_sessions_counts_per_rule(
+    tmp_path: Path, write_session: WriteSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(ALWAYS)
+    first, second = calm_and_dip(write_session, "a.jsonl"), calm_and_dip(write_session, "b.jsonl")
+    code = main(
+        [
+            "backtest",
+            str(first),
+            str(second),
+            "--portfolio",
+            str(REPO / "tests" / "data" / "one-future.toml"),
+            "--rules",
+            str(rules),
+            "--json",
+        ]
+    )
+    assert code == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    # Each session fires at 6780 and resolves at 6795, from a fresh state.
+    assert report["fired"] == {"SpxBelow6790": 2}
+    assert report["resolved"] == {"SpxBelow6790": 2}
+    first_fire = report["transitions"][0]
+    assert first_fire["session"] == "a.jsonl"
+    assert first_fire["state"] == "firing"
+    assert first_fire["value"] == 6780.0
+    assert first_fire["book"]["spx"] == 6780.0
+    assert first_fire["book"]["vix"] == 16.0
+    assert [e["session"] for e in report["transitions"]] == ["a.jsonl"] * 2 + ["b.jsonl"] * 2
+
+
+def test_backtest_text_timeline_on_the_bundled_day(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "backtest",
+            str(bundled.SESSION),
+            "--portfolio",
+            str(bundled.PORTFOLIO),
+            "--rules",
+            str(REPO / "rules"),
+        ]
+    )
+    assert code == EXIT_OK
+    out = capsys.readouterr().out
+    assert "FIRING   ShortStrikeDeltaWarning [leg=P6425 strategy=IC-APR17]" in out
+    assert "$/1% SPX" in out
+    assert "VixTermStructureInverted" in out
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in out.splitlines()
+        if line.startswith(("ShortStrike", "BookVega", "VixTerm"))
+    }
+    assert rows["ShortStrikeDeltaWarning"] == ["1", "0"]
+    assert rows["BookVegaLoss"] == ["0", "0"]
+
+
+def test_rules_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "check", str(REPO / "rules")]) == EXIT_OK
+    assert "OK — 4 rules" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(ALWAYS.replace("spx < 6790", "spx <"))
+    assert main(["rules", "check", str(bad)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "bad.yaml:5: rule 'SpxBelow6790': field expr: syntax error" in err
