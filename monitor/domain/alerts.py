@@ -13,6 +13,49 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """label = value; the label ``alertname`` is the rule's name."""
+
+    name: str
+    value: str
+
+    def matches(self, rule: str, labels: tuple[tuple[str, str], ...]) -> bool:
+        if self.name == "alertname":
+            return rule == self.value
+        return dict(labels).get(self.name) == self.value
+
+
+def match_all(
+    matchers: tuple[Matcher, ...], rule: str, labels: tuple[tuple[str, str], ...]
+) -> bool:
+    return all(m.matches(rule, labels) for m in matchers)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Alerts matching every matcher are not notified between ``starts`` and ``ends``."""
+
+    id: int
+    matchers: tuple[Matcher, ...]
+    starts: datetime
+    ends: datetime
+    comment: str = ""
+
+    def active(self, now: datetime) -> bool:
+        return self.starts <= now < self.ends
+
+
+@dataclass(frozen=True, slots=True)
+class InhibitRule:
+    """While an alert matching ``source`` fires, alerts matching ``target`` (and sharing the
+    ``equal`` labels' values with it) are not notified."""
+
+    source: tuple[Matcher, ...]
+    target: tuple[Matcher, ...]
+    equal: tuple[str, ...] = ()
+
+
 class AlertState(StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"
@@ -30,6 +73,9 @@ class AlertTransition:
     message: str
     action: str | None = None
     active_since: datetime | None = None  # when the condition first held (pending start)
+    notify: bool = True  # False: recorded in the journal but not sent (silenced, inhibited)
+    suppressed_by: str | None = None  # why it is not sent: "silence 3", "inhibited by X"
+    repeat: bool = False  # a reminder for an alert still firing after its repeat interval
 
     @property
     def label_text(self) -> str:

@@ -1,4 +1,5 @@
-"""Alert state machines, one per (rule, label set), timed by the snapshot clock.
+"""Alert state machines, one per (rule, label set), timed by the snapshot clock, and the
+notification decisions on top of them (silences, inhibition, repeats).
 
 inactive -> pending       the condition holds
 pending  -> firing        it has held for the rule's ``for`` (emitted)
@@ -6,19 +7,32 @@ pending  -> inactive      it stopped holding first (nothing emitted)
 firing   -> keep-firing   it stopped holding (with ``clear``: the clear condition holds)
 keep-firing -> firing     it holds again within ``keep_firing_for`` (nothing emitted)
 keep-firing -> resolved   ``keep_firing_for`` has passed (emitted); at once when it is 0
-A label set that disappears (a leg closed) resolves its alert. Only firing and resolved
-reach the sinks; the other states are visible through ``states()``.
+A label set that disappears (a leg closed) resolves its alert.
+
+Every firing and resolved transition is emitted (the journal keeps them all); ``notify``
+says whether it is to be sent. A firing alert that is silenced or inhibited is not sent;
+if it is still firing when the suppression ends, it is sent then. A firing alert already
+sent is sent again every ``repeat_interval`` (marked ``repeat``). A resolved notice is sent
+only for an alert whose firing was sent. State can be exported and restored, so a
+restarted daemon does not page again for alerts already sent.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
-from monitor.domain.alerts import AlertState, AlertTransition
+from monitor.domain.alerts import (
+    AlertState,
+    AlertTransition,
+    InhibitRule,
+    Silence,
+    match_all,
+)
 from monitor.portfolio.book import BookSnapshot
 from monitor.rules.expressions import Value
 from monitor.rules.loader import Rule
@@ -31,6 +45,17 @@ from monitor.rules.variables import (
 )
 
 Labels = tuple[tuple[str, str], ...]
+Key = tuple[str, Labels]
+
+
+class Phase(StrEnum):
+    PENDING = "pending"
+    FIRING = "firing"
+    KEEP_FIRING = "keep-firing"
+
+
+class SilenceSource(Protocol):
+    def active(self, now: datetime) -> Sequence[Silence]: ...
 
 
 @dataclass(slots=True)
@@ -38,12 +63,20 @@ class _Active:
     since: datetime
     firing: bool = False
     cleared_at: datetime | None = None  # keep-firing since this moment
+    notified: bool = False  # its firing was sent
+    last_notified: datetime | None = None
+    values: dict[str, Value] = field(default_factory=dict)  # as last evaluated
 
 
-class Phase(StrEnum):
-    PENDING = "pending"
-    FIRING = "firing"
-    KEEP_FIRING = "keep-firing"
+@dataclass(frozen=True, slots=True)
+class SavedAlert:
+    """A firing alert as persisted in the journal."""
+
+    rule: str
+    labels: Labels
+    since: datetime
+    notified: bool
+    last_notified: datetime | None
 
 
 def _items(
@@ -67,42 +100,28 @@ def _items(
 
 
 class RuleEngine:
-    def __init__(self, rules: list[Rule]) -> None:
+    def __init__(
+        self,
+        rules: list[Rule],
+        *,
+        inhibit_rules: Sequence[InhibitRule] = (),
+        silences: SilenceSource | None = None,
+    ) -> None:
         self.rules = rules
-        self.active: dict[tuple[str, Labels], _Active] = {}
+        self.by_name = {r.name: r for r in rules}
+        self.inhibit_rules = tuple(inhibit_rules)
+        self.silences = silences
+        self.active: dict[Key, _Active] = {}
         self.fired: dict[str, int] = {r.name: 0 for r in rules}
 
-    def _transition(
-        self,
-        rule: Rule,
-        labels: Labels,
-        *,
-        values: dict[str, Value],
-        state: AlertState,
-        now: datetime,
-        since: datetime,
-    ) -> AlertTransition:
-        value = float(rule.value.evaluate(values))
-        shown = {**values, "value": value}
-        return AlertTransition(
-            time=now,
-            rule=rule.name,
-            severity=rule.severity,
-            state=state,
-            labels=labels,
-            value=value,
-            unit=rule.unit,
-            message=rule.summary.render(shown),
-            action=rule.action.render(shown) if rule.action else None,
-            active_since=since,
-        )
+    # -- state machine -------------------------------------------------------------------
 
-    def _step(
-        self, rule: Rule, labels: Labels, values: dict[str, Value], now: datetime
-    ) -> AlertTransition | None:
-        """Advances one alert's state machine; returns its transition, if any."""
+    def _step(self, rule: Rule, labels: Labels, values: dict[str, Value], now: datetime) -> str:
+        """Advances one alert; returns 'fired', 'resolved' or ''."""
         key = (rule.name, labels)
         current = self.active.get(key)
+        if current is not None:
+            current.values = values
         if current is not None and current.firing and rule.clear is not None:
             # Hysteresis: a firing alert stays until its clear condition holds.
             holds = not bool(rule.clear.evaluate(values))
@@ -110,71 +129,161 @@ class RuleEngine:
             holds = bool(rule.condition.evaluate(values))
         if not holds:
             if current is None:
-                return None
+                return ""
             if not current.firing:
                 del self.active[key]
-                return None
+                return ""
             if current.cleared_at is None:
                 current.cleared_at = now
             if now - current.cleared_at < rule.keep_firing_for:
-                return None  # keep-firing
-            del self.active[key]
-            return self._transition(
-                rule, labels, values=values, state=AlertState.RESOLVED, now=now, since=current.since
-            )
+                return ""  # keep-firing
+            return "resolved"
         if current is None:
-            current = self.active[key] = _Active(now)
+            current = self.active[key] = _Active(now, values=values)
         current.cleared_at = None
         if current.firing or now - current.since < rule.hold:
-            return None
+            return ""
         current.firing = True
         self.fired[rule.name] += 1
-        return self._transition(
-            rule, labels, values=values, state=AlertState.FIRING, now=now, since=current.since
+        return "fired"
+
+    # -- notification decisions -----------------------------------------------------------
+
+    def _suppressed_by(self, key: Key, silences: Sequence[Silence]) -> str | None:
+        rule, labels = key
+        for silence in silences:
+            if match_all(silence.matchers, rule, labels):
+                return f"silence {silence.id}"
+        for inhibit in self.inhibit_rules:
+            if not match_all(inhibit.target, rule, labels):
+                continue
+            mine = dict(labels)
+            for (src_rule, src_labels), state in self.active.items():
+                if not state.firing or (src_rule, src_labels) == key:
+                    continue
+                theirs = dict(src_labels)
+                if match_all(inhibit.source, src_rule, src_labels) and all(
+                    mine.get(name) == theirs.get(name) for name in inhibit.equal
+                ):
+                    return f"inhibited by {src_rule}"
+        return None
+
+    def _transition(
+        self,
+        key: Key,
+        state: AlertState,
+        now: datetime,
+        *,
+        notify: bool,
+        suppressed_by: str | None = None,
+        repeat: bool = False,
+    ) -> AlertTransition:
+        rule = self.by_name[key[0]]
+        active = self.active.get(key)
+        values = active.values if active is not None else {}
+        since = active.since if active is not None else None
+        if values:
+            value = float(rule.value.evaluate(values))
+            shown = {**values, "value": value}
+            message = rule.summary.render(shown)
+            action = rule.action.render(shown) if rule.action else None
+        else:  # the label set left the book: nothing to evaluate any more
+            value, action = math.nan, None
+            message = (
+                f"{rule.name} resolved: {' '.join('='.join(p) for p in key[1])} "
+                "is no longer in the book"
+            )
+        return AlertTransition(
+            time=now,
+            rule=rule.name,
+            severity=rule.severity,
+            state=state,
+            labels=key[1],
+            value=value,
+            unit=rule.unit,
+            message=message,
+            action=action,
+            active_since=since,
+            notify=notify,
+            suppressed_by=suppressed_by,
+            repeat=repeat,
         )
 
-    def _vanished(self, rule: Rule, seen: set[Labels], now: datetime) -> list[AlertTransition]:
-        """Resolves alerts whose label set is gone from the book (a closed leg)."""
+    def _notifications(
+        self, fired: list[Key], resolved: list[Key], now: datetime
+    ) -> list[AlertTransition]:
+        silences = [s for s in self.silences.active(now) if s.active(now)] if self.silences else []
         out = []
-        for key in [k for k in self.active if k[0] == rule.name and k[1] not in seen]:
-            gone = self.active.pop(key)
-            if gone.firing:
-                labels = " ".join("=".join(pair) for pair in key[1])
-                out.append(
-                    AlertTransition(
-                        now,
-                        rule.name,
-                        rule.severity,
-                        AlertState.RESOLVED,
-                        key[1],
-                        math.nan,
-                        rule.unit,
-                        f"{rule.name} resolved: {labels} is no longer in the book",
-                        None,
-                        gone.since,
-                    )
+        for key in resolved:
+            active = self.active[key]
+            # Resolved is sent only for a firing that was sent, and not while suppressed.
+            why = self._suppressed_by(key, silences) if active.notified else "never notified"
+            out.append(
+                self._transition(
+                    key,
+                    AlertState.RESOLVED,
+                    now,
+                    notify=active.notified and why is None,
+                    suppressed_by=why,
                 )
+            )
+            del self.active[key]
+        fresh = set(fired)
+        for key, active in sorted(self.active.items()):
+            if not active.firing:
+                continue
+            rule = self.by_name[key[0]]
+            why = self._suppressed_by(key, silences)
+            if key in fresh or not active.notified:
+                if key in fresh or why is None:
+                    out.append(
+                        self._transition(
+                            key, AlertState.FIRING, now, notify=why is None, suppressed_by=why
+                        )
+                    )
+                if why is None:
+                    active.notified, active.last_notified = True, now
+            elif (
+                rule.repeat_interval is not None
+                and why is None
+                and active.cleared_at is None
+                and active.last_notified is not None
+                and now - active.last_notified >= rule.repeat_interval
+            ):
+                out.append(self._transition(key, AlertState.FIRING, now, notify=True, repeat=True))
+                active.last_notified = now
         return out
 
+    # -- public ---------------------------------------------------------------------------
+
     def evaluate(self, snapshot: BookSnapshot) -> list[AlertTransition]:
+        now = snapshot.time
         book = book_values(snapshot)
-        out: list[AlertTransition] = []
+        fired: list[Key] = []
+        resolved: list[Key] = []
         for rule in self.rules:
             seen: set[Labels] = set()
             for item_labels, values in _items(rule.scope, snapshot, book):
                 labels = tuple(sorted((*rule.labels, *item_labels)))
                 seen.add(labels)
-                transition = self._step(rule, labels, values, snapshot.time)
-                if transition is not None:
-                    out.append(transition)
-            out.extend(self._vanished(rule, seen, snapshot.time))
-        return out
+                outcome = self._step(rule, labels, values, now)
+                if outcome == "fired":
+                    fired.append((rule.name, labels))
+                elif outcome == "resolved":
+                    resolved.append((rule.name, labels))
+            for key in [k for k in self.active if k[0] == rule.name and k[1] not in seen]:
+                if self.active[key].firing:
+                    self.active[key].values = {}
+                    resolved.append(key)
+                else:
+                    del self.active[key]
+        return self._notifications(fired, resolved, now)
 
-    def firing(self) -> list[tuple[str, Labels]]:
+    def firing(self) -> list[Key]:
         """Alerts that count as firing, keep-firing included."""
         return sorted(k for k, a in self.active.items() if a.firing)
 
-    def states(self) -> dict[tuple[str, Labels], Phase]:
+    def states(self) -> dict[Key, Phase]:
         """Every alert that is not inactive, with its phase."""
         out = {}
         for key, active in sorted(self.active.items()):
@@ -183,3 +292,26 @@ class RuleEngine:
             else:
                 out[key] = Phase.FIRING if active.cleared_at is None else Phase.KEEP_FIRING
         return out
+
+    def export(self) -> list[SavedAlert]:
+        """Firing alerts, for the journal."""
+        return [
+            SavedAlert(rule, labels, a.since, a.notified, a.last_notified)
+            for (rule, labels), a in sorted(self.active.items())
+            if a.firing
+        ]
+
+    def restore(self, saved: Sequence[SavedAlert], now: datetime) -> int:
+        """Takes back firing alerts from a previous run; skips rules no longer loaded and
+        alerts from the future (a replay of an earlier day). Returns how many were restored."""
+        count = 0
+        for alert in saved:
+            if alert.rule in self.by_name and alert.since <= now:
+                self.active[(alert.rule, alert.labels)] = _Active(
+                    alert.since,
+                    firing=True,
+                    notified=alert.notified,
+                    last_notified=alert.last_notified,
+                )
+                count += 1
+        return count

@@ -43,6 +43,7 @@ class RuleSpec(BaseModel):
     for_each: Scope = Scope.BOOK
     for_: Annotated[str, Field(alias="for")] = "0s"
     keep_firing_for: str = "0s"
+    repeat_interval: str | None = None
     clear: str | None = None
     severity: Severity
     value: str
@@ -55,6 +56,13 @@ class RuleSpec(BaseModel):
     @classmethod
     def _duration(cls, text: str) -> str:
         parse_duration(text)
+        return text
+
+    @field_validator("repeat_interval")
+    @classmethod
+    def _positive(cls, text: str | None) -> str | None:
+        if text is not None and parse_duration(text) <= timedelta(0):
+            raise ValueError(f"duration {text!r} must be positive")
         return text
 
 
@@ -81,6 +89,7 @@ class Rule:
     clear: Expression | None
     hold: timedelta
     keep_firing_for: timedelta
+    repeat_interval: timedelta | None
     severity: Severity
     value: Expression
     unit: str
@@ -149,6 +158,7 @@ def _compile_rule(spec: RuleSpec, group: str, path: Path, line: int | None) -> R
         clear,
         parse_duration(spec.for_),
         parse_duration(spec.keep_firing_for),
+        parse_duration(spec.repeat_interval) if spec.repeat_interval else None,
         spec.severity,
         value,
         spec.unit,
