@@ -35,11 +35,11 @@ from monitor.portfolio.book import BetaSettings, BookSnapshot
 from monitor.portfolio.model import Portfolio, load_portfolio
 from monitor.portfolio.scenarios import ScenarioSpec
 from monitor.pricing.valuation import PricingSettings
-from monitor.rules.loader import Rule, load_rules
+from monitor.rules.loader import RuleSet, load_rule_set
 from monitor.sinks.alerts_file import AlertsFileSink
 from monitor.sinks.base import Sink
 from monitor.sinks.console import ConsoleSink
-from monitor.sinks.journal import JournalSink
+from monitor.sinks.journal import Journal
 
 log = structlog.get_logger(__name__)
 YIELD_EVERY_BATCHES = 64  # let signal handlers and other tasks run during a fast replay
@@ -67,7 +67,7 @@ class Prepared:
     config: DaemonConfig
     reader: ReplayReader
     portfolio: Portfolio
-    rules: list[Rule]
+    rules: RuleSet
 
 
 def prepare(config: DaemonConfig, *, config_path: Path | None = None) -> Prepared:
@@ -77,7 +77,7 @@ def prepare(config: DaemonConfig, *, config_path: Path | None = None) -> Prepare
     """
     reader = ReplayReader(config.feed.session)
     portfolio = load_portfolio(config.portfolio)
-    rules = load_rules(config.rules)
+    rules = load_rule_set(config.rules)
     declared = reader.header.instruments
     for s_index, strategy in enumerate(portfolio.strategies):
         for l_index, leg in enumerate(strategy.legs):
@@ -111,12 +111,12 @@ class RunSummary:
     metrics_url: str | None
 
 
-def _sinks(config: DaemonConfig, run_id: str) -> list[Sink]:
-    sinks: list[Sink] = []
+def _sinks(config: DaemonConfig, journal: Journal) -> list[Sink]:
+    """The journal first: a transition is recorded before anything tries to send it."""
+    sinks: list[Sink] = [journal]
     if config.console.enabled:
         colour = {"auto": None, "always": True, "never": False}[config.console.colour]
         sinks.append(ConsoleSink(colour=colour))
-    sinks.append(JournalSink(config.journal.path, run_id=run_id))
     if config.alerts_out is not None:
         sinks.append(AlertsFileSink(config.alerts_out))
     return sinks
@@ -126,12 +126,16 @@ async def run(prepared: Prepared) -> RunSummary:
     config = prepared.config
     reader = prepared.reader
     run_id = uuid.uuid4().hex
-    sinks = _sinks(config, run_id)
+    journal = Journal(config.journal.path, run_id=run_id)
+    sinks = _sinks(config, journal)
     pricing = config.pricing
     pipeline = Pipeline(
         universe=reader.header.instruments,
         portfolio=prepared.portfolio,
-        rules=prepared.rules,
+        rules=prepared.rules.rules,
+        inhibit_rules=prepared.rules.inhibit_rules,
+        journal=journal,
+        restore_alert_state=config.journal.restore_alert_state,
         sinks=sinks,
         pricing=PricingSettings(
             rate=pricing.rate,
@@ -175,7 +179,7 @@ async def run(prepared: Prepared) -> RunSummary:
         session=str(config.feed.session),
         run_id=run_id,
         speed=config.feed.speed,
-        rules=len(prepared.rules),
+        rules=len(prepared.rules.rules),
     )
     try:
         clock: ReplayClock | None = None

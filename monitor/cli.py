@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor import __version__
@@ -29,6 +30,28 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is outside 0-65535")
     return port
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not ISO 8601") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset (e.g. -05:00)")
+    return moment
+
+
+def _duration(text: str) -> timedelta:
+    from monitor.rules.loader import parse_duration  # noqa: PLC0415
+
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= timedelta(0):
+        raise argparse.ArgumentTypeError(f"duration {text!r} must be positive")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,6 +123,34 @@ def _parser() -> argparse.ArgumentParser:
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     rules_check = rules_sub.add_parser("check", help="validate rule files or directories")
     rules_check.add_argument("paths", type=Path, nargs="+")
+
+    silence = sub.add_parser("silence", help="silences: hold back matching alerts for a while")
+    silence_sub = silence.add_subparsers(dest="silence_command", required=True)
+    journal_help = "the daemon's journal (default: state/journal.sqlite)"
+    add = silence_sub.add_parser("add", help="add a silence")
+    add.add_argument(
+        "--journal", type=Path, default=Path("state/journal.sqlite"), help=journal_help
+    )
+    add.add_argument(
+        "--match",
+        action="append",
+        required=True,
+        metavar="LABEL=VALUE",
+        help="label matcher (repeatable); alertname=RULE matches a rule",
+    )
+    add.add_argument("--duration", type=_duration, help="e.g. 30m, 2h (from --starts or now)")
+    add.add_argument("--starts", type=_moment, help="ISO 8601 with UTC offset (default: now)")
+    add.add_argument("--ends", type=_moment, help="ISO 8601 with UTC offset")
+    add.add_argument("--comment", default="", help="why, for the record")
+    listing = silence_sub.add_parser("list", help="list silences")
+    listing.add_argument(
+        "--journal", type=Path, default=Path("state/journal.sqlite"), help=journal_help
+    )
+    expire = silence_sub.add_parser("expire", help="end a silence now")
+    expire.add_argument("id", type=int)
+    expire.add_argument(
+        "--journal", type=Path, default=Path("state/journal.sqlite"), help=journal_help
+    )
 
     check = sub.add_parser("check-config", help="validate a daemon config and what it references")
     check.add_argument("config", type=Path)
@@ -188,6 +239,42 @@ def _rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _silence(args: argparse.Namespace) -> int:
+    from monitor.sinks.journal import Journal  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    journal = Journal(args.journal)
+    if args.silence_command == "add":
+        matchers: dict[str, str] = {}
+        for text in args.match:
+            name, sep, value = text.partition("=")
+            if not sep or not name or not value:
+                raise MonitorError(f"--match {text!r}: expected LABEL=VALUE")
+            matchers[name] = value
+        starts = args.starts or now
+        if (args.duration is None) == (args.ends is None):
+            raise MonitorError("give exactly one of --duration and --ends")
+        ends = args.ends or starts + args.duration
+        try:
+            sid = journal.add_silence(matchers, starts, ends, args.comment, now)
+        except ValueError as exc:
+            raise MonitorError(f"silence: {exc}") from None
+        print(f"silence {sid}: {matchers} from {starts.isoformat()} to {ends.isoformat()}")
+    elif args.silence_command == "list":
+        for s in journal.silences():
+            state = "active" if s.active(now) else ("pending" if now < s.starts else "expired")
+            shown = " ".join(f"{m.name}={m.value}" for m in s.matchers)
+            print(
+                f"{s.id:4d}  {state:8s} {s.starts.isoformat()} .. {s.ends.isoformat()}  "
+                f"{shown}  {s.comment}"
+            )
+    elif not journal.expire_silence(args.id, now):
+        raise MonitorError(f"silence {args.id}: no such silence in force")
+    else:
+        print(f"silence {args.id} expired")
+    return EXIT_OK
+
+
 def _check(args: argparse.Namespace) -> int:
     from monitor import app  # noqa: PLC0415
     from monitor.config import load_config  # noqa: PLC0415
@@ -197,7 +284,7 @@ def _check(args: argparse.Namespace) -> int:
     print(
         f"{args.config}: OK — session {prepared.reader.header.session_date} "
         f"({len(prepared.reader.header.instruments)} instruments), "
-        f"{len(prepared.portfolio.strategies)} strategies, {len(prepared.rules)} rules"
+        f"{len(prepared.portfolio.strategies)} strategies, {len(prepared.rules.rules)} rules"
     )
     return EXIT_OK
 
@@ -216,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _backtest(args)
         if args.command == "rules":
             return _rules(args)
+        if args.command == "silence":
+            return _silence(args)
         from monitor.feeds import generator  # noqa: PLC0415
 
         path = generator.write_session(args.out, seed=args.seed)

@@ -75,6 +75,8 @@ class ScenariosConfig(_Section):
 
 class JournalConfig(_Section):
     path: Path
+    # Take back the firing alerts of the previous run, so a restart does not page again.
+    restore_alert_state: bool = True
 
     _paths = field_validator("path")(_resolve)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import structlog
 
-from monitor.domain.alerts import AlertTransition
+from monitor.domain.alerts import AlertTransition, InhibitRule
 from monitor.domain.instruments import Instrument
 from monitor.domain.quotes import EventBatch, IndexValue
 from monitor.market.state import MarketState, QuoteStatus
@@ -26,6 +27,7 @@ from monitor.rules.engine import RuleEngine
 from monitor.rules.loader import Rule
 from monitor.signals.term_structure import TermStructureTracker
 from monitor.sinks.base import Sink
+from monitor.sinks.journal import Journal
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +53,9 @@ class Pipeline:
         bad_lines: Counter[str] | None = None,
         beta: BetaSettings | None = None,
         scenarios: ScenarioSpec | None = None,
+        inhibit_rules: Sequence[InhibitRule] = (),
+        journal: Journal | None = None,
+        restore_alert_state: bool = False,
     ) -> None:
         self.portfolio = portfolio
         self.market = MarketState(
@@ -58,7 +63,10 @@ class Pipeline:
         )
         self.valuer = Valuer([leg.instrument for leg in portfolio.legs], universe, pricing)
         self.term = TermStructureTracker(universe)
-        self.engine = RuleEngine(rules)
+        self.engine = RuleEngine(rules, inhibit_rules=inhibit_rules, silences=journal)
+        self.journal = journal
+        # Firing alerts of a previous run, taken back at the first batch (its time is "now").
+        self._to_restore = journal.load_state() if journal and restore_alert_state else None
         self.beta = beta or BetaSettings()
         self.scenarios = ScenarioEngine(scenarios or ScenarioSpec(), pricing.rate)
         self.sinks = sinks
@@ -102,6 +110,10 @@ class Pipeline:
         for event in batch.events:
             self.stats.events["index" if isinstance(event, IndexValue) else "quote"] += 1
         self.market.apply(batch)
+        if self._to_restore is not None:
+            restored = self.engine.restore(self._to_restore, batch.time)
+            log.info("alert_state_restored", alerts=restored, stored=len(self._to_restore))
+            self._to_restore = None
         snapshot = self.snapshot()
         self.latest = snapshot
         self.stats.snapshots += 1
@@ -120,4 +132,6 @@ class Pipeline:
         if transitions:
             for sink in self.sinks:
                 await sink.emit(transitions)
+            if self.journal is not None:
+                self.journal.save_state(self.engine.export())
         return transitions

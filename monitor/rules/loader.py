@@ -10,12 +10,19 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from monitor.domain.alerts import Severity
+from monitor.domain.alerts import InhibitRule, Matcher, Severity
 from monitor.errors import ConfigError
 from monitor.rules.expressions import Expression, ExpressionError, VarType, compile_expression
 from monitor.rules.templates import Template, TemplateError, compile_template
@@ -73,10 +80,33 @@ class GroupSpec(BaseModel):
     rules: Annotated[list[RuleSpec], Field(min_length=1)]
 
 
+class InhibitSpec(BaseModel):
+    """While an alert matching ``source`` fires, alerts matching ``target`` are not sent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Annotated[dict[str, str], Field(min_length=1)]
+    target: Annotated[dict[str, str], Field(min_length=1)]
+    equal: list[str] = Field(default_factory=list)
+
+
 class RuleFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    groups: Annotated[list[GroupSpec], Field(min_length=1)]
+    groups: list[GroupSpec] = Field(default_factory=list)
+    inhibit_rules: list[InhibitSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.groups and not self.inhibit_rules:
+            raise ValueError("a rule file holds groups of rules, inhibit_rules, or both")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: list[Rule]
+    inhibit_rules: list[InhibitRule]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +198,7 @@ def _compile_rule(spec: RuleSpec, group: str, path: Path, line: int | None) -> R
     )
 
 
-def load_rule_file(path: Path) -> list[Rule]:
+def _parse_file(path: Path) -> tuple[list[Rule], list[InhibitRule]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -188,15 +218,27 @@ def load_rule_file(path: Path) -> list[Rule]:
     except ValidationError as exc:
         raise ConfigError(path, describe_validation_error(exc)) from None
     lines = _rule_lines(text)
-    return [
+    rules = [
         _compile_rule(rule, group.name, path, lines.get((gi, ri)))
         for gi, group in enumerate(spec.groups)
         for ri, rule in enumerate(group.rules)
     ]
+    inhibits = [
+        InhibitRule(
+            tuple(Matcher(k, v) for k, v in sorted(i.source.items())),
+            tuple(Matcher(k, v) for k, v in sorted(i.target.items())),
+            tuple(i.equal),
+        )
+        for i in spec.inhibit_rules
+    ]
+    return rules, inhibits
 
 
-def load_rules(paths: list[Path]) -> list[Rule]:
-    """Loads rule files and directories (every *.yaml / *.yml inside, in name order)."""
+def load_rule_file(path: Path) -> list[Rule]:
+    return _parse_file(path)[0]
+
+
+def _files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -206,14 +248,32 @@ def load_rules(paths: list[Path]) -> list[Rule]:
             files.extend(found)
         else:
             files.append(path)
+    return files
+
+
+def load_rule_set(paths: list[Path]) -> RuleSet:
+    """Loads rule files and directories (every *.yaml / *.yml inside, in name order)."""
     rules: list[Rule] = []
+    inhibits: list[tuple[Path, InhibitRule]] = []
     seen: dict[str, str] = {}
-    for file in files:
-        for rule in load_rule_file(file):
+    for file in _files(paths):
+        file_rules, file_inhibits = _parse_file(file)
+        for rule in file_rules:
             if rule.name in seen:
                 raise ConfigError(
                     file, f"rule {rule.name!r} is already defined at {seen[rule.name]}"
                 )
             seen[rule.name] = rule.source
             rules.append(rule)
-    return rules
+        inhibits.extend((file, i) for i in file_inhibits)
+    for file, inhibit in inhibits:
+        for matcher in inhibit.source:
+            if matcher.name == "alertname" and matcher.value not in seen:
+                raise ConfigError(
+                    file, f"inhibit_rules: source alertname {matcher.value!r} is not a loaded rule"
+                )
+    return RuleSet(rules, [i for _, i in inhibits])
+
+
+def load_rules(paths: list[Path]) -> list[Rule]:
+    return load_rule_set(paths).rules

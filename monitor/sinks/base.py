@@ -40,4 +40,7 @@ def transition_record(transition: AlertTransition) -> dict[str, Any]:
         )
         if transition.active_since
         else None,
+        "notify": transition.notify,
+        "suppressed_by": transition.suppressed_by,
+        "repeat": transition.repeat,
     }

@@ -28,6 +28,10 @@ def format_transition(t: AlertTransition) -> str:
     )
     if t.action and t.state is AlertState.FIRING:
         line += f"\n    -> {t.action}"
+    if t.repeat:
+        line += "\n    (reminder: still firing)"
+    if not t.notify:
+        line += f"\n    (not sent: {t.suppressed_by})"
     return line
 
 

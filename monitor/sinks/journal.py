@@ -1,37 +1,66 @@
-"""SQLite journal (WAL) of every alert transition, written before it counts as emitted."""
+"""SQLite journal (WAL): every alert transition, the state of firing alerts, and silences.
+
+One file serves three readers: the sinks' record of what happened (``alert_transitions``),
+a restarted daemon that must not page again (``alert_state``), and the silences an operator
+sets from the command line (``silences``), which the rule engine reads.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
-from monitor.domain.alerts import AlertTransition
+from monitor.domain.alerts import AlertTransition, Matcher, Silence
+from monitor.rules.engine import SavedAlert
 from monitor.sinks.base import transition_record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alert_transitions (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id       TEXT NOT NULL,
-    time         TEXT NOT NULL,   -- ISO 8601, New York time with offset
-    rule         TEXT NOT NULL,
-    severity     TEXT NOT NULL,
-    state        TEXT NOT NULL,   -- firing | resolved
-    labels       TEXT NOT NULL,   -- JSON object
-    value        REAL,
-    unit         TEXT NOT NULL,
-    message      TEXT NOT NULL,
-    action       TEXT,
-    active_since TEXT
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id        TEXT NOT NULL,
+    time          TEXT NOT NULL,   -- ISO 8601, New York time with offset
+    rule          TEXT NOT NULL,
+    severity      TEXT NOT NULL,
+    state         TEXT NOT NULL,   -- firing | resolved
+    labels        TEXT NOT NULL,   -- JSON object
+    value         REAL,
+    unit          TEXT NOT NULL,
+    message       TEXT NOT NULL,
+    action        TEXT,
+    active_since  TEXT,
+    notify        INTEGER NOT NULL DEFAULT 1,  -- 0: recorded, not sent
+    suppressed_by TEXT,
+    repeat        INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS alert_transitions_rule ON alert_transitions (rule, time);
+CREATE TABLE IF NOT EXISTS alert_state (
+    rule          TEXT NOT NULL,
+    labels        TEXT NOT NULL,   -- JSON list of [name, value] pairs
+    since         TEXT NOT NULL,   -- ISO 8601 with offset
+    notified      INTEGER NOT NULL,
+    last_notified TEXT,
+    PRIMARY KEY (rule, labels)
+);
+CREATE TABLE IF NOT EXISTS silences (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    matchers  TEXT NOT NULL,       -- JSON object: label -> value; "alertname" is the rule
+    starts    TEXT NOT NULL,       -- ISO 8601 with offset
+    ends      TEXT NOT NULL,
+    comment   TEXT NOT NULL DEFAULT '',
+    created   TEXT NOT NULL
+);
 """
 
 
-class JournalSink:
+class Journal:
+    """The journal file; a sink for transitions, a store for alert state and silences."""
+
     name = "journal"
 
-    def __init__(self, path: Path, *, run_id: str) -> None:
+    def __init__(self, path: Path, *, run_id: str = "") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.run_id = run_id
@@ -39,6 +68,10 @@ class JournalSink:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._silences: list[Silence] = []
+        self._silences_version: int | None = None
+
+    # -- sink ---------------------------------------------------------------------------
 
     async def emit(self, transitions: list[AlertTransition]) -> None:
         if not transitions:
@@ -59,14 +92,115 @@ class JournalSink:
                     r["message"],
                     r["action"],
                     r["active_since"],
+                    int(transition.notify),
+                    transition.suppressed_by,
+                    int(transition.repeat),
                 )
             )
         with self._db:
             self._db.executemany(
                 "INSERT INTO alert_transitions (run_id, time, rule, severity, state, labels, "
-                "value, unit, message, action, active_since) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "value, unit, message, action, active_since, notify, suppressed_by, repeat) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
 
     async def close(self) -> None:
         self._db.close()
+
+    # -- alert state --------------------------------------------------------------------
+
+    def save_state(self, alerts: Sequence[SavedAlert]) -> None:
+        """Replaces the stored firing alerts with ``alerts``, in one transaction."""
+        with self._db:
+            self._db.execute("DELETE FROM alert_state")
+            self._db.executemany(
+                "INSERT INTO alert_state (rule, labels, since, notified, last_notified) "
+                "VALUES (?,?,?,?,?)",
+                [
+                    (
+                        a.rule,
+                        json.dumps([list(p) for p in a.labels]),
+                        a.since.isoformat(),
+                        int(a.notified),
+                        a.last_notified.isoformat() if a.last_notified else None,
+                    )
+                    for a in alerts
+                ],
+            )
+
+    def load_state(self) -> list[SavedAlert]:
+        rows = self._db.execute(
+            "SELECT rule, labels, since, notified, last_notified FROM alert_state ORDER BY rule"
+        ).fetchall()
+        return [
+            SavedAlert(
+                rule,
+                tuple((str(k), str(v)) for k, v in json.loads(labels)),
+                datetime.fromisoformat(since),
+                bool(notified),
+                datetime.fromisoformat(last) if last else None,
+            )
+            for rule, labels, since, notified, last in rows
+        ]
+
+    # -- silences -----------------------------------------------------------------------
+
+    def add_silence(
+        self,
+        matchers: dict[str, str],
+        starts: datetime,
+        ends: datetime,
+        comment: str,
+        created: datetime,
+    ) -> int:
+        if not matchers:
+            raise ValueError("a silence needs at least one matcher")
+        if ends <= starts:
+            raise ValueError("a silence must end after it starts")
+        with self._db:
+            cursor = self._db.execute(
+                "INSERT INTO silences (matchers, starts, ends, comment, created) "
+                "VALUES (?,?,?,?,?)",
+                (
+                    json.dumps(matchers, sort_keys=True),
+                    starts.isoformat(),
+                    ends.isoformat(),
+                    comment,
+                    created.isoformat(),
+                ),
+            )
+        self._silences_version = None  # data_version only sees other connections' writes
+        return int(cursor.lastrowid or 0)
+
+    def expire_silence(self, silence_id: int, now: datetime) -> bool:
+        with self._db:
+            cursor = self._db.execute(
+                "UPDATE silences SET ends = ? WHERE id = ? AND ends > ?",
+                (now.isoformat(), silence_id, now.isoformat()),
+            )
+        self._silences_version = None
+        return cursor.rowcount == 1
+
+    def silences(self) -> list[Silence]:
+        rows = self._db.execute(
+            "SELECT id, matchers, starts, ends, comment FROM silences ORDER BY id"
+        ).fetchall()
+        return [
+            Silence(
+                sid,
+                tuple(Matcher(k, v) for k, v in sorted(json.loads(matchers).items())),
+                datetime.fromisoformat(starts),
+                datetime.fromisoformat(ends),
+                comment,
+            )
+            for sid, matchers, starts, ends, comment in rows
+        ]
+
+    def active(self, now: datetime) -> list[Silence]:
+        """Silences in force at ``now``; re-read only when another connection wrote."""
+        version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        if version != self._silences_version:
+            self._silences = self.silences()
+            self._silences_version = version
+        return [s for s in self._silences if s.active(now)]

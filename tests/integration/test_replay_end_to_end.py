@@ -78,6 +78,9 @@ def test_vol_spike_fires_delta_and_term_structure_alerts(first_run: Path) -> Non
             "message",
             "action",
             "active_since",
+            "notify",
+            "suppressed_by",
+            "repeat",
         }
         assert record["state"] in {"firing", "resolved"}
 
