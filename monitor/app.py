@@ -7,6 +7,7 @@ prometheus_client).
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
 from collections import Counter
@@ -36,6 +37,7 @@ from monitor.portfolio.model import Portfolio, load_portfolio
 from monitor.portfolio.scenarios import ScenarioSpec
 from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import RuleSet, load_rule_set
+from monitor.rules.reload import RuleReloader
 from monitor.sinks.alerts_file import AlertsFileSink
 from monitor.sinks.base import Sink
 from monitor.sinks.console import ConsoleSink
@@ -173,6 +175,11 @@ async def run(prepared: Prepared) -> RunSummary:
             ) from None
         metrics_url = f"http://{config.metrics.host}:{server.server_port}/metrics"
         log.info("metrics_serving", url=metrics_url)
+    reloader = RuleReloader(config.rules, pipeline.engine)
+    loop = asyncio.get_running_loop()
+    hangup = hasattr(signal, "SIGHUP")
+    if hangup:
+        loop.add_signal_handler(signal.SIGHUP, reloader.request)
     started = time.perf_counter()
     log.info(
         "replay_start",
@@ -187,10 +194,13 @@ async def run(prepared: Prepared) -> RunSummary:
             if clock is None:
                 clock = ReplayClock(batch.time, speed=config.feed.speed)
             await clock.advance_to(batch.time)
+            reloader.maybe_reload()
             await pipeline.process(batch)
             if count % YIELD_EVERY_BATCHES == 0:
                 await asyncio.sleep(0)
     finally:
+        if hangup:
+            loop.remove_signal_handler(signal.SIGHUP)
         for sink in sinks:
             await sink.close()
         if server is not None:

@@ -35,7 +35,7 @@ from monitor.domain.alerts import (
 )
 from monitor.portfolio.book import BookSnapshot
 from monitor.rules.expressions import Value
-from monitor.rules.loader import Rule
+from monitor.rules.loader import Rule, RuleSet
 from monitor.rules.variables import (
     Scope,
     book_values,
@@ -113,6 +113,19 @@ class RuleEngine:
         self.silences = silences
         self.active: dict[Key, _Active] = {}
         self.fired: dict[str, int] = {r.name: 0 for r in rules}
+        self.retired: dict[str, Rule] = {}  # removed by a reload, kept to word the resolve
+
+    def replace(self, rule_set: RuleSet) -> None:
+        """Swaps in a new rule set. Alerts of rules that keep their name keep their state;
+        alerts of removed rules resolve at the next evaluation."""
+        for rule in self.rules:
+            self.retired[rule.name] = rule
+        self.rules = rule_set.rules
+        self.by_name = {r.name: r for r in rule_set.rules}
+        self.inhibit_rules = tuple(rule_set.inhibit_rules)
+        for rule in self.rules:
+            self.retired.pop(rule.name, None)
+            self.fired.setdefault(rule.name, 0)
 
     # -- state machine -------------------------------------------------------------------
 
@@ -178,7 +191,7 @@ class RuleEngine:
         suppressed_by: str | None = None,
         repeat: bool = False,
     ) -> AlertTransition:
-        rule = self.by_name[key[0]]
+        rule = self.by_name.get(key[0]) or self.retired[key[0]]
         active = self.active.get(key)
         values = active.values if active is not None else {}
         since = active.since if active is not None else None
@@ -189,9 +202,10 @@ class RuleEngine:
             action = rule.action.render(shown) if rule.action else None
         else:  # the label set left the book: nothing to evaluate any more
             value, action = math.nan, None
+            what = " ".join("=".join(p) for p in key[1]) or "the alert"
             message = (
-                f"{rule.name} resolved: {' '.join('='.join(p) for p in key[1])} "
-                "is no longer in the book"
+                f"{rule.name} resolved: {what} is no longer evaluated "
+                "(its leg left the book or its rule was removed)"
             )
         return AlertTransition(
             time=now,
@@ -261,6 +275,12 @@ class RuleEngine:
         book = book_values(snapshot)
         fired: list[Key] = []
         resolved: list[Key] = []
+        for key in [k for k in self.active if k[0] not in self.by_name]:
+            if self.active[key].firing:  # its rule was removed by a reload
+                self.active[key].values = {}
+                resolved.append(key)
+            else:
+                del self.active[key]
         for rule in self.rules:
             seen: set[Labels] = set()
             for item_labels, values in _items(rule.scope, snapshot, book):

@@ -13,7 +13,7 @@ from monitor.domain.alerts import AlertState, InhibitRule, Matcher, Silence
 from monitor.domain.instruments import NEW_YORK
 from monitor.portfolio.book import BookSnapshot, Risk
 from monitor.rules.engine import RuleEngine
-from monitor.rules.loader import load_rule_file
+from monitor.rules.loader import RuleSet, load_rule_file
 from monitor.signals.term_structure import TermStructure
 
 START = datetime(2026, 3, 3, 10, 0, tzinfo=NEW_YORK)
@@ -153,3 +153,14 @@ def test_restore_skips_unknown_rules_and_future_alerts(rules) -> None:
     gone = [replace(saved[0], rule="Renamed")]
     assert RuleEngine(rules).restore(gone, START + timedelta(minutes=20)) == 0
     assert RuleEngine(rules).restore(saved, START) == 0  # fired at 10:10, now 10:00
+
+
+def test_reload_that_removes_a_rule_resolves_its_alert(rules) -> None:
+    engine = RuleEngine(rules)
+    (fired,) = run(engine, [(0, 6690, 16)])
+    assert fired.state is AlertState.FIRING
+    engine.replace(RuleSet([r for r in rules if r.name != "SpxLow"], []))
+    (resolved,) = run(engine, [(1, 6690, 16)])
+    assert (resolved.rule, resolved.state, resolved.notify) == ("SpxLow", AlertState.RESOLVED, True)
+    assert "rule was removed" in resolved.message
+    assert engine.active == {}

@@ -188,7 +188,7 @@ def test_disappearing_leg_resolves_its_alert(tmp_path: Path) -> None:
     resolved = engine.evaluate(gone)
     assert [t.state for t in resolved] == [AlertState.RESOLVED]
     assert math.isnan(resolved[0].value)
-    assert "no longer in the book" in resolved[0].message
+    assert "is no longer evaluated (its leg left the book" in resolved[0].message
 
 
 def test_nan_never_fires(tmp_path: Path) -> None:
