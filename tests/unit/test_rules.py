@@ -239,3 +239,46 @@ def test_flapping_around_the_threshold_pages_once(tmp_path: Path) -> None:
         (AlertState.RESOLVED, START + timedelta(seconds=7)),
         (AlertState.FIRING, START + timedelta(seconds=8)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("expr", "fragment", "column"),
+    [
+        ("leg.abs_detla >= 0.25", "unknown variable 'leg.abs_detla'", 1),
+        ("leg.abs_delta >= 0.25 and book.vegaa < 0", "unknown variable 'book.vegaa'", 27),
+        ("leg.right > 3", "ordering compares numbers, not string with number", 13),
+        ("term.inverted == 1", "cannot compare a bool with a number", 18),
+        ("leg.abs_delta + term.inverted > 0", "must be a number, not a bool", 17),
+        ("leg.abs_delta and term.inverted", "must be a bool, not a number", 1),
+        ("not leg.abs_delta", "the operand of not must be a bool", 5),
+        ("-term.inverted", "the operand of a sign must be a number", 2),
+        ("leg.abs_delta ** 2 > 0", "operator Pow is not allowed", 1),
+        ("leg.abs_delta // 2 > 0", "operator FloorDiv is not allowed", 1),
+        ("leg.abs_delta in [1]", "List is not allowed", 18),
+        ("leg.abs_delta in leg.abs_delta", "comparison In is not allowed", 1),
+        ("leg.abs_delta is leg.delta", "comparison Is is not allowed", 1),
+        ("leg.abs_delta is None", "constant None is not allowed", 18),
+        ("open('x') == 1", "only the functions abs, min, max", 1),
+        ("__import__('os') == 1", "only the functions abs, min, max", 1),
+        ("leg.__class__ == 1", "unknown variable 'leg.__class__'", 1),
+        ("abs(leg.abs_delta, 2) > 0", "abs() takes 1 or more", 1),
+        ("max(leg.abs_delta) > 0", "max() takes 2 or more", 1),
+        ("min(leg.abs_delta, key=1) > 0", "no keyword arguments", 1),
+        ("[1][0] > 0", "Subscript is not allowed", 1),
+        ("(lambda: 1)() > 0", "only the functions", 1),
+        ("leg.abs_delta if vix else 0", "IfExp is not allowed", 1),
+        ("leg.abs_delta >= ", "syntax error", 17),  # stripped: just past the ">="
+        ("leg.abs_delta >= 0.25)", "syntax error", 22),
+        ("f'{vix}' == 'x'", "JoinedStr is not allowed", 1),
+    ],
+)
+def test_bad_expression_names_file_rule_line_and_column(
+    tmp_path: Path, expr: str, fragment: str, column: int
+) -> None:
+    path = write(tmp_path, RULE.replace("expr: leg.abs_delta >= 0.25", f'expr: "{expr}"'))
+    with pytest.raises(ConfigError) as caught:
+        load_rule_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:5: rule 'Delta': field expr: ")
+    assert fragment in message
+    assert message.endswith(f"(at column {column})")
