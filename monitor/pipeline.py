@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -106,17 +106,17 @@ class Pipeline:
         )
         return replace(snapshot, scenarios=self.scenarios.grid(snapshot))
 
-    async def process(self, batch: EventBatch) -> list[AlertTransition]:
-        for event in batch.events:
-            self.stats.events["index" if isinstance(event, IndexValue) else "quote"] += 1
-        self.market.apply(batch)
-        if self._to_restore is not None:
-            restored = self.engine.restore(self._to_restore, batch.time)
-            log.info("alert_state_restored", alerts=restored, stored=len(self._to_restore))
-            self._to_restore = None
-        snapshot = self.snapshot()
-        self.latest = snapshot
-        self.stats.snapshots += 1
+    async def tick(self, now: datetime) -> list[AlertTransition]:
+        """Evaluates the rules at ``now`` without new market data: ``for`` durations complete
+        and data-age rules fire even when no tick arrives."""
+        latest, last_event = self.latest, self.market.time
+        if latest is None or last_event is None or now <= latest.time:
+            return []
+        age = (now - last_event).total_seconds()
+        snapshot = replace(latest, time=now, feed=replace(latest.feed, data_age_seconds=age))
+        return await self._evaluate(snapshot)
+
+    async def _evaluate(self, snapshot: BookSnapshot) -> list[AlertTransition]:
         transitions = self.engine.evaluate(snapshot)
         for t in transitions:
             self.stats.alerts[(t.rule, t.severity.value, t.state.value)] += 1
@@ -128,6 +128,7 @@ class Pipeline:
                 labels=dict(t.labels),
                 value=t.value,
                 unit=t.unit,
+                notify=t.notify,
             )
         if transitions:
             for sink in self.sinks:
@@ -135,3 +136,16 @@ class Pipeline:
             if self.journal is not None:
                 self.journal.save_state(self.engine.export())
         return transitions
+
+    async def process(self, batch: EventBatch) -> list[AlertTransition]:
+        for event in batch.events:
+            self.stats.events["index" if isinstance(event, IndexValue) else "quote"] += 1
+        self.market.apply(batch)
+        if self._to_restore is not None:
+            restored = self.engine.restore(self._to_restore, batch.time)
+            log.info("alert_state_restored", alerts=restored, stored=len(self._to_restore))
+            self._to_restore = None
+        snapshot = self.snapshot()
+        self.latest = snapshot
+        self.stats.snapshots += 1
+        return await self._evaluate(snapshot)

@@ -123,6 +123,7 @@ class GroupRisk:
 
 @dataclass(frozen=True, slots=True)
 class FeedHealth:
+    data_age_seconds: float = 0.0  # since the last market event; grows between ticks
     events: int = 0
     bad_lines: int = 0
     crossed_quotes: int = 0

@@ -182,6 +182,13 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         lambda s: _worst(s, "condor")[0],
     ),
     Variable(
+        "feed.data_age_seconds",
+        N,
+        "seconds",
+        "time since the last market event (evaluated on a timer between ticks)",
+        lambda s: s.feed.data_age_seconds,
+    ),
+    Variable(
         "feed.bad_lines",
         N,
         "lines",

@@ -55,6 +55,32 @@ CREATE TABLE IF NOT EXISTS silences (
 """
 
 
+SCHEMA_VERSION = 2
+# Columns added since version 1 (journals written by 0.1 before silences existed).
+MIGRATIONS = {
+    2: (
+        "ALTER TABLE alert_transitions ADD COLUMN notify INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE alert_transitions ADD COLUMN suppressed_by TEXT",
+        "ALTER TABLE alert_transitions ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0",
+    ),
+}
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Brings an older journal up to SCHEMA_VERSION, keeping every row."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if version == 0 and "alert_transitions" in tables:
+        version = 1  # written before the journal carried a version
+    with db:
+        if version >= 1:
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target]:
+                    db.execute(statement)
+        db.executescript(SCHEMA)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 class Journal:
     """The journal file; a sink for transitions, a store for alert state and silences."""
 
@@ -67,7 +93,7 @@ class Journal:
         self._db = sqlite3.connect(path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        _migrate(self._db)
         self._silences: list[Silence] = []
         self._silences_version: int | None = None
 

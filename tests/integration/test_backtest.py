@@ -76,21 +76,22 @@ def test_backtest_text_timeline_on_the_bundled_day(capsys: pytest.CaptureFixture
     )
     assert code == EXIT_OK
     out = capsys.readouterr().out
-    assert "FIRING   ShortStrikeDeltaWarning [leg=P6425 strategy=IC-APR17]" in out
+    assert "FIRING   ShortStrikeDeltaWarning [category=greeks leg=P6425 strategy=IC-APR17]" in out
     assert "$/1% SPX" in out
     assert "VixTermStructureInverted" in out
     rows = {
         line.split()[0]: line.split()[1:]
         for line in out.splitlines()
-        if line.startswith(("ShortStrike", "BookVega", "VixTerm"))
+        if line.startswith(("ShortStrike", "BookVega", "VixTerm", "FeedStale"))
     }
     assert rows["ShortStrikeDeltaWarning"] == ["1", "0"]
     assert rows["BookVegaLoss"] == ["0", "0"]
+    assert rows["FeedStale"] == ["0", "0"]  # the bundled day has no gap in its data
 
 
 def test_rules_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "check", str(REPO / "rules")]) == EXIT_OK
-    assert "OK — 4 rules" in capsys.readouterr().out
+    assert "OK — 6 rules" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
     bad.write_text(ALWAYS.replace("spx < 6790", "spx <"))
     assert main(["rules", "check", str(bad)]) == EXIT_BAD_INPUT

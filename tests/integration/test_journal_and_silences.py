@@ -145,3 +145,61 @@ def test_restart_mid_session_does_not_page_again(tmp_path: Path) -> None:
     whole = replay(bundled.SESSION, tmp_path / "fresh.sqlite", tmp_path / "whole.jsonl")
     firing = [a["rule"] for a in whole if a["state"] == "firing"]
     assert firing.count("ShortStrikeDeltaWarning") == 1
+
+
+def test_journal_of_an_older_version_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the version-1 layout, before silences existed
+        db.execute(
+            "CREATE TABLE alert_transitions (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT "
+            "NOT NULL, time TEXT NOT NULL, rule TEXT NOT NULL, severity TEXT NOT NULL, state "
+            "TEXT NOT NULL, labels TEXT NOT NULL, value REAL, unit TEXT NOT NULL, message TEXT "
+            "NOT NULL, action TEXT, active_since TEXT)"
+        )
+        db.execute(
+            "INSERT INTO alert_transitions (run_id, time, rule, severity, state, labels, value, "
+            "unit, message) VALUES ('r', 't', 'Old', 'info', 'firing', '{}', 1.0, 'u', 'm')"
+        )
+    journal = Journal(path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        row = db.execute("SELECT rule, notify, suppressed_by, repeat FROM alert_transitions")
+        assert row.fetchall() == [("Old", 1, None, 0)]
+    assert journal.silences() == []
+    assert journal.load_state() == []
+
+
+GAP_RULES = REPO / "rules"
+
+
+def test_feed_stale_fires_in_a_gap_on_the_session_clock(tmp_path: Path, write_session) -> None:
+    from conftest import t
+
+    lines = [{"t": t(0), "type": "index", "id": "VIX", "value": 16.0}]
+    lines += [{"t": t(s), "type": "index", "id": "SPX", "value": 6800.0} for s in (1, 5, 10)]
+    lines += [{"t": t(s), "type": "index", "id": "SPX", "value": 6801.0} for s in (190, 195)]
+    session = write_session(lines)
+    out = tmp_path / "alerts.jsonl"
+    code = main(
+        [
+            "replay",
+            str(session),
+            "--portfolio",
+            str(REPO / "tests" / "data" / "one-future.toml"),
+            "--rules",
+            str(GAP_RULES),
+            "--journal",
+            str(tmp_path / "j.sqlite"),
+            "--alerts-out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == EXIT_OK
+    alerts = [json.loads(line) for line in out.read_text().splitlines()]
+    stale = [(a["state"], a["time"][11:19], a["value"]) for a in alerts if a["rule"] == "FeedStale"]
+    # Last event at 09:30:10; timer evaluations every 15 s: 75 s old at 09:31:25 (> 60 s).
+    # Data resumes at 09:33:10.
+    assert stale == [("firing", "09:31:25", 75.0), ("resolved", "09:33:10", 0.0)]

@@ -54,7 +54,7 @@ def test_vol_spike_fires_delta_and_term_structure_alerts(first_run: Path) -> Non
     alerts = records(first_run)
     firing = {a["rule"]: a for a in alerts if a["state"] == "firing"}
     delta = firing["ShortStrikeDeltaWarning"]
-    assert delta["labels"] == {"leg": "P6425", "strategy": "IC-APR17"}
+    assert delta["labels"] == {"category": "greeks", "leg": "P6425", "strategy": "IC-APR17"}
     assert delta["value"] >= 0.25
     assert delta["unit"] == "delta per contract"
     assert delta["time"].startswith("2026-03-03T")
