@@ -80,6 +80,24 @@ async def _one(reader: ReplayReader, pipeline: Pipeline, result: BacktestResult)
         result.truncated.append(name)
 
 
+def replay_to_end(
+    session: Path, portfolio: Portfolio, rules: list[Rule], pricing: PricingSettings
+) -> Pipeline:
+    """The pipeline after the whole session, for a look at its last state."""
+    result = BacktestResult()
+    reader = ReplayReader(session)
+    pipeline = Pipeline(
+        universe=reader.header.instruments,
+        portfolio=portfolio,
+        rules=rules,
+        sinks=[],
+        pricing=pricing,
+        bad_lines=reader.stats.bad_by_reason,
+    )
+    asyncio.run(_one(reader, pipeline, result))
+    return pipeline
+
+
 def backtest(
     sessions: list[Path], portfolio: Portfolio, rules: list[Rule], pricing: PricingSettings
 ) -> BacktestResult:

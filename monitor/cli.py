@@ -123,6 +123,19 @@ def _parser() -> argparse.ArgumentParser:
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
     rules_check = rules_sub.add_parser("check", help="validate rule files or directories")
     rules_check.add_argument("paths", type=Path, nargs="+")
+    rules_explain = rules_sub.add_parser("explain", help="a rule's variables and their values")
+    rules_explain.add_argument("name", help="rule name")
+    rules_explain.add_argument(
+        "--rules",
+        type=Path,
+        action="append",
+        required=True,
+        help="rule file or directory (repeatable)",
+    )
+    rules_explain.add_argument(
+        "--session", type=Path, help="replay this session and show the values at its end"
+    )
+    rules_explain.add_argument("--portfolio", type=Path, help="portfolio, with --session")
 
     silence = sub.add_parser("silence", help="silences: hold back matching alerts for a while")
     silence_sub = silence.add_subparsers(dest="silence_command", required=True)
@@ -233,9 +246,38 @@ def _backtest(args: argparse.Namespace) -> int:
 def _rules(args: argparse.Namespace) -> int:
     from monitor.rules.loader import load_rules  # noqa: PLC0415
 
+    if args.rules_command == "explain":
+        return _explain(args)
     for path in args.paths:
         rules = load_rules([path])
         print(f"{path}: OK — {len(rules)} rules: {', '.join(r.name for r in rules)}")
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from monitor.backtest import replay_to_end  # noqa: PLC0415
+    from monitor.portfolio.model import load_portfolio  # noqa: PLC0415
+    from monitor.pricing.valuation import PricingSettings  # noqa: PLC0415
+    from monitor.rules.explain import explain  # noqa: PLC0415
+    from monitor.rules.loader import load_rules  # noqa: PLC0415
+
+    rules = load_rules(args.rules)
+    rule = next((r for r in rules if r.name == args.name), None)
+    if rule is None:
+        known = ", ".join(r.name for r in rules)
+        raise MonitorError(f"no rule named {args.name!r} (loaded: {known})")
+    if args.session is None:
+        print(explain(rule, None, None))
+        return EXIT_OK
+    if args.portfolio is None:
+        raise MonitorError("--session needs --portfolio")
+    pipeline = replay_to_end(
+        args.session,
+        load_portfolio(args.portfolio),
+        rules,
+        PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+    )
+    print(explain(rule, pipeline.latest, pipeline.engine))
     return EXIT_OK
 
 

@@ -79,7 +79,7 @@ class SavedAlert:
     last_notified: datetime | None
 
 
-def _items(
+def scope_items(
     scope: Scope, snapshot: BookSnapshot, book: dict[str, Value]
 ) -> Iterator[tuple[Labels, dict[str, Value]]]:
     if scope is Scope.BOOK:
@@ -283,7 +283,7 @@ class RuleEngine:
                 del self.active[key]
         for rule in self.rules:
             seen: set[Labels] = set()
-            for item_labels, values in _items(rule.scope, snapshot, book):
+            for item_labels, values in scope_items(rule.scope, snapshot, book):
                 labels = tuple(sorted((*rule.labels, *item_labels)))
                 seen.add(labels)
                 outcome = self._step(rule, labels, values, now)

@@ -97,3 +97,33 @@ def test_rules_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["rules", "check", str(bad)]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "bad.yaml:5: rule 'SpxBelow6790': field expr: syntax error" in err
+
+
+def test_rules_explain_shows_variables_units_and_last_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(
+        [
+            "rules",
+            "explain",
+            "VixTermStructureInverted",
+            "--rules",
+            str(REPO / "rules"),
+            "--session",
+            str(bundled.SESSION),
+            "--portfolio",
+            str(bundled.PORTFOLIO),
+        ]
+    )
+    assert code == EXIT_OK
+    out = capsys.readouterr().out
+    assert "expr   term.vx1 > term.vx2" in out
+    assert "term.vx1                             number  VIX points" in out
+    assert "values at 2026-03-03T16:15:00-05:00" in out
+    assert "[(book)] expr is True; alert firing" in out  # VX1 25.15 above VX2 23.60 at close
+    assert "term.vx1_minus_vx2                 = 1.55" in out
+
+
+def test_rules_explain_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "explain", "Nope", "--rules", str(REPO / "rules")]) == EXIT_BAD_INPUT
+    assert "no rule named 'Nope'" in capsys.readouterr().err
