@@ -80,11 +80,13 @@ async def _one(reader: ReplayReader, pipeline: Pipeline, result: BacktestResult)
         result.truncated.append(name)
 
 
-def replay_to_end(
-    session: Path, portfolio: Portfolio, rules: list[Rule], pricing: PricingSettings
+def _run(
+    session: Path,
+    portfolio: Portfolio,
+    rules: list[Rule],
+    pricing: PricingSettings,
+    result: BacktestResult,
 ) -> Pipeline:
-    """The pipeline after the whole session, for a look at its last state."""
-    result = BacktestResult()
     reader = ReplayReader(session)
     pipeline = Pipeline(
         universe=reader.header.instruments,
@@ -98,22 +100,20 @@ def replay_to_end(
     return pipeline
 
 
+def replay_to_end(
+    session: Path, portfolio: Portfolio, rules: list[Rule], pricing: PricingSettings
+) -> Pipeline:
+    """The pipeline after the whole session, for a look at its last state."""
+    return _run(session, portfolio, rules, pricing, BacktestResult())
+
+
 def backtest(
     sessions: list[Path], portfolio: Portfolio, rules: list[Rule], pricing: PricingSettings
 ) -> BacktestResult:
     """Each session runs from a fresh state: alerts do not carry over between days."""
     result = BacktestResult()
     for path in sessions:
-        reader = ReplayReader(path)
-        pipeline = Pipeline(
-            universe=reader.header.instruments,
-            portfolio=portfolio,
-            rules=rules,
-            sinks=[],
-            pricing=pricing,
-            bad_lines=reader.stats.bad_by_reason,
-        )
-        asyncio.run(_one(reader, pipeline, result))
+        _run(path, portfolio, rules, pricing, result)
     return result
 
 

@@ -93,3 +93,25 @@ def run_pipeline(
 
     asyncio.run(feed())
     return pipeline
+
+
+def replay_alerts(session: Path, journal: Path, out: Path, *extra: str) -> list[dict[str, Any]]:
+    """Runs `condor-monitor replay` on the bundled book and rules; the alert records."""
+    from monitor import bundled
+    from monitor.cli import EXIT_OK, main
+
+    args = [
+        "replay",
+        str(session),
+        "--portfolio",
+        str(bundled.PORTFOLIO),
+        "--rules",
+        str(REPO / "rules"),
+        "--journal",
+        str(journal),
+        "--alerts-out",
+        str(out),
+        "--quiet",
+    ]
+    assert main([*args, *extra]) == EXIT_OK
+    return [json.loads(line) for line in out.read_text().splitlines()]

@@ -9,31 +9,12 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from conftest import replay_alerts as replay
 
 from monitor import bundled
 from monitor.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from monitor.domain.instruments import NEW_YORK
 from monitor.sinks.journal import Journal
-
-
-def replay(session: Path, journal: Path, out: Path) -> list[dict]:
-    code = main(
-        [
-            "replay",
-            str(session),
-            "--portfolio",
-            str(bundled.PORTFOLIO),
-            "--rules",
-            str(REPO / "rules"),
-            "--journal",
-            str(journal),
-            "--alerts-out",
-            str(out),
-            "--quiet",
-        ]
-    )
-    assert code == EXIT_OK
-    return [json.loads(line) for line in out.read_text().splitlines()]
 
 
 def test_silence_from_the_cli_holds_back_a_page_but_keeps_the_record(

@@ -7,31 +7,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, replay_alerts
 
 from monitor import bundled
 from monitor.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_TRUNCATED, main
 
 
-def replay(tmp: Path, name: str, *extra: str, session: Path = bundled.SESSION) -> Path:
+def replay(tmp: Path, name: str) -> Path:
     out = tmp / f"{name}.jsonl"
-    code = main(
-        [
-            "replay",
-            str(session),
-            "--portfolio",
-            str(bundled.PORTFOLIO),
-            "--rules",
-            str(REPO / "rules"),
-            "--alerts-out",
-            str(out),
-            "--journal",
-            str(tmp / f"{name}.sqlite"),
-            "--quiet",
-            *extra,
-        ]
-    )
-    assert code == EXIT_OK
+    replay_alerts(bundled.SESSION, tmp / f"{name}.sqlite", out)
     return out
 
 
