@@ -25,11 +25,13 @@ from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing.valuation import PricingSettings, Valuer
 from monitor.rules.engine import RuleEngine
 from monitor.rules.loader import Rule
+from monitor.signals.history import Change
 from monitor.signals.term_structure import TermStructureTracker
 from monitor.sinks.base import Sink
 from monitor.sinks.journal import Journal
 
 log = structlog.get_logger(__name__)
+DELTA_ACCELERATION_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(slots=True)
@@ -68,6 +70,7 @@ class Pipeline:
         # Firing alerts of a previous run, taken back at the first batch (its time is "now").
         self._to_restore = journal.load_state() if journal and restore_alert_state else None
         self.beta = beta or BetaSettings()
+        self.delta_change = Change(DELTA_ACCELERATION_WINDOW)
         self.scenarios = ScenarioEngine(scenarios or ScenarioSpec(), pricing.rate)
         self.sinks = sinks
         self.stats = PipelineStats(bad_lines=bad_lines if bad_lines is not None else Counter())
@@ -104,7 +107,12 @@ class Pipeline:
             feed=self.feed_health(),
             beta=self.beta,
         )
-        return replace(snapshot, scenarios=self.scenarios.grid(snapshot))
+        change = self.delta_change.update(now, snapshot.book.delta_usd_per_pct)
+        return replace(
+            snapshot,
+            scenarios=self.scenarios.grid(snapshot),
+            delta_change_15m_usd_per_pct=change,
+        )
 
     async def tick(self, now: datetime) -> list[AlertTransition]:
         """Evaluates the rules at ``now`` without new market data: ``for`` durations complete

@@ -14,6 +14,7 @@ the index over a day, so they are read as SPX points.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -147,6 +148,11 @@ class BookSnapshot:
     by_expiry: tuple[GroupRisk, ...] = ()
     by_underlying: tuple[GroupRisk, ...] = ()
     scenarios: ScenarioGrid | None = None
+    account_size_usd: float = math.nan  # from the portfolio file; NaN when not given
+    delta_change_15m_usd_per_pct: float = math.nan  # book delta now minus 15 minutes ago
+
+    def pct_of_account(self, dollars: float) -> float:
+        return 100.0 * dollars / self.account_size_usd
 
     @property
     def model_priced_legs(self) -> int:
@@ -201,6 +207,7 @@ def aggregate(
         feed,
         by_expiry=_grouped(legs, _expiry_key),
         by_underlying=_grouped(legs, _underlying_key),
+        account_size_usd=portfolio.account_size_usd or math.nan,
     )
 
 

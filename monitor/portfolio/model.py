@@ -106,6 +106,7 @@ class PortfolioSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     strategies: Annotated[list[StrategySpec], Field(min_length=1)]
+    account_size_usd: Annotated[float | None, Field(gt=0, description="for limits in %")] = None
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
@@ -142,6 +143,7 @@ class Strategy:
 class Portfolio:
     source: Path
     strategies: tuple[Strategy, ...]
+    account_size_usd: float | None = None
 
     @property
     def legs(self) -> tuple[Leg, ...]:
@@ -158,4 +160,4 @@ def load_portfolio(path: Path) -> Portfolio:
         )
         for s in spec.strategies
     )
-    return Portfolio(path, strategies)
+    return Portfolio(path, strategies, spec.account_size_usd)

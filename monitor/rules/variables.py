@@ -154,6 +154,41 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         "term.vx1_days", N, "calendar days", "days to VX1 settlement", lambda s: s.term.vx1_days
     ),
     Variable(
+        "book.account_size_usd",
+        N,
+        "$",
+        "account size from the portfolio file (NaN when not given: % limits never fire)",
+        lambda s: s.account_size_usd,
+    ),
+    Variable(
+        "book.gamma_pct_of_account",
+        N,
+        "% of account per 1% SPX move",
+        "book gamma ($ of delta per 1% SPX move) as a percentage of the account",
+        lambda s: s.pct_of_account(s.book.gamma_usd_per_pct),
+    ),
+    Variable(
+        "book.vega_pct_of_account",
+        N,
+        "% of account per SPX vol point",
+        "book SPX-option vega as a percentage of the account",
+        lambda s: s.pct_of_account(s.book.vega_usd_per_vol_point),
+    ),
+    Variable(
+        "book.delta_change_15m_usd_per_pct",
+        N,
+        "$ per 1% SPX move",
+        "book delta now minus 15 minutes of session time ago (NaN in the first 15 minutes)",
+        lambda s: s.delta_change_15m_usd_per_pct,
+    ),
+    Variable(
+        "book.delta_change_15m_pct_of_account",
+        N,
+        "% of account per 1% SPX move",
+        "the 15-minute change of book delta as a percentage of the account",
+        lambda s: s.pct_of_account(s.delta_change_15m_usd_per_pct),
+    ),
+    Variable(
         "scenario.book_worst_usd",
         N,
         "$",

@@ -126,3 +126,32 @@ def test_vx_response_halves_every_half_life() -> None:
     assert vx_response(0.0, 60.0) == 1.0
     assert vx_response(60.0, 60.0) == 0.5
     assert vx_response(120.0, 60.0) == 0.25
+
+
+def test_change_over_a_window_of_session_time() -> None:
+    from datetime import timedelta
+
+    from monitor.signals.history import Change
+
+    change = Change(timedelta(minutes=15))
+    assert math.isnan(change.update(NOW, 100.0))  # no history yet
+    assert math.isnan(change.update(NOW + timedelta(minutes=14), 130.0))
+    assert change.update(NOW + timedelta(minutes=15), 160.0) == 60.0  # against 10:00
+    assert change.update(NOW + timedelta(minutes=29), 150.0) == 20.0  # against 10:14
+    assert change.update(NOW + timedelta(minutes=31), 140.0) == -20.0  # against 10:15
+
+
+def test_account_relative_variables() -> None:
+    from dataclasses import replace
+
+    from monitor.rules.variables import book_values
+
+    put = replace(value(PUT, 6830.0, 0.17, 0.123, delta=-0.15), vega=10.0)
+    book = snapshot([put], [-50], [StrategyKind.IRON_CONDOR])
+    values = book_values(book)
+    assert math.isnan(values["book.gamma_pct_of_account"])  # no account size: never fires
+    sized = replace(book, account_size_usd=500_000.0, delta_change_15m_usd_per_pct=-2_500.0)
+    values = book_values(sized)
+    # -50 puts x $100 x vega 10 x 0.01 = -$500 per vol point: -0.1 % of $500,000.
+    assert values["book.vega_pct_of_account"] == pytest.approx(-0.1, rel=1e-12)
+    assert values["book.delta_change_15m_pct_of_account"] == pytest.approx(-0.5)
