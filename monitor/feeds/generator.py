@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas_market_calendars as mcal
 
+from monitor.calendars import Exchange, session
 from monitor.domain.instruments import (
-    NEW_YORK,
     Instrument,
     Kind,
     Right,
@@ -133,11 +132,10 @@ def _r2(value: float) -> float:
 class _Session:
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
-        schedule = mcal.get_calendar("CBOE_Index_Options").schedule(SESSION_DATE, SESSION_DATE)
-        if schedule.empty:  # pragma: no cover - the session date is a known trading day
+        day = session(Exchange.CBOE_INDEX_OPTIONS, SESSION_DATE)
+        if day is None:  # pragma: no cover - the session date is a known trading day
             raise ValueError(f"{SESSION_DATE} is not a CBOE index-options session")
-        self.open = schedule.iloc[0]["market_open"].to_pydatetime().astimezone(NEW_YORK)
-        self.close = schedule.iloc[0]["market_close"].to_pydatetime().astimezone(NEW_YORK)
+        self.open, self.close = day.open, day.close
         self.instruments = instruments()
         self.options = [i for i in self.instruments if i.kind is Kind.OPTION]
         self.spx_opts = [i for i in self.options if i.root == "SPX"]
