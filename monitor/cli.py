@@ -170,6 +170,12 @@ def _parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate-session", help="write the synthetic vol-spike session")
     gen.add_argument("--seed", type=int, default=20260303)
+    gen.add_argument(
+        "--scenario",
+        choices=["vol-spike", "calm"],
+        default="vol-spike",
+        help="the shape of the day (default: the bundled vol-spike day)",
+    )
     gen.add_argument("--out", type=Path, required=True)
     return parser
 
@@ -349,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _silence(args)
         from monitor.feeds import generator  # noqa: PLC0415
 
-        path = generator.write_session(args.out, seed=args.seed)
+        path = generator.write_session(args.out, seed=args.seed, scenario=args.scenario)
     except MonitorError as exc:
         print(f"condor-monitor: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

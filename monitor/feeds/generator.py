@@ -70,6 +70,25 @@ BREADTH = (
     (330, -2100.0),
     (405, -1850.0),
 )
+CALM_SHAPE = ((0, 0.0), (100, 0.002), (200, -0.001), (300, 0.0025), (405, 0.001))
+CALM_BREADTH = ((0, 300.0), (100, 600.0), (200, 150.0), (300, 500.0), (405, 400.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """The shape of a generated day: SPX log-return and NYSE net advances over the session."""
+
+    name: str
+    description: str
+    shape: tuple[tuple[int, float], ...]
+    breadth: tuple[tuple[int, float], ...]
+
+
+SCENARIOS = {
+    "vol-spike": Scenario("vol-spike", "synthetic vol-spike day", SHAPE, BREADTH),
+    # A quiet day for checking that rules stay silent: SPX wanders within 0.3 %, VIX ~16.
+    "calm": Scenario("calm", "synthetic calm day", CALM_SHAPE, CALM_BREADTH),
+}
 BAD_TICK_PROBABILITY = 0.006  # per option quote, split evenly among the three flaws
 QUOTE_UPDATE_PROBABILITY = 0.25
 
@@ -130,7 +149,8 @@ def _r2(value: float) -> float:
 
 
 class _Session:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, scenario: Scenario) -> None:
+        self.scenario = scenario
         self.rng = np.random.default_rng(seed)
         day = session(Exchange.CBOE_INDEX_OPTIONS, SESSION_DATE)
         if day is None:  # pragma: no cover - the session date is a known trading day
@@ -151,10 +171,10 @@ class _Session:
             # Mean-reverting noise around the day's shape: wiggles, never a different day.
             noise = 0.985 * noise + self.rng.normal(0.0, 0.00022)
             vix_noise = 0.97 * vix_noise + self.rng.normal(0.0, 0.004)
-            ret = _interpolate(SHAPE, minute) + noise
+            ret = _interpolate(self.scenario.shape, minute) + noise
             spx = SPX_OPEN * math.exp(ret)
             vix = VIX_OPEN * math.exp(-VIX_ELASTICITY * ret + vix_noise)
-            breadth = _interpolate(BREADTH, minute) + self.rng.normal(0.0, 40.0)
+            breadth = _interpolate(self.scenario.breadth, minute) + self.rng.normal(0.0, 40.0)
             futures = tuple(
                 b + beta * (vix - VIX_OPEN) for b, beta in zip(VX_BASE, VX_BETA, strict=True)
             )
@@ -218,14 +238,16 @@ def _line(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, separators=(",", ":"), ensure_ascii=True) + "\n").encode()
 
 
-def session_lines(seed: int) -> Iterator[bytes]:
+def session_lines(seed: int, scenario: str = "vol-spike") -> Iterator[bytes]:
     """The session, line by line: the header, then events in time order."""
-    session = _Session(seed)
+    day = SCENARIOS[scenario]
+    session = _Session(seed, day)
+    flag = "" if scenario == "vol-spike" else f" --scenario {scenario}"
     header = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "session_date": SESSION_DATE.isoformat(),
-        "source": f"condor-monitor generate-session --seed {seed} (synthetic vol-spike day)",
+        "source": f"condor-monitor generate-session --seed {seed}{flag} ({day.description})",
         "instruments": [instrument_terms(i) for i in session.instruments],
     }
     yield _line(header)
@@ -254,7 +276,7 @@ def session_lines(seed: int) -> Iterator[bytes]:
             yield _line({"t": t, "type": "quote", "id": inst.id, **quote})
 
 
-def write_session(path: Path, *, seed: int) -> Path:
+def write_session(path: Path, *, seed: int, scenario: str = "vol-spike") -> Path:
     """Writes the session to ``path`` (gzip when it ends in .gz, with a fixed header time)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".gz":
@@ -262,10 +284,10 @@ def write_session(path: Path, *, seed: int) -> Path:
             path.open("wb") as raw,
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as out,
         ):
-            for line in session_lines(seed):
+            for line in session_lines(seed, scenario):
                 out.write(line)
     else:
         with path.open("wb") as out:
-            for line in session_lines(seed):
+            for line in session_lines(seed, scenario):
                 out.write(line)
     return path

@@ -9,12 +9,22 @@ two-sided quote takes a model volatility, in this order:
      level for VIX options; so a session with index values only still has greeks.
 Such a leg is flagged ``model_priced`` with the source of its vol. Numbers here are raw
 Black-76 units per option on one unit of the forward.
+
+Quotes arrive at different moments, so every number is taken where it was quoted:
+  * an option's implied vol is solved when its quote arrives, against the forward of that
+    moment, and kept (sticky strike) until the next quote; greeks then use today's forward;
+  * the SPX forward is spot x a ratio measured by put-call parity only from pairs whose call
+    and put were both quoted in the same batch as spot, smoothed as the median of the last
+    ``FORWARD_SAMPLES`` measurements.
+Mixing a 20-second-old option quote with the current forward would move a condor's net
+delta by thousands of dollars while SPX stands still.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+import statistics
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -29,6 +39,7 @@ from monitor.pricing.forwards import ParityPair, parity_forward
 
 ChainKey = tuple[str, date]  # (class, expiry)
 MIN_SMILE_POINTS = 3
+FORWARD_SAMPLES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +98,11 @@ class Valuer:
         self.legs = legs
         self.settings = settings
         self.last_iv: dict[str, float] = {}
-        self.last_forward: dict[ChainKey, float] = {}
+        self.quote_iv: dict[str, tuple[datetime, float]] = {}  # vol solved at quote time
+        self.forward_ratio: dict[ChainKey, deque[float]] = defaultdict(
+            lambda: deque(maxlen=FORWARD_SAMPLES)
+        )
+        self._forwards: tuple[datetime | None, dict[ChainKey, float]] = (None, {})
         self.chains: dict[ChainKey, list[Instrument]] = defaultdict(list)
         calls: dict[tuple[str, date, float], str] = {}
         puts: dict[tuple[str, date, float], str] = {}
@@ -104,50 +119,92 @@ class Valuer:
             if key in puts:
                 self.parity[key[:2]].append((key[2], call_id, puts[key]))
 
-    def _forward(self, inst: Instrument, market: MarketState, years: float) -> float:
+    def _forward(self, inst: Instrument, market: MarketState, years: float, now: datetime) -> float:
         if inst.underlying != "SPX":
             # VIX options are priced on the same-expiry future, never on spot VIX.
             mid = market.mid_or_last(inst.underlying or "")
             return mid if mid is not None else math.nan
         assert inst.expiry is not None
         key = (inst.root, inst.expiry)
+        stamp, cache = self._forwards
+        if stamp != now:
+            cache = {}
+            self._forwards = (now, cache)
+        if key not in cache:
+            cache[key] = self._spx_forward(key, market, years, now)
+        return cache[key]
+
+    def _spx_forward(
+        self, key: ChainKey, market: MarketState, years: float, now: datetime
+    ) -> float:
         spot = market.index("SPX")
+        if spot is None:
+            return math.nan
         pairs = []
         for strike, call_id, put_id in self.parity.get(key, ()):
-            call_mid, put_mid = market.mid(call_id), market.mid(put_id)
+            call, put = market.quotes.get(call_id), market.quotes.get(put_id)
+            if call is None or put is None or call.time != now or put.time != now:
+                continue  # quoted at another moment than this spot: not comparable
+            call_mid, put_mid = call.mid, put.mid
             if call_mid is not None and put_mid is not None:
                 pairs.append(ParityPair(strike, call_mid, put_mid))
-        forward = None
-        if spot is not None:
-            forward = parity_forward(pairs, spot=spot, rate=self.settings.rate, years=years)
-        if forward is not None:
-            self.last_forward[key] = forward
-            return forward
-        if key in self.last_forward:
-            return self.last_forward[key]
+        measured = parity_forward(pairs, spot=spot, rate=self.settings.rate, years=years)
+        if measured is not None:
+            self.forward_ratio[key].append(measured / spot)
+        ratios = self.forward_ratio[key]
+        if ratios:
+            return spot * statistics.median(ratios)
         # No parity pair quoted yet: the index carried at the rate stands in.
-        return spot * math.exp(self.settings.rate * years) if spot is not None else math.nan
+        return spot * math.exp(self.settings.rate * years)
+
+    def _quote_vols(
+        self,
+        options: list[Instrument],
+        forwards: np.ndarray,
+        years: np.ndarray,
+        market: MarketState,
+    ) -> np.ndarray:
+        """Implied vols of options with a valid, fresh quote (NaN otherwise), each solved when
+        its quote arrived and kept until the next one."""
+        vols = np.full(len(options), math.nan)
+        solve: list[int] = []
+        mids: list[float] = []
+        for k, inst in enumerate(options):
+            mid = market.mid(inst.id)
+            if mid is None:
+                continue
+            quoted_at = market.quotes[inst.id].time
+            known = self.quote_iv.get(inst.id)
+            if known is not None and known[0] == quoted_at:
+                vols[k] = known[1]
+            else:
+                solve.append(k)
+                mids.append(mid)
+        if solve:
+            idx = np.array(solve)
+            fresh = black76.implied_vol(
+                np.array(mids),
+                forwards[idx],
+                np.array([options[k].strike for k in solve], float),
+                years[idx],
+                self.settings.rate,
+                np.array([options[k].is_call for k in solve]),
+            )
+            for k, vol in zip(solve, fresh, strict=True):
+                vols[k] = vol
+                self.quote_iv[options[k].id] = (market.quotes[options[k].id].time, float(vol))
+        return vols
 
     def _smile_vol(
         self, inst: Instrument, forward: float, market: MarketState, now: datetime
     ) -> float:
         assert inst.expiry is not None
         others = [o for o in self.chains[(inst.root, inst.expiry)] if o.id != inst.id]
-        mids = np.array([market.mid(o.id) for o in others], dtype=float)
-        quoted = np.isfinite(mids)
-        if quoted.sum() < MIN_SMILE_POINTS or not math.isfinite(forward):
+        if not math.isfinite(forward) or len(others) < MIN_SMILE_POINTS:
             return math.nan
-        chain = [o for o, q in zip(others, quoted, strict=True) if q]
-        strikes = np.array([o.strike for o in chain], dtype=float)
-        years = year_fraction(inst, now)
-        vols = black76.implied_vol(
-            mids[quoted],
-            forward,
-            strikes,
-            years,
-            self.settings.rate,
-            np.array([o.is_call for o in chain]),
-        )
+        years = np.full(len(others), year_fraction(inst, now))
+        vols = self._quote_vols(others, np.full(len(others), forward), years, market)
+        strikes = np.array([o.strike for o in others], dtype=float)
         return fit_smile(np.log(strikes / forward), vols, math.log((inst.strike or 1.0) / forward))
 
     def _model_vol(
@@ -196,12 +253,11 @@ class Valuer:
         rate = self.settings.rate
         years = np.array([year_fraction(i, now) for i in options])
         forwards = np.array(
-            [self._forward(i, market, t) for i, t in zip(options, years, strict=True)]
+            [self._forward(i, market, t, now) for i, t in zip(options, years, strict=True)]
         )
         strikes = np.array([i.strike for i in options], dtype=float)
         is_call = np.array([i.is_call for i in options])
-        mids = np.array([market.mid(i.id) for i in options], dtype=float)  # None -> NaN
-        iv = black76.implied_vol(mids, forwards, strikes, years, rate, is_call)
+        iv = self._quote_vols(options, forwards, years, market)
         sources = [VolSource.QUOTE] * len(options)
         for k, inst in enumerate(options):
             if math.isfinite(iv[k]):

@@ -59,3 +59,25 @@ def test_the_day_is_a_vol_spike() -> None:
     total = sum(statuses.values())
     for flaw in (QuoteStatus.CROSSED, QuoteStatus.ZERO_BID, QuoteStatus.ONE_SIDED):
         assert 10 < statuses[flaw] < 0.05 * total
+
+
+def test_default_pack_stays_silent_on_a_calm_day(tmp_path: Path) -> None:
+    from conftest import REPO
+
+    from monitor.backtest import backtest
+    from monitor.portfolio.model import load_portfolio
+    from monitor.pricing.valuation import PricingSettings
+    from monitor.rules.loader import load_rules
+
+    calm = write_session(tmp_path / "calm.jsonl.gz", seed=20260303, scenario="calm")
+    reader = ReplayReader(calm)
+    assert "calm day" in reader.header.source
+    rules = load_rules([REPO / "rules"])
+    result = backtest(
+        [calm],
+        load_portfolio(bundled.PORTFOLIO),
+        rules,
+        PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+    )
+    assert len(rules) == 9
+    assert result.entries == []  # no rule of the default pack fires on a quiet day

@@ -197,3 +197,37 @@ def test_index_values_only_still_give_greeks() -> None:
     assert value.iv == pytest.approx(0.20)
     assert value.underlying_price == pytest.approx(6800.0 * math.exp(RATE * value.years))
     assert -1.0 < value.delta < 0.0
+
+
+def test_vol_is_solved_at_quote_time_and_kept_while_spot_moves() -> None:
+    market = MarketState(UNIVERSE)
+    leg = UNIVERSE["SPX 20260417 P6800"]
+    valuer = Valuer([leg], UNIVERSE, SETTINGS)
+    market.apply(EventBatch(NOW, tuple(chain(6830.0, 0.17, 6800.0))))
+    (at_quote,) = valuer.value(market, NOW)
+    later = NOW + timedelta(seconds=20)
+    market.apply(EventBatch(later, (IndexValue("SPX", 6850.0),)))  # only spot moved
+    (moved,) = valuer.value(market, later)
+    assert moved.vol_source is VolSource.QUOTE
+    assert moved.iv == at_quote.iv  # the quote's vol, not re-solved against a new forward
+    # The forward follows spot at the parity ratio measured with the quotes.
+    assert moved.underlying_price == pytest.approx(6850.0 * 6830.0 / 6800.0, rel=1e-12)
+    assert moved.delta > at_quote.delta  # a put's delta rises toward 0 as SPX rises
+
+
+def test_pairs_quoted_at_different_moments_do_not_measure_the_forward() -> None:
+    market = MarketState(UNIVERSE)
+    leg = UNIVERSE["SPX 20260417 P6800"]
+    valuer = Valuer([leg], UNIVERSE, SETTINGS)
+    market.apply(EventBatch(NOW, tuple(chain(6830.0, 0.17, 6800.0))))
+    valuer.value(market, NOW)
+    samples = len(valuer.forward_ratio[("SPX", leg.expiry)])
+    later = NOW + timedelta(seconds=5)
+    # Only the call side is requoted (at a forward 100 points higher): no comparable pair.
+    calls = [
+        e for e in chain(6930.0, 0.17, 6800.0) if isinstance(e, Quote) and " C" in e.instrument
+    ]
+    market.apply(EventBatch(later, (IndexValue("SPX", 6800.0), *calls)))
+    (value,) = valuer.value(market, later)
+    assert len(valuer.forward_ratio[("SPX", leg.expiry)]) == samples
+    assert value.underlying_price == pytest.approx(6830.0, rel=1e-12)
