@@ -10,7 +10,7 @@ import json
 import platform
 from pathlib import Path
 
-from benchmarks import pricing
+from benchmarks import pricing, rules
 
 TARGETS = {
     "iv_speedup_vs_py_vollib_n500": (">=", 50.0),
@@ -21,6 +21,7 @@ TARGETS = {
 
 def main() -> None:
     results: dict[str, object] = dict(pricing.run())
+    results.update(rules.run())
     met = {}
     for key, (op, bound) in TARGETS.items():
         value = float(results[key])  # type: ignore[arg-type]
