@@ -20,7 +20,7 @@ restarted daemon does not page again for alerts already sent.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -80,12 +80,15 @@ class SavedAlert:
 
 
 def scope_items(
-    scope: Scope, snapshot: BookSnapshot, book: dict[str, Value]
+    scope: Scope,
+    snapshot: BookSnapshot,
+    book: dict[str, Value],
+    names: Collection[str] | None = None,
 ) -> Iterator[tuple[Labels, dict[str, Value]]]:
     if scope is Scope.BOOK:
         yield (), book
         return
-    strategies = {s.name: strategy_values(s) for s in snapshot.strategies}
+    strategies = {s.name: strategy_values(s, names) for s in snapshot.strategies}
     if scope is Scope.STRATEGY:
         for name, values in strategies.items():
             yield (("strategy", name),), book | values
@@ -95,8 +98,13 @@ def scope_items(
         tag = f"{inst.right.value if inst.right else ''}{inst.strike or 0:g}"
         yield (
             (("leg", tag), ("strategy", leg.leg.strategy)),
-            book | strategies[leg.leg.strategy] | leg_values(leg),
+            book | strategies[leg.leg.strategy] | leg_values(leg, names),
         )
+
+
+def _needed(rules: Sequence[Rule]) -> frozenset[str]:
+    """The variables any loaded rule reads: a snapshot builds only these."""
+    return frozenset().union(*(r.names for r in rules))
 
 
 class RuleEngine:
@@ -109,6 +117,7 @@ class RuleEngine:
     ) -> None:
         self.rules = rules
         self.by_name = {r.name: r for r in rules}
+        self.needed = _needed(rules)
         self.inhibit_rules = tuple(inhibit_rules)
         self.silences = silences
         self.active: dict[Key, _Active] = {}
@@ -122,6 +131,7 @@ class RuleEngine:
             self.retired[rule.name] = rule
         self.rules = rule_set.rules
         self.by_name = {r.name: r for r in rule_set.rules}
+        self.needed = _needed(rule_set.rules)
         self.inhibit_rules = tuple(rule_set.inhibit_rules)
         for rule in self.rules:
             self.retired.pop(rule.name, None)
@@ -272,7 +282,7 @@ class RuleEngine:
 
     def evaluate(self, snapshot: BookSnapshot) -> list[AlertTransition]:
         now = snapshot.time
-        book = book_values(snapshot)
+        book = book_values(snapshot, self.needed)
         fired: list[Key] = []
         resolved: list[Key] = []
         for key in [k for k in self.active if k[0] not in self.by_name]:
@@ -283,7 +293,7 @@ class RuleEngine:
                 del self.active[key]
         for rule in self.rules:
             seen: set[Labels] = set()
-            for item_labels, values in scope_items(rule.scope, snapshot, book):
+            for item_labels, values in scope_items(rule.scope, snapshot, book, self.needed):
                 labels = tuple(sorted((*rule.labels, *item_labels)))
                 seen.add(labels)
                 outcome = self._step(rule, labels, values, now)

@@ -127,6 +127,16 @@ class Rule:
     summary: Template
     action: Template | None
 
+    @property
+    def names(self) -> frozenset[str]:
+        """Every variable the rule reads: expressions and message templates."""
+        used = self.condition.names | self.value.names | self.summary.names
+        if self.clear is not None:
+            used |= self.clear.names
+        if self.action is not None:
+            used |= self.action.names
+        return used - {"value"}
+
 
 def _rule_lines(text: str) -> dict[tuple[int, int], int]:
     """(group index, rule index) -> 1-based line of the rule, from the YAML node tree."""

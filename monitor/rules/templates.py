@@ -31,6 +31,7 @@ _FORMATTER = _Lookup()
 @dataclass(frozen=True, slots=True)
 class Template:
     text: str
+    names: frozenset[str] = frozenset()  # the variables its fields read
 
     def render(self, values: Mapping[str, Value]) -> str:
         return _FORMATTER.vformat(self.text, (), dict(values))
@@ -42,9 +43,11 @@ def compile_template(text: str, catalogue: Mapping[str, VarType]) -> Template:
         parts = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise TemplateError(f"malformed template ({exc})") from None
+    names = set()
     for _literal, name, spec, conversion in parts:
         if name is None:
             continue
+        names.add(name)
         if conversion is not None:
             raise TemplateError(f"field {{{name}}}: conversions like !{conversion} are not allowed")
         if name not in catalogue:
@@ -55,4 +58,4 @@ def compile_template(text: str, catalogue: Mapping[str, VarType]) -> Template:
             format(_SAMPLES[catalogue[name]], spec or "")
         except ValueError as exc:
             raise TemplateError(f"field {{{name}}}: bad format {spec!r} ({exc})") from None
-    return Template(text)
+    return Template(text, frozenset(names))

@@ -6,7 +6,7 @@ docs/rules.md lists the same rows; a test keeps the two in step.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -358,12 +358,15 @@ def catalogue(scope: Scope) -> dict[str, VarType]:
     return names
 
 
-def book_values(snapshot: BookSnapshot) -> dict[str, Value]:
-    return {v.name: v.get(snapshot) for v in BOOK_VARIABLES}
+def book_values(snapshot: BookSnapshot, names: Collection[str] | None = None) -> dict[str, Value]:
+    """Book variables; only ``names`` when given (the ones the loaded rules read)."""
+    return {v.name: v.get(snapshot) for v in BOOK_VARIABLES if names is None or v.name in names}
 
 
-def strategy_values(strategy: StrategyRisk) -> dict[str, Value]:
-    return {v.name: v.get(strategy) for v in STRATEGY_VARIABLES}
+def strategy_values(
+    strategy: StrategyRisk, names: Collection[str] | None = None
+) -> dict[str, Value]:
+    return {v.name: v.get(strategy) for v in STRATEGY_VARIABLES if names is None or v.name in names}
 
 
 def short_legs(snapshot: BookSnapshot) -> list[LegRisk]:
@@ -376,5 +379,5 @@ def short_legs(snapshot: BookSnapshot) -> list[LegRisk]:
     ]
 
 
-def leg_values(leg: LegRisk) -> dict[str, Value]:
-    return {v.name: v.get(leg) for v in SHORT_LEG_VARIABLES}
+def leg_values(leg: LegRisk, names: Collection[str] | None = None) -> dict[str, Value]:
+    return {v.name: v.get(leg) for v in SHORT_LEG_VARIABLES if names is None or v.name in names}
