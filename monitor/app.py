@@ -12,7 +12,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -46,7 +45,6 @@ from monitor.sinks.journal import Journal
 
 log = structlog.get_logger(__name__)
 YIELD_EVERY_BATCHES = 64  # let signal handlers and other tasks run during a fast replay
-EVALUATION_INTERVAL = timedelta(seconds=15)  # rules run at least this often without ticks
 
 
 def default_config(workdir: Path) -> DaemonConfig:
@@ -195,13 +193,9 @@ async def run(prepared: Prepared) -> RunSummary:
         for count, batch in enumerate(reader.batches()):
             if clock is None:
                 clock = ReplayClock(batch.time, speed=config.feed.speed)
-            if pipeline.latest is not None:
-                # Timer evaluations in a gap between batches, on the session clock.
-                moment = pipeline.latest.time + EVALUATION_INTERVAL
-                while moment < batch.time:
-                    await clock.advance_to(moment)
-                    await pipeline.tick(moment)
-                    moment += EVALUATION_INTERVAL
+            for moment in pipeline.timer_moments(batch.time):
+                await clock.advance_to(moment)
+                await pipeline.tick(moment)
             await clock.advance_to(batch.time)
             reloader.maybe_reload()
             await pipeline.process(batch)

@@ -66,15 +66,23 @@ class BacktestResult:
     truncated: list[str] = field(default_factory=list)
 
 
+def _record(
+    name: str, transitions: list[AlertTransition], pipeline: Pipeline, result: BacktestResult
+) -> None:
+    if transitions and pipeline.latest is not None:
+        state = BookState.of(pipeline.latest)
+        for t in transitions:
+            result.entries.append(Entry(name, t, state))
+            (result.fired if t.state.value == "firing" else result.resolved)[t.rule] += 1
+
+
 async def _one(reader: ReplayReader, pipeline: Pipeline, result: BacktestResult) -> None:
     name = reader.path.name
     for batch in reader.batches():
-        transitions = await pipeline.process(batch)
-        if transitions and pipeline.latest is not None:
-            state = BookState.of(pipeline.latest)
-            for t in transitions:
-                result.entries.append(Entry(name, t, state))
-                (result.fired if t.state.value == "firing" else result.resolved)[t.rule] += 1
+        # The same timer evaluations in gaps as a replay run, so both see the same alerts.
+        for moment in pipeline.timer_moments(batch.time):
+            _record(name, await pipeline.tick(moment), pipeline, result)
+        _record(name, await pipeline.process(batch), pipeline, result)
     result.bad_lines[name] = reader.stats.bad_lines
     if reader.stats.truncated:
         result.truncated.append(name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -32,6 +32,11 @@ from monitor.sinks.journal import Journal
 
 log = structlog.get_logger(__name__)
 DELTA_ACCELERATION_WINDOW = timedelta(minutes=15)
+
+
+# Without new market data the rules still run this often, on the session clock: `for`
+# durations complete and data-age rules fire in a gap.
+EVALUATION_INTERVAL = timedelta(seconds=15)
 
 
 @dataclass(slots=True)
@@ -113,6 +118,15 @@ class Pipeline:
             scenarios=self.scenarios.grid(snapshot),
             delta_change_15m_usd_per_pct=change,
         )
+
+    def timer_moments(self, until: datetime) -> Iterator[datetime]:
+        """The timer evaluations due before ``until`` since the last snapshot of market data."""
+        if self.latest is None:
+            return
+        moment = self.latest.time + EVALUATION_INTERVAL
+        while moment < until:
+            yield moment
+            moment += EVALUATION_INTERVAL
 
     async def tick(self, now: datetime) -> list[AlertTransition]:
         """Evaluates the rules at ``now`` without new market data: ``for`` durations complete
