@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
@@ -28,9 +29,10 @@ from monitor.config import (
     MetricsConfig,
     PricingConfig,
 )
+from monitor.delivery.service import Delivery
 from monitor.errors import ConfigError, MonitorError
 from monitor.feeds.replay import ReplayReader, ReplayStats
-from monitor.metrics import SnapshotCollector
+from monitor.metrics import DeliveryCollector, SnapshotCollector
 from monitor.pipeline import Pipeline
 from monitor.portfolio.book import BetaSettings, BookSnapshot
 from monitor.portfolio.model import Portfolio, load_portfolio
@@ -70,6 +72,7 @@ class Prepared:
     reader: ReplayReader
     portfolio: Portfolio
     rules: RuleSet
+    config_path: Path | None = None
 
 
 def prepare(config: DaemonConfig, *, config_path: Path | None = None) -> Prepared:
@@ -94,7 +97,7 @@ def prepare(config: DaemonConfig, *, config_path: Path | None = None) -> Prepare
         if needed not in declared:
             where = config_path or config.feed.session
             raise ConfigError(where, f"the session declares no {needed} index, which pricing needs")
-    return Prepared(config, reader, portfolio, rules)
+    return Prepared(config, reader, portfolio, rules, config_path)
 
 
 @dataclass(slots=True)
@@ -111,6 +114,7 @@ class RunSummary:
     journal: Path
     alerts_out: Path | None
     metrics_url: str | None
+    undelivered: int = 0  # messages left in the outbox at the end, sent at the next start
 
 
 def _sinks(config: DaemonConfig, journal: Journal) -> list[Sink]:
@@ -157,11 +161,22 @@ async def run(prepared: Prepared) -> RunSummary:
             decay_days=config.scenarios.decay_days,
         ),
     )
+
+    def now() -> datetime:
+        return pipeline.latest.time if pipeline.latest is not None else datetime.now(UTC)
+
+    try:
+        delivery = Delivery(config, journal, pipeline, now=now, config_path=prepared.config_path)
+    except MonitorError:
+        for sink in sinks:
+            await sink.close()
+        raise
     server = None
     metrics_url = None
     if config.metrics.enabled:
         registry = CollectorRegistry()
         registry.register(SnapshotCollector(pipeline))
+        registry.register(DeliveryCollector(delivery))
         try:
             server, _thread = start_http_server(
                 config.metrics.port, addr=config.metrics.host, registry=registry
@@ -180,6 +195,7 @@ async def run(prepared: Prepared) -> RunSummary:
     hangup = hasattr(signal, "SIGHUP")
     if hangup:
         loop.add_signal_handler(signal.SIGHUP, reloader.request)
+    await delivery.start()
     started = time.perf_counter()
     log.info(
         "replay_start",
@@ -199,11 +215,15 @@ async def run(prepared: Prepared) -> RunSummary:
             await clock.advance_to(batch.time)
             reloader.maybe_reload()
             await pipeline.process(batch)
+            if pipeline.latest is not None:
+                delivery.offer_state(pipeline.latest, pipeline.engine.firing())
             if count % YIELD_EVERY_BATCHES == 0:
                 await asyncio.sleep(0)
     finally:
         if hangup:
             loop.remove_signal_handler(signal.SIGHUP)
+        await delivery.stop()
+        undelivered = sum(w.outbox.backlog(w.channel).messages for w in delivery.workers)
         for sink in sinks:
             await sink.close()
         if server is not None:
@@ -229,4 +249,5 @@ async def run(prepared: Prepared) -> RunSummary:
         journal=config.journal.path,
         alerts_out=config.alerts_out,
         metrics_url=metrics_url,
+        undelivered=undelivered,
     )

@@ -9,7 +9,14 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from monitor.tomlfile import load_toml
 
@@ -101,6 +108,89 @@ class ConsoleConfig(_Section):
     colour: Literal["auto", "always", "never"] = "auto"
 
 
+Severity = Literal["info", "warning", "critical"]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+
+
+def _optional_path(value: Path | None, info: ValidationInfo) -> Path | None:
+    return None if value is None else _resolve(value, info)
+
+
+class MqttConfig(_Section):
+    """The MQTT link: alerts, liveness, the book's state and commands (docs/mqtt.md)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = "condor"
+    client_id: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None
+    username: str | None = None
+    # The password: a file, or a systemd credential (LoadCredential=) by name. Never logged.
+    password_file: Path | None = None
+    password_credential: Name | None = None
+    tls: bool = False
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    keepalive_seconds: Annotated[int, Field(ge=5, le=3600)] = 30
+    state_interval_seconds: Annotated[float, Field(ge=0.5, le=3600.0)] = 5.0
+    severities: list[Severity] = []  # alerts of these severities (all when empty)
+    send_resolved: bool = True
+
+    _paths = field_validator("password_file", "tls_ca_file", "tls_cert_file", "tls_key_file")(
+        _optional_path
+    )
+
+    @model_validator(mode="after")
+    def _one_password(self) -> MqttConfig:
+        if self.password_file is not None and self.password_credential is not None:
+            raise ValueError("give password_file or password_credential, not both")
+        if (self.password_file or self.password_credential) and not self.username:
+            raise ValueError("a password needs a username")
+        if self.tls_key_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_key_file needs tls_cert_file")
+        return self
+
+
+class ChannelConfig(_Section):
+    """A phone or chat channel: the Apprise URLs with ``tags``, and what it receives."""
+
+    name: Name
+    tags: list[str] = []  # Apprise tags in the credentials file (all URLs when empty)
+    severities: list[Severity] = []  # all when empty
+    match: dict[str, str] = {}  # label matchers; "alertname" is the rule
+    send_resolved: bool = True
+    group_window_seconds: Annotated[float, Field(ge=0.0, le=600.0)] = 20.0
+    max_group: Annotated[int, Field(ge=1, le=100)] = 20
+    min_interval_seconds: Annotated[float, Field(ge=0.0, le=3600.0)] = 2.0
+
+
+class NotifyConfig(_Section):
+    """Phone and chat through Apprise; URLs (with their secrets) in ``credentials``."""
+
+    credentials: Path
+    channels: Annotated[list[ChannelConfig], Field(min_length=1)]
+
+    _paths = field_validator("credentials")(_resolve)
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, value: list[ChannelConfig]) -> list[ChannelConfig]:
+        names = [c.name for c in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"channel names must be unique: {names}")
+        return value
+
+
+class DeliveryConfig(_Section):
+    """Retries and the outbox, for every remote channel."""
+
+    retry_initial_seconds: Annotated[float, Field(gt=0.0, le=60.0)] = 1.0
+    retry_max_seconds: Annotated[float, Field(gt=0.0, le=3600.0)] = 60.0
+    shutdown_flush_seconds: Annotated[float, Field(ge=0.0, le=300.0)] = 10.0
+    prune_delivered_after_days: Annotated[float, Field(gt=0.0)] = 7.0
+
+
 class DaemonConfig(_Section):
     instance: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] = "default"
     feed: FeedConfig
@@ -112,13 +202,12 @@ class DaemonConfig(_Section):
     metrics: MetricsConfig = MetricsConfig()
     console: ConsoleConfig = ConsoleConfig()
     alerts_out: Path | None = None
+    mqtt: MqttConfig = MqttConfig()
+    notify: NotifyConfig | None = None
+    delivery: DeliveryConfig = DeliveryConfig()
 
     _paths = field_validator("portfolio")(_resolve)
-
-    @field_validator("alerts_out")
-    @classmethod
-    def _optional_path(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return None if value is None else _resolve(value, info)
+    _out = field_validator("alerts_out")(_optional_path)
 
     @field_validator("rules")
     @classmethod

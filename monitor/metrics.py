@@ -6,6 +6,7 @@ conventions: prefix ``condor_``, the unit in the name, ``_total`` for counters.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.delivery.service import Delivery
 from monitor.pipeline import Pipeline
 from monitor.portfolio.book import BookSnapshot, Risk
 
@@ -176,3 +178,70 @@ def _scenario_cells(snapshot: BookSnapshot) -> Iterator[Metric]:
             for j, shock in enumerate(grid.vol_shocks_points):
                 cells.add_metric([layer, f"{move:g}", f"{shock:g}"], float(pnl[i, j]))
     yield cells
+
+
+class DeliveryCollector(Collector):
+    """Per-channel delivery from the outbox, and the MQTT link, at scrape time."""
+
+    def __init__(self, delivery: Delivery, wall_clock: Callable[[], float] = time.time) -> None:
+        self.delivery = delivery
+        self.wall_clock = wall_clock
+
+    def collect(self) -> Iterator[Metric]:
+        label = ["channel"]
+        sent = CounterMetricFamily("condor_delivery_sent", "Alert messages delivered", labels=label)
+        failed = CounterMetricFamily(
+            "condor_delivery_failed", "Failed delivery attempts, per message", labels=label
+        )
+        retried = CounterMetricFamily(
+            "condor_delivery_retried",
+            "Delivery attempts after the first, per message",
+            labels=label,
+        )
+        backlog = GaugeMetricFamily(
+            "condor_delivery_backlog_messages",
+            "Messages in the outbox not delivered yet",
+            labels=label,
+        )
+        oldest = GaugeMetricFamily(
+            "condor_delivery_oldest_undelivered_age_seconds",
+            "Age of the oldest undelivered message, seconds (0 when none)",
+            labels=label,
+        )
+        success = GaugeMetricFamily(
+            "condor_delivery_last_success_timestamp_seconds",
+            "Unix time of the last delivery (absent before the first)",
+            labels=label,
+        )
+        now = self.wall_clock()
+        for worker in self.delivery.workers:
+            st, name = worker.stats, [worker.channel]
+            sent.add_metric(name, st.sent)
+            failed.add_metric(name, st.failed)
+            retried.add_metric(name, st.retried)
+            backlog.add_metric(name, st.backlog_messages)
+            age = 0.0 if st.oldest_created is None else max(now - st.oldest_created, 0.0)
+            oldest.add_metric(name, age)
+            if st.last_success is not None:
+                success.add_metric(name, st.last_success)
+        yield from (sent, failed, retried, backlog, oldest, success)
+        link = self.delivery.link
+        if link is not None:
+            yield GaugeMetricFamily(
+                "condor_mqtt_connected",
+                "1 while connected to the MQTT broker",
+                value=float(link.connected),
+            )
+            yield CounterMetricFamily(
+                "condor_mqtt_connections",
+                "Successful connections to the MQTT broker",
+                value=link.connects,
+            )
+        commands = self.delivery.commands
+        if commands is not None:
+            family = CounterMetricFamily(
+                "condor_mqtt_commands", "Commands received over MQTT", labels=["outcome"]
+            )
+            family.add_metric(["accepted"], commands.accepted)
+            family.add_metric(["rejected"], commands.rejected)
+            yield family

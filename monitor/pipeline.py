@@ -119,6 +119,26 @@ class Pipeline:
             delta_change_15m_usd_per_pct=change,
         )
 
+    def acknowledge(self, alert_id: str) -> str | None:
+        """Acknowledges a firing alert (kept in the journal); how it reads, or None."""
+        key = self.engine.acknowledge(alert_id)
+        if key is None:
+            return None
+        if self.journal is not None:
+            self.journal.save_state(self.engine.export())
+        rule, labels = key
+        return " ".join([rule, *(f"{k}={v}" for k, v in labels)])
+
+    def add_silence(
+        self, matchers: dict[str, str], starts: datetime, ends: datetime, comment: str
+    ) -> int:
+        if self.journal is None:
+            raise RuntimeError("silences are kept in the journal; this pipeline has none")
+        return self.journal.add_silence(matchers, starts, ends, comment, starts)
+
+    def expire_silence(self, silence_id: int, now: datetime) -> bool:
+        return self.journal is not None and self.journal.expire_silence(silence_id, now)
+
     def timer_moments(self, until: datetime) -> Iterator[datetime]:
         """The timer evaluations due before ``until`` since the last snapshot of market data."""
         if self.latest is None:

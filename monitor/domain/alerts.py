@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -80,3 +82,19 @@ class AlertTransition:
     @property
     def label_text(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.labels)
+
+    @property
+    def alert_id(self) -> str:
+        return alert_id(self.rule, self.labels)
+
+    @property
+    def message_id(self) -> str:
+        """Stable across restarts and re-deliveries: receivers drop duplicates by it."""
+        identity = [self.alert_id, self.state.value, self.time.isoformat(), self.repeat]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:32]
+
+
+def alert_id(rule: str, labels: tuple[tuple[str, str], ...]) -> str:
+    """The identity of one alert (a rule and its label set), as 16 hex digits."""
+    identity = json.dumps([rule, [list(pair) for pair in sorted(labels)]])
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]

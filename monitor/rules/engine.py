@@ -12,9 +12,9 @@ A label set that disappears (a leg closed) resolves its alert.
 Every firing and resolved transition is emitted (the journal keeps them all); ``notify``
 says whether it is to be sent. A firing alert that is silenced or inhibited is not sent;
 if it is still firing when the suppression ends, it is sent then. A firing alert already
-sent is sent again every ``repeat_interval`` (marked ``repeat``). A resolved notice is sent
-only for an alert whose firing was sent. State can be exported and restored, so a
-restarted daemon does not page again for alerts already sent.
+sent is sent again every ``repeat_interval`` (marked ``repeat``) until it is acknowledged.
+A resolved notice is sent only for an alert whose firing was sent. State can be exported
+and restored, so a restarted daemon does not page again for alerts already sent.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from monitor.domain.alerts import (
     AlertTransition,
     InhibitRule,
     Silence,
+    alert_id,
     match_all,
 )
 from monitor.portfolio.book import BookSnapshot
@@ -65,6 +66,7 @@ class _Active:
     cleared_at: datetime | None = None  # keep-firing since this moment
     notified: bool = False  # its firing was sent
     last_notified: datetime | None = None
+    acknowledged: bool = False  # by the trader: no reminders until it resolves
     values: dict[str, Value] = field(default_factory=dict)  # as last evaluated
 
 
@@ -77,6 +79,7 @@ class SavedAlert:
     since: datetime
     notified: bool
     last_notified: datetime | None
+    acknowledged: bool = False
 
 
 def scope_items(
@@ -270,6 +273,7 @@ class RuleEngine:
             elif (
                 rule.repeat_interval is not None
                 and why is None
+                and not active.acknowledged
                 and active.cleared_at is None
                 and active.last_notified is not None
                 and now - active.last_notified >= rule.repeat_interval
@@ -326,10 +330,19 @@ class RuleEngine:
     def export(self) -> list[SavedAlert]:
         """Firing alerts, for the journal."""
         return [
-            SavedAlert(rule, labels, a.since, a.notified, a.last_notified)
+            SavedAlert(rule, labels, a.since, a.notified, a.last_notified, a.acknowledged)
             for (rule, labels), a in sorted(self.active.items())
             if a.firing
         ]
+
+    def acknowledge(self, alert: str) -> Key | None:
+        """Marks the firing alert with id ``alert`` acknowledged: its reminders stop until it
+        resolves. The alert's key, or None when no firing alert has that id."""
+        for key, active in self.active.items():
+            if active.firing and alert_id(*key) == alert:
+                active.acknowledged = True
+                return key
+        return None
 
     def restore(self, saved: Sequence[SavedAlert], now: datetime) -> int:
         """Takes back firing alerts from a previous run; skips rules no longer loaded and
@@ -342,6 +355,7 @@ class RuleEngine:
                     firing=True,
                     notified=alert.notified,
                     last_notified=alert.last_notified,
+                    acknowledged=alert.acknowledged,
                 )
                 count += 1
         return count

@@ -26,6 +26,8 @@ def transition_record(transition: AlertTransition) -> dict[str, Any]:
     """A JSON-ready record; values rounded to 10 significant digits for stable files."""
     value = transition.value
     return {
+        "id": transition.message_id,
+        "alert_id": transition.alert_id,
         "time": transition.time.astimezone(NEW_YORK).isoformat(timespec="milliseconds"),
         "rule": transition.rule,
         "severity": transition.severity.value,

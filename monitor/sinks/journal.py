@@ -1,18 +1,24 @@
-"""SQLite journal (WAL): every alert transition, the state of firing alerts, and silences.
+"""SQLite journal (WAL): every alert transition, the state of firing alerts, silences, and
+the outbox of messages still to deliver.
 
-One file serves three readers: the sinks' record of what happened (``alert_transitions``),
-a restarted daemon that must not page again (``alert_state``), and the silences an operator
-sets from the command line (``silences``), which the rule engine reads.
+One file serves four readers: the record of what happened (``alert_transitions``, each with
+the JSON record every channel sends), a restarted daemon that must not page again
+(``alert_state``), the silences an operator sets from the command line or over MQTT
+(``silences``), which the rule engine reads, and the delivery workers (``outbox``). A
+transition and its outbox rows are written in one transaction, before any channel is tried.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from monitor.delivery.outbox import OUTBOX_SCHEMA, Outbox
+from monitor.delivery.routing import Route
 from monitor.domain.alerts import AlertTransition, Matcher, Silence
 from monitor.rules.engine import SavedAlert
 from monitor.sinks.base import transition_record
@@ -33,7 +39,10 @@ CREATE TABLE IF NOT EXISTS alert_transitions (
     active_since  TEXT,
     notify        INTEGER NOT NULL DEFAULT 1,  -- 0: recorded, not sent
     suppressed_by TEXT,
-    repeat        INTEGER NOT NULL DEFAULT 0
+    repeat        INTEGER NOT NULL DEFAULT 0,
+    message_id    TEXT,            -- stable id of the message every channel sends
+    alert_id      TEXT,            -- the alert (rule and labels) it belongs to
+    record        TEXT             -- that message: the transition as JSON
 );
 CREATE INDEX IF NOT EXISTS alert_transitions_rule ON alert_transitions (rule, time);
 CREATE TABLE IF NOT EXISTS alert_state (
@@ -42,6 +51,7 @@ CREATE TABLE IF NOT EXISTS alert_state (
     since         TEXT NOT NULL,   -- ISO 8601 with offset
     notified      INTEGER NOT NULL,
     last_notified TEXT,
+    acknowledged  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (rule, labels)
 );
 CREATE TABLE IF NOT EXISTS silences (
@@ -55,13 +65,20 @@ CREATE TABLE IF NOT EXISTS silences (
 """
 
 
-SCHEMA_VERSION = 2
-# Columns added since version 1 (journals written by 0.1 before silences existed).
-MIGRATIONS = {
+SCHEMA_VERSION = 3
+# Columns added since version 1 (journals written by 0.1 before silences existed); the
+# outbox table itself is created by the schema script.
+MIGRATIONS: dict[int, tuple[tuple[str, str], ...]] = {  # version: (table, column definition)
     2: (
-        "ALTER TABLE alert_transitions ADD COLUMN notify INTEGER NOT NULL DEFAULT 1",
-        "ALTER TABLE alert_transitions ADD COLUMN suppressed_by TEXT",
-        "ALTER TABLE alert_transitions ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0",
+        ("alert_transitions", "notify INTEGER NOT NULL DEFAULT 1"),
+        ("alert_transitions", "suppressed_by TEXT"),
+        ("alert_transitions", "repeat INTEGER NOT NULL DEFAULT 0"),
+    ),
+    3: (
+        ("alert_transitions", "message_id TEXT"),
+        ("alert_transitions", "alert_id TEXT"),
+        ("alert_transitions", "record TEXT"),
+        ("alert_state", "acknowledged INTEGER NOT NULL DEFAULT 0"),
     ),
 }
 
@@ -75,9 +92,10 @@ def _migrate(db: sqlite3.Connection) -> None:
     with db:
         if version >= 1:
             for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[target]:
-                    db.execute(statement)
-        db.executescript(SCHEMA)
+                for table, column in MIGRATIONS[target]:
+                    if table in tables:  # a table the schema script creates has every column
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        db.executescript(SCHEMA + OUTBOX_SCHEMA)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -86,14 +104,27 @@ class Journal:
 
     name = "journal"
 
-    def __init__(self, path: Path, *, run_id: str = "") -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        run_id: str = "",
+        routes: Sequence[Route] = (),
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.run_id = run_id
+        self.routes = tuple(routes)
+        self._wall_clock = wall_clock
+        self._listeners: list[Callable[[], None]] = []
         self._db = sqlite3.connect(path)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a transition acknowledged to the pipeline survives a power cut, not only a
+        # killed process; the outbox is only as good as this write.
+        self._db.execute("PRAGMA synchronous=FULL")
         _migrate(self._db)
+        self.outbox = Outbox(self._db)
         self._silences: list[Silence] = []
         self._silences_version: int | None = None
 
@@ -102,34 +133,48 @@ class Journal:
     async def emit(self, transitions: list[AlertTransition]) -> None:
         if not transitions:
             return
-        rows = []
-        for transition in transitions:
-            r = transition_record(transition)
-            rows.append(
-                (
-                    self.run_id,
-                    r["time"],
-                    r["rule"],
-                    r["severity"],
-                    r["state"],
-                    json.dumps(r["labels"], sort_keys=True),
-                    r["value"],
-                    r["unit"],
-                    r["message"],
-                    r["action"],
-                    r["active_since"],
-                    int(transition.notify),
-                    transition.suppressed_by,
-                    int(transition.repeat),
-                )
-            )
+        now = self._wall_clock()
         with self._db:
-            self._db.executemany(
-                "INSERT INTO alert_transitions (run_id, time, rule, severity, state, labels, "
-                "value, unit, message, action, active_since, notify, suppressed_by, repeat) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            for transition in transitions:
+                r = transition_record(transition)
+                cursor = self._db.execute(
+                    "INSERT INTO alert_transitions (run_id, time, rule, severity, state, "
+                    "labels, value, unit, message, action, active_since, notify, "
+                    "suppressed_by, repeat, message_id, alert_id, record) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    self._row(transition, r),
+                )
+                for route in self.routes:
+                    if route.accepts(transition):
+                        row = int(cursor.lastrowid or 0)
+                        self.outbox.enqueue(row, route.channel, r["id"], now)
+        for listener in self._listeners:
+            listener()
+
+    def on_enqueue(self, listener: Callable[[], None]) -> None:
+        """Calls ``listener`` after each write of transitions (wakes delivery workers)."""
+        self._listeners.append(listener)
+
+    def _row(self, transition: AlertTransition, r: dict[str, object]) -> tuple[object, ...]:
+        return (
+            self.run_id,
+            r["time"],
+            r["rule"],
+            r["severity"],
+            r["state"],
+            json.dumps(r["labels"], sort_keys=True),
+            r["value"],
+            r["unit"],
+            r["message"],
+            r["action"],
+            r["active_since"],
+            int(transition.notify),
+            transition.suppressed_by,
+            int(transition.repeat),
+            transition.message_id,
+            transition.alert_id,
+            json.dumps(r, sort_keys=True),
+        )
 
     async def close(self) -> None:
         self._db.close()
@@ -141,8 +186,8 @@ class Journal:
         with self._db:
             self._db.execute("DELETE FROM alert_state")
             self._db.executemany(
-                "INSERT INTO alert_state (rule, labels, since, notified, last_notified) "
-                "VALUES (?,?,?,?,?)",
+                "INSERT INTO alert_state (rule, labels, since, notified, last_notified, "
+                "acknowledged) VALUES (?,?,?,?,?,?)",
                 [
                     (
                         a.rule,
@@ -150,6 +195,7 @@ class Journal:
                         a.since.isoformat(),
                         int(a.notified),
                         a.last_notified.isoformat() if a.last_notified else None,
+                        int(a.acknowledged),
                     )
                     for a in alerts
                 ],
@@ -157,7 +203,8 @@ class Journal:
 
     def load_state(self) -> list[SavedAlert]:
         rows = self._db.execute(
-            "SELECT rule, labels, since, notified, last_notified FROM alert_state ORDER BY rule"
+            "SELECT rule, labels, since, notified, last_notified, acknowledged FROM alert_state "
+            "ORDER BY rule"
         ).fetchall()
         return [
             SavedAlert(
@@ -166,8 +213,9 @@ class Journal:
                 datetime.fromisoformat(since),
                 bool(notified),
                 datetime.fromisoformat(last) if last else None,
+                bool(acknowledged),
             )
-            for rule, labels, since, notified, last in rows
+            for rule, labels, since, notified, last, acknowledged in rows
         ]
 
     # -- silences -----------------------------------------------------------------------

@@ -145,9 +145,12 @@ def test_journal_of_an_older_version_is_migrated_keeping_its_rows(tmp_path: Path
         )
     journal = Journal(path)
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
-        row = db.execute("SELECT rule, notify, suppressed_by, repeat FROM alert_transitions")
-        assert row.fetchall() == [("Old", 1, None, 0)]
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        row = db.execute(
+            "SELECT rule, notify, suppressed_by, repeat, message_id FROM alert_transitions"
+        )
+        assert row.fetchall() == [("Old", 1, None, 0, None)]
+        assert db.execute("SELECT count(*) FROM outbox").fetchone() == (0,)
     assert journal.silences() == []
     assert journal.load_state() == []
 

@@ -52,6 +52,8 @@ def test_vol_spike_fires_delta_and_term_structure_alerts(first_run: Path) -> Non
     # Every record carries the fields the format promises.
     for record in alerts:
         assert set(record) == {
+            "id",
+            "alert_id",
             "time",
             "rule",
             "severity",

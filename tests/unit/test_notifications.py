@@ -164,3 +164,19 @@ def test_reload_that_removes_a_rule_resolves_its_alert(rules) -> None:
     assert (resolved.rule, resolved.state, resolved.notify) == ("SpxLow", AlertState.RESOLVED, True)
     assert "rule was removed" in resolved.message
     assert engine.active == {}
+
+
+def test_acknowledged_alert_stops_reminding_until_it_resolves(rules) -> None:
+    engine = RuleEngine(rules)
+    (fired,) = run(engine, [(0, 6690, 16)])
+    assert engine.acknowledge("0" * 16) is None  # no such alert: nothing changes
+    assert engine.acknowledge(fired.alert_id) == ("SpxLow", (("category", "greeks"),))
+    assert run(engine, [(30, 6690, 16), (60, 6690, 16)]) == []  # no reminders
+    saved = engine.export()
+    assert saved[0].acknowledged  # survives a restart through the journal
+    later = run(engine, [(61, 6800, 16), (62, 6690, 16), (92, 6690, 16)])
+    assert [(t.time - START, t.state, t.repeat) for t in later] == [
+        (timedelta(minutes=61), AlertState.RESOLVED, False),
+        (timedelta(minutes=62), AlertState.FIRING, False),  # a new episode: not acknowledged
+        (timedelta(minutes=92), AlertState.FIRING, True),
+    ]

@@ -1,0 +1,230 @@
+"""Delivery as configured: routes into the outbox, one worker per channel, the MQTT link.
+
+Channels: ``mqtt`` (alerts to the broker) and ``chat:<name>`` per configured phone/chat
+channel. Console and alerts file are local sinks written directly, not through the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from monitor.config import DaemonConfig, MqttConfig
+from monitor.delivery.chat import ChatTransport, load_services
+from monitor.delivery.commands import CommandProcessor, CommandTarget
+from monitor.delivery.mqtt import MqttAlertTransport, MqttLink, MqttSettings
+from monitor.delivery.routing import Route
+from monitor.delivery.worker import Backoff, ChannelPolicy, ChannelWorker
+from monitor.domain.alerts import Matcher, Severity
+from monitor.errors import ConfigError
+from monitor.portfolio.book import BookSnapshot
+from monitor.sinks.journal import Journal
+from monitor.state import Key, state_document
+
+log = structlog.get_logger(__name__)
+
+MQTT_CHANNEL = "mqtt"
+SECONDS_PER_DAY = 86_400.0
+CONNECT_WAIT_SECONDS = 5.0
+
+
+def read_password(mqtt: MqttConfig, config_path: Path | None) -> str | None:
+    """The MQTT password from its file or systemd credential; errors name the field."""
+    where = config_path or Path("config")
+    if mqtt.password_file is not None:
+        path, field = mqtt.password_file, "mqtt.password_file"
+    elif mqtt.password_credential is not None:
+        directory = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            raise ConfigError(
+                where,
+                "field mqtt.password_credential: $CREDENTIALS_DIRECTORY is not set "
+                "(run under systemd with LoadCredential=, or use password_file)",
+            )
+        path, field = Path(directory) / mqtt.password_credential, "mqtt.password_credential"
+    else:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\n")
+    except OSError as exc:
+        raise ConfigError(where, f"field {field}: cannot read {path} ({exc.strerror})") from None
+
+
+class Delivery:
+    """Owns the delivery workers and the MQTT link for one daemon run."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        journal: Journal,
+        target: CommandTarget,
+        *,
+        now: Callable[[], datetime],
+        config_path: Path | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self.workers: list[ChannelWorker] = []
+        self.link: MqttLink | None = None
+        self.commands: CommandProcessor | None = None
+        self._clock = wall_clock
+        self._tasks: list[asyncio.Task[None]] = []
+        self._link_task: asyncio.Task[None] | None = None
+        self._state_task: asyncio.Task[None] | None = None
+        self._last_state = -float("inf")
+        self.states_published = 0
+        backoff = Backoff(config.delivery.retry_initial_seconds, config.delivery.retry_max_seconds)
+        routes: list[Route] = []
+        mqtt = config.mqtt
+        if mqtt.enabled:
+            self.commands = CommandProcessor(target, now)
+            worker_box: list[ChannelWorker] = []
+
+            def reconnected() -> None:
+                journal.outbox.retry_now(MQTT_CHANNEL)
+                for w in worker_box:
+                    w.wake()
+
+            self.link = MqttLink(
+                MqttSettings(
+                    host=mqtt.host,
+                    port=mqtt.port,
+                    prefix=mqtt.prefix,
+                    instance=config.instance,
+                    client_id=mqtt.client_id or f"condor-monitor-{config.instance}",
+                    username=mqtt.username,
+                    password=read_password(mqtt, config_path),
+                    tls=mqtt.tls,
+                    tls_ca_file=mqtt.tls_ca_file,
+                    tls_cert_file=mqtt.tls_cert_file,
+                    tls_key_file=mqtt.tls_key_file,
+                    keepalive_seconds=mqtt.keepalive_seconds,
+                ),
+                on_command=self.commands,
+                on_connect=reconnected,
+            )
+            routes.append(
+                Route(
+                    MQTT_CHANNEL,
+                    frozenset(Severity(s) for s in mqtt.severities),
+                    send_resolved=mqtt.send_resolved,
+                )
+            )
+            worker = ChannelWorker(
+                MQTT_CHANNEL,
+                journal.outbox,
+                MqttAlertTransport(self.link),
+                ChannelPolicy(backoff=backoff),
+                wall_clock=wall_clock,
+            )
+            worker_box.append(worker)
+            self.workers.append(worker)
+        if config.notify is not None:
+            try:
+                services = load_services(config.notify.credentials)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(
+                    config_path or config.notify.credentials, f"field notify.credentials: {exc}"
+                ) from None
+            for channel in config.notify.channels:
+                name = f"chat:{channel.name}"
+                routes.append(
+                    Route(
+                        name,
+                        frozenset(Severity(s) for s in channel.severities),
+                        tuple(Matcher(k, v) for k, v in sorted(channel.match.items())),
+                        send_resolved=channel.send_resolved,
+                    )
+                )
+                self.workers.append(
+                    ChannelWorker(
+                        name,
+                        journal.outbox,
+                        ChatTransport(services, channel.tags),
+                        ChannelPolicy(
+                            group_window_seconds=channel.group_window_seconds,
+                            max_group=channel.max_group,
+                            min_interval_seconds=channel.min_interval_seconds,
+                            backoff=backoff,
+                        ),
+                        wall_clock=wall_clock,
+                    )
+                )
+        journal.routes = tuple(routes)
+        journal.on_enqueue(self._wake)
+
+    def _wake(self) -> None:
+        for worker in self.workers:
+            worker.wake()
+
+    async def start(self) -> None:
+        """Prunes old delivered rows, connects, and starts delivering (backlog first)."""
+        horizon = self._clock() - self.config.delivery.prune_delivered_after_days * SECONDS_PER_DAY
+        pruned = self.journal.outbox.prune(horizon)
+        for worker in self.workers:
+            backlog = worker.outbox.backlog(worker.channel)
+            if backlog.messages:
+                log.info("outbox_backlog", channel=worker.channel, messages=backlog.messages)
+        if pruned:
+            log.info("outbox_pruned", rows=pruned)
+        if self.link is not None:
+            self._link_task = asyncio.create_task(self.link.run(), name="mqtt-link")
+            # A broker that is down does not stop the run: its messages wait in the outbox.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.link.wait_connected(), CONNECT_WAIT_SECONDS)
+        self._tasks = [
+            asyncio.create_task(w.run(), name=f"deliver-{w.channel}") for w in self.workers
+        ]
+
+    def offer_state(self, snapshot: BookSnapshot, firing: list[Key]) -> None:
+        """Publishes the retained book state, at most once per interval, never blocking."""
+        link = self.link
+        if link is None or not link.connected:
+            return
+        now = self._clock()
+        busy = self._state_task is not None and not self._state_task.done()
+        if busy or now - self._last_state < self.config.mqtt.state_interval_seconds:
+            return
+        self._last_state = now
+        document = state_document(snapshot, firing, self.config.instance)
+        payload = json.dumps(document, sort_keys=True).encode()
+        self._state_task = asyncio.create_task(self._publish_state(link, payload))
+
+    async def _publish_state(self, link: MqttLink, payload: bytes) -> None:
+        try:
+            await link.publish(link.state_topic, payload, retain=True)
+            self.states_published += 1
+        except Exception as exc:  # noqa: BLE001 - the next interval tries again
+            log.debug("state_not_published", error=str(exc))
+
+    async def stop(self) -> bool:
+        """Stops the workers, flushes what is left within the configured time, then says
+        ``offline`` and disconnects. True when nothing was left undelivered."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        timeout = self.config.delivery.shutdown_flush_seconds
+        drained = await asyncio.gather(*(w.drain(timeout) for w in self.workers))
+        for worker, done in zip(self.workers, drained, strict=True):
+            if not done:
+                log.warning(
+                    "outbox_not_flushed",
+                    channel=worker.channel,
+                    messages=worker.outbox.backlog(worker.channel).messages,
+                    note="delivered at the next start",
+                )
+        if self._state_task is not None:
+            with contextlib.suppress(Exception):
+                await self._state_task
+        if self.link is not None:
+            await self.link.close(self._link_task)
+        return all(drained)
