@@ -29,6 +29,7 @@ from monitor.config import (
     MetricsConfig,
     PricingConfig,
 )
+from monitor.delivery.chat import load_services
 from monitor.delivery.service import Delivery
 from monitor.errors import ConfigError, MonitorError
 from monitor.feeds.replay import ReplayReader, ReplayStats
@@ -97,6 +98,13 @@ def prepare(config: DaemonConfig, *, config_path: Path | None = None) -> Prepare
         if needed not in declared:
             where = config_path or config.feed.session
             raise ConfigError(where, f"the session declares no {needed} index, which pricing needs")
+    if config.notify is not None:
+        try:
+            load_services(config.notify.credentials)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                config_path or config.notify.credentials, f"field notify.credentials: {exc}"
+            ) from None
     return Prepared(config, reader, portfolio, rules, config_path)
 
 

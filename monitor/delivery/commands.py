@@ -95,20 +95,19 @@ class CommandProcessor:
         return reply
 
     def _handle(self, name: str, payload: bytes) -> dict[str, Any]:
-        request_id = ""
-        if name not in COMMANDS:
-            allowed = ", ".join(sorted(COMMANDS))
-            return _error(name, request_id, f"unknown command {name!r}; allowed: {allowed}")
         if len(payload) > MAX_PAYLOAD_BYTES:
-            return _error(name, request_id, f"payload over {MAX_PAYLOAD_BYTES} bytes")
+            return _error(name, "", f"payload over {MAX_PAYLOAD_BYTES} bytes")
         try:
             data = json.loads(payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return _error(name, request_id, f"payload is not JSON: {exc}")
+            return _error(name, "", f"payload is not JSON: {exc}")
         if not isinstance(data, dict):
-            return _error(name, request_id, "payload must be a JSON object")
+            return _error(name, "", "payload must be a JSON object")
         raw_id = data.get("request_id", "")
         request_id = raw_id if isinstance(raw_id, str) else ""
+        if name not in COMMANDS:
+            allowed = ", ".join(sorted(COMMANDS))
+            return _error(name, request_id, f"unknown command {name!r}; allowed: {allowed}")
         try:
             command = COMMANDS[name].model_validate(data)
         except ValidationError as exc:

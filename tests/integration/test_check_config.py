@@ -40,6 +40,17 @@ def write_rule(tmp_path: Path, expr: str) -> Path:
     return rules
 
 
+def notify(directory: Path, credentials: str | None, severities: str) -> str:
+    """A [notify] section; its Apprise credentials file holds ``credentials`` (None: absent)."""
+    path = directory / "apprise.yml"
+    if credentials is not None:
+        path.write_text(credentials)
+    return (
+        f'\n[notify]\ncredentials = "{path}"\n[[notify.channels]]\nname = "phone"\n'
+        f"severities = {severities}\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("edit", "fragments"),
     [
@@ -104,6 +115,30 @@ def write_rule(tmp_path: Path, expr: str) -> Path:
         (
             lambda t, p: t.replace("max_quote_age_seconds = 300", "max_quote_age_seconds = 0"),
             ["field pricing.max_quote_age_seconds", "greater than 0"],
+        ),
+        (
+            lambda t, p: t.replace("# password_credential", "password_credential"),
+            ["field mqtt", "a password needs a username"],
+        ),
+        (
+            lambda t, p: t.replace("state_interval_seconds = 5", "state_interval_seconds = 0"),
+            ["field mqtt.state_interval_seconds", "greater than or equal to 0.5"],
+        ),
+        (
+            lambda t, p: t + notify(p, "urls:\n  - json://127.0.0.1:9/hook\n", '["urgent"]'),
+            ["field notify.channels[0].severities[0]", "'info', 'warning' or 'critical'"],
+        ),
+        (
+            lambda t, p: t + notify(p, "urls:\n  - nosuchservice://x\n", '["critical"]'),
+            ["apprise.yml", "field notify.credentials", "no valid Apprise URL"],
+        ),
+        (
+            lambda t, p: t + notify(p, None, '["critical"]'),
+            ["field notify.credentials", "not found"],
+        ),
+        (
+            lambda t, p: t.replace("retry_max_seconds = 60", "retry_max_seconds = -1"),
+            ["field delivery.retry_max_seconds", "greater than 0"],
         ),
     ],
 )
