@@ -7,6 +7,7 @@ prometheus_client).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 import uuid
@@ -108,6 +109,24 @@ def prepare(config: DaemonConfig, *, config_path: Path | None = None) -> Prepare
     return Prepared(config, reader, portfolio, rules, config_path)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Stop:
+    """The first SIGTERM or SIGINT ends the run cleanly (the outbox is flushed within its
+    time, ``offline`` is published); a second one exits at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def request(self, number: int) -> None:
+        if self.requested:
+            log.warning("forced_exit", signal=signal.Signals(number).name)
+            os._exit(128 + number)
+        self.requested = True
+        log.info("stopping", signal=signal.Signals(number).name)
+
+
 @dataclass(slots=True)
 class RunSummary:
     session: Path
@@ -203,6 +222,9 @@ async def run(prepared: Prepared) -> RunSummary:
     hangup = hasattr(signal, "SIGHUP")
     if hangup:
         loop.add_signal_handler(signal.SIGHUP, reloader.request)
+    stopping = Stop()
+    for number in STOP_SIGNALS:
+        loop.add_signal_handler(number, stopping.request, number)
     await delivery.start()
     started = time.perf_counter()
     log.info(
@@ -215,6 +237,8 @@ async def run(prepared: Prepared) -> RunSummary:
     try:
         clock: ReplayClock | None = None
         for count, batch in enumerate(reader.batches()):
+            if stopping.requested:
+                break
             if clock is None:
                 clock = ReplayClock(batch.time, speed=config.feed.speed)
             for moment in pipeline.timer_moments(batch.time):
@@ -231,6 +255,8 @@ async def run(prepared: Prepared) -> RunSummary:
         if hangup:
             loop.remove_signal_handler(signal.SIGHUP)
         await delivery.stop()
+        for number in STOP_SIGNALS:
+            loop.remove_signal_handler(number)
         undelivered = sum(w.outbox.backlog(w.channel).messages for w in delivery.workers)
         for sink in sinks:
             await sink.close()
