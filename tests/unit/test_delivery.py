@@ -281,3 +281,19 @@ def test_commands_that_apply() -> None:
     assert asyncio.run(processor("expire", b'{"silence_id": 7}'))["ok"]
     assert not asyncio.run(processor("expire", b'{"silence_id": 8}'))["ok"]
     assert (processor.accepted, processor.rejected) == (3, 2)
+
+
+def test_min_interval_spaces_sends_for_the_service_rate_limit(tmp_path: Path) -> None:
+    clock = Clock()
+    j = journal(tmp_path, clock)
+    asyncio.run(j.emit([transition(0), transition(1)]))
+    recorder = Recorder()
+    worker = ChannelWorker(
+        "chat", j.outbox, recorder, ChannelPolicy(min_interval_seconds=5.0), wall_clock=clock
+    )
+    assert asyncio.run(worker.step()) == 0.0
+    assert asyncio.run(worker.step()) == pytest.approx(5.0)  # too soon: wait, send nothing
+    assert len(recorder.sent) == 1
+    clock.now += 5.0
+    assert asyncio.run(worker.step()) == 0.0
+    assert len(recorder.sent) == 2
