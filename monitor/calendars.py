@@ -55,3 +55,36 @@ def previous_session(exchange: Exchange, day: date) -> Session:
     while (found := session(exchange, probe)) is None:
         probe -= timedelta(days=1)
     return found
+
+
+def _third_friday(year: int, month: int) -> date:
+    first = date(year, month, 1)
+    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
+
+
+def vix_future_expiry(year: int, month: int) -> date:
+    """Final settlement date of the VIX future of ``month`` (CFE rule): the Wednesday 30 days
+    before the third Friday of the following month, the standard SPX option expiration. When
+    that Friday is not a CBOE session, the session before it counts; when the Wednesday is
+    not a CFE session, the session before it is the settlement day."""
+    following = (year + month // 12, month % 12 + 1)
+    friday = _third_friday(*following)
+    if session(Exchange.CBOE_INDEX_OPTIONS, friday) is None:
+        friday = previous_session(Exchange.CBOE_INDEX_OPTIONS, friday).day
+    wednesday = friday - timedelta(days=30)
+    if session(Exchange.CFE, wednesday) is None:
+        wednesday = previous_session(Exchange.CFE, wednesday).day
+    return wednesday
+
+
+def vix_future_expiries(today: date, count: int) -> list[date]:
+    """The next ``count`` monthly VIX future settlement dates on or after ``today``
+    (VX1, VX2, ...); weeklies are not listed here."""
+    out: list[date] = []
+    year, month = today.year, today.month
+    while len(out) < count:
+        expiry = vix_future_expiry(year, month)
+        if expiry >= today:
+            out.append(expiry)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -66,3 +66,19 @@ def test_portfolio_with_a_holiday_expiry_names_the_field(tmp_path: Path) -> None
     )
     with pytest.raises(ConfigError, match=r"strategies\[0\]\.legs\[0\]\.contract.*2026-04-04"):
         load_portfolio(path)
+
+
+def test_vix_future_expiries_follow_the_cfe_rule_for_2026() -> None:
+    from monitor.calendars import vix_future_expiries, vix_future_expiry
+
+    # CFE's published 2026 final settlement dates; May 19 is a Tuesday because the June
+    # SPX expiration Friday (June 19) is the Juneteenth holiday.
+    published = ["01-21", "02-18", "03-18", "04-15", "05-19", "06-17"]
+    published += ["07-22", "08-19", "09-16", "10-21", "11-18", "12-16"]
+    assert [vix_future_expiry(2026, m).strftime("%m-%d") for m in range(1, 13)] == published
+    assert [d.isoformat() for d in vix_future_expiries(date(2026, 3, 18), 3)] == [
+        "2026-03-18",
+        "2026-04-15",
+        "2026-05-19",
+    ]
+    assert vix_future_expiries(date(2026, 12, 17), 1)[0].isoformat() == "2027-01-20"
