@@ -17,6 +17,7 @@ from monitor.tomlfile import load_toml
 class StrategyKind(StrEnum):
     IRON_CONDOR = "iron_condor"
     SECOND_ENGINE = "second_engine"
+    OTHER = "other"  # positions of an imported book that form neither
 
 
 class LegSpec(BaseModel):
@@ -97,7 +98,7 @@ class StrategySpec(BaseModel):
     def _shape(self) -> Self:
         if self.kind is StrategyKind.IRON_CONDOR:
             _check_iron_condor(self.legs)
-        else:
+        elif self.kind is StrategyKind.SECOND_ENGINE:
             _check_second_engine(self.legs)
         return self
 

@@ -86,8 +86,9 @@ class ScenarioEngine:
             layers[kind] = layers[kind] + np.broadcast_to(size * move, shape)
         condor = layers[StrategyKind.IRON_CONDOR]
         hedge = layers[StrategyKind.SECOND_ENGINE]
+        book = sum((layers[kind] for kind in StrategyKind), np.zeros(shape))
         return ScenarioGrid(
-            self.spec.spx_moves_pct, self.spec.vol_shocks_points, condor, hedge, condor + hedge
+            self.spec.spx_moves_pct, self.spec.vol_shocks_points, condor, hedge, book
         )
 
     def _response(self, years: FloatArray) -> FloatArray:
