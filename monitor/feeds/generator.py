@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import itertools
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from monitor.domain.instruments import (
     option_id,
     parse_instrument_id,
 )
-from monitor.feeds.replay import FORMAT_NAME, FORMAT_VERSION, instrument_terms
+from monitor.feeds.recorder import header, line
 from monitor.pricing import black76
 from monitor.pricing.expiry import year_fraction
 
@@ -234,31 +233,21 @@ class _Session:
         return quote
 
 
-def _line(obj: dict[str, Any]) -> bytes:
-    return (json.dumps(obj, separators=(",", ":"), ensure_ascii=True) + "\n").encode()
-
-
 def session_lines(seed: int, scenario: str = "vol-spike") -> Iterator[bytes]:
     """The session, line by line: the header, then events in time order."""
     day = SCENARIOS[scenario]
     session = _Session(seed, day)
     flag = "" if scenario == "vol-spike" else f" --scenario {scenario}"
-    header = {
-        "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
-        "session_date": SESSION_DATE.isoformat(),
-        "source": f"condor-monitor generate-session --seed {seed}{flag} ({day.description})",
-        "instruments": [instrument_terms(i) for i in session.instruments],
-    }
-    yield _line(header)
+    source = f"condor-monitor generate-session --seed {seed}{flag} ({day.description})"
+    yield line(header(SESSION_DATE, source, session.instruments))
     tradables = [i for i in session.instruments if i.kind is not Kind.INDEX]
     for step, (stamp, market) in enumerate(session.markets()):
         t = stamp.isoformat(timespec="milliseconds")
-        yield _line({"t": t, "type": "index", "id": "SPX", "value": _r2(market.spx)})
+        yield line({"t": t, "type": "index", "id": "SPX", "value": _r2(market.spx)})
         if step % 3 == 0:
-            yield _line({"t": t, "type": "index", "id": "VIX", "value": _r2(market.vix)})
+            yield line({"t": t, "type": "index", "id": "VIX", "value": _r2(market.vix)})
         if step % 6 == 0:
-            yield _line(
+            yield line(
                 {"t": t, "type": "index", "id": "AD-NYSE", "value": float(round(market.breadth))}
             )
         mids = session.option_mids(stamp, market)
@@ -273,7 +262,7 @@ def session_lines(seed: int, scenario: str = "vol-spike") -> Iterator[bytes]:
             else:
                 mid = mids[inst.id]
             quote = session.quote(inst, mid, market.vix)
-            yield _line({"t": t, "type": "quote", "id": inst.id, **quote})
+            yield line({"t": t, "type": "quote", "id": inst.id, **quote})
 
 
 def write_session(path: Path, *, seed: int, scenario: str = "vol-spike") -> Path:
