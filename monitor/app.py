@@ -12,9 +12,11 @@ import signal
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 from prometheus_client import start_http_server
@@ -32,6 +34,8 @@ from monitor.config import (
 )
 from monitor.delivery.chat import load_services
 from monitor.delivery.service import Delivery
+from monitor.domain.instruments import Instrument
+from monitor.domain.quotes import EventBatch
 from monitor.errors import ConfigError, MonitorError
 from monitor.feeds.replay import ReplayReader, ReplayStats
 from monitor.metrics import DeliveryCollector, SnapshotCollector
@@ -155,18 +159,37 @@ def _sinks(config: DaemonConfig, journal: Journal) -> list[Sink]:
     return sinks
 
 
-async def run(prepared: Prepared) -> RunSummary:
-    config = prepared.config
-    reader = prepared.reader
-    run_id = uuid.uuid4().hex
-    journal = Journal(config.journal.path, run_id=run_id)
-    sinks = _sinks(config, journal)
+@dataclass(slots=True)
+class Runtime:
+    """Everything a run owns besides its feed, opened and closed in one place."""
+
+    run_id: str
+    journal: Journal
+    sinks: list[Sink]
+    pipeline: Pipeline
+    delivery: Delivery
+    reloader: RuleReloader
+    stopping: Stop
+    server: Any = None
+    metrics_url: str | None = None
+
+
+def build_pipeline(
+    config: DaemonConfig,
+    portfolio: Portfolio,
+    rules: RuleSet,
+    universe: Mapping[str, Instrument],
+    *,
+    journal: Journal | None,
+    sinks: list[Sink],
+    bad_lines: Counter[str] | None = None,
+) -> Pipeline:
     pricing = config.pricing
-    pipeline = Pipeline(
-        universe=reader.header.instruments,
-        portfolio=prepared.portfolio,
-        rules=prepared.rules.rules,
-        inhibit_rules=prepared.rules.inhibit_rules,
+    return Pipeline(
+        universe=dict(universe),
+        portfolio=portfolio,
+        rules=rules.rules,
+        inhibit_rules=rules.inhibit_rules,
         journal=journal,
         restore_alert_state=config.journal.restore_alert_state,
         sinks=sinks,
@@ -176,7 +199,7 @@ async def run(prepared: Prepared) -> RunSummary:
             spx_fallback_vol_per_vix=pricing.spx_fallback_vol_per_vix,
             max_quote_age_seconds=pricing.max_quote_age_seconds,
         ),
-        bad_lines=reader.stats.bad_by_reason,
+        bad_lines=bad_lines,
         beta=BetaSettings(
             vix_points_per_spx_pct=pricing.vix_points_per_spx_pct,
             vx_response_half_life_days=config.scenarios.vx_response_half_life_days,
@@ -189,23 +212,48 @@ async def run(prepared: Prepared) -> RunSummary:
         ),
     )
 
+
+async def open_runtime(
+    config: DaemonConfig,
+    portfolio: Portfolio,
+    rules: RuleSet,
+    universe: Mapping[str, Instrument],
+    *,
+    config_path: Path | None,
+    bad_lines: Counter[str] | None = None,
+) -> Runtime:
+    """Journal, sinks, pipeline, delivery, metrics server and signal handlers."""
+    run_id = uuid.uuid4().hex
+    journal = Journal(config.journal.path, run_id=run_id)
+    sinks = _sinks(config, journal)
+    pipeline = build_pipeline(
+        config, portfolio, rules, universe, journal=journal, sinks=sinks, bad_lines=bad_lines
+    )
+
     def now() -> datetime:
         return pipeline.latest.time if pipeline.latest is not None else datetime.now(UTC)
 
     try:
-        delivery = Delivery(config, journal, pipeline, now=now, config_path=prepared.config_path)
+        delivery = Delivery(config, journal, pipeline, now=now, config_path=config_path)
     except MonitorError:
         for sink in sinks:
             await sink.close()
         raise
-    server = None
-    metrics_url = None
+    runtime = Runtime(
+        run_id,
+        journal,
+        sinks,
+        pipeline,
+        delivery,
+        RuleReloader(config.rules, pipeline.engine),
+        Stop(),
+    )
     if config.metrics.enabled:
         registry = CollectorRegistry()
         registry.register(SnapshotCollector(pipeline))
         registry.register(DeliveryCollector(delivery))
         try:
-            server, _thread = start_http_server(
+            runtime.server, _thread = start_http_server(
                 config.metrics.port, addr=config.metrics.host, registry=registry
             )
         except OSError as exc:
@@ -215,29 +263,69 @@ async def run(prepared: Prepared) -> RunSummary:
                 f"cannot serve metrics on {config.metrics.host}:{config.metrics.port} "
                 f"({exc.strerror}); set [metrics] port, or enabled = false"
             ) from None
-        metrics_url = f"http://{config.metrics.host}:{server.server_port}/metrics"
-        log.info("metrics_serving", url=metrics_url)
-    reloader = RuleReloader(config.rules, pipeline.engine)
+        runtime.metrics_url = f"http://{config.metrics.host}:{runtime.server.server_port}/metrics"
+        log.info("metrics_serving", url=runtime.metrics_url)
     loop = asyncio.get_running_loop()
-    hangup = hasattr(signal, "SIGHUP")
-    if hangup:
-        loop.add_signal_handler(signal.SIGHUP, reloader.request)
-    stopping = Stop()
+    if hasattr(signal, "SIGHUP"):
+        loop.add_signal_handler(signal.SIGHUP, runtime.reloader.request)
     for number in STOP_SIGNALS:
-        loop.add_signal_handler(number, stopping.request, number)
+        loop.add_signal_handler(number, runtime.stopping.request, number)
     await delivery.start()
+    return runtime
+
+
+async def close_runtime(runtime: Runtime) -> int:
+    """Flushes delivery, closes the sinks and the metrics server; the undelivered count."""
+    loop = asyncio.get_running_loop()
+    if hasattr(signal, "SIGHUP"):
+        loop.remove_signal_handler(signal.SIGHUP)
+    delivery = runtime.delivery
+    await delivery.stop()
+    for number in STOP_SIGNALS:
+        loop.remove_signal_handler(number)
+    undelivered = sum(w.outbox.backlog(w.channel).messages for w in delivery.workers)
+    for sink in runtime.sinks:
+        await sink.close()
+    if runtime.server is not None:
+        runtime.server.shutdown()
+        runtime.server.server_close()
+    return undelivered
+
+
+async def process(runtime: Runtime, batch: EventBatch) -> None:
+    """One batch through the pipeline, with a reload check and the MQTT state."""
+    runtime.reloader.maybe_reload()
+    pipeline = runtime.pipeline
+    await pipeline.process(batch)
+    if pipeline.latest is not None:
+        runtime.delivery.offer_state(pipeline.latest, pipeline.engine.firing())
+
+
+async def run(prepared: Prepared) -> RunSummary:
+    config = prepared.config
+    reader = prepared.reader
+    assert isinstance(config.feed, FeedConfig)  # prepare() made a reader for it
+    runtime = await open_runtime(
+        config,
+        prepared.portfolio,
+        prepared.rules,
+        reader.header.instruments,
+        config_path=prepared.config_path,
+        bad_lines=reader.stats.bad_by_reason,
+    )
+    pipeline = runtime.pipeline
     started = time.perf_counter()
     log.info(
         "replay_start",
         session=str(config.feed.session),
-        run_id=run_id,
+        run_id=runtime.run_id,
         speed=config.feed.speed,
         rules=len(prepared.rules.rules),
     )
     try:
         clock: ReplayClock | None = None
         for count, batch in enumerate(reader.batches()):
-            if stopping.requested:
+            if runtime.stopping.requested:
                 break
             if clock is None:
                 clock = ReplayClock(batch.time, speed=config.feed.speed)
@@ -245,27 +333,14 @@ async def run(prepared: Prepared) -> RunSummary:
                 await clock.advance_to(moment)
                 await pipeline.tick(moment)
             await clock.advance_to(batch.time)
-            reloader.maybe_reload()
-            await pipeline.process(batch)
-            if pipeline.latest is not None:
-                delivery.offer_state(pipeline.latest, pipeline.engine.firing())
+            await process(runtime, batch)
             if count % YIELD_EVERY_BATCHES == 0:
                 await asyncio.sleep(0)
     finally:
-        if hangup:
-            loop.remove_signal_handler(signal.SIGHUP)
-        await delivery.stop()
-        for number in STOP_SIGNALS:
-            loop.remove_signal_handler(number)
-        undelivered = sum(w.outbox.backlog(w.channel).messages for w in delivery.workers)
-        for sink in sinks:
-            await sink.close()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        undelivered = await close_runtime(runtime)
     log.info(
         "replay_end",
-        run_id=run_id,
+        run_id=runtime.run_id,
         snapshots=pipeline.stats.snapshots,
         bad_lines=reader.stats.bad_lines,
         truncated=reader.stats.truncated,
@@ -282,6 +357,6 @@ async def run(prepared: Prepared) -> RunSummary:
         final=pipeline.latest,
         journal=config.journal.path,
         alerts_out=config.alerts_out,
-        metrics_url=metrics_url,
+        metrics_url=runtime.metrics_url,
         undelivered=undelivered,
     )

@@ -1,0 +1,400 @@
+"""The live Interactive Brokers feed, read-only, on ib_async: the only module that imports it.
+
+It connects with a client id of its own (the next one when IB answers 326, "client id in
+use"), qualifies every instrument, subscribes each within a budget of market-data lines
+(indexes first, then the book's legs, then the rest of the curve), and turns ticker updates
+into the EventBatch stream a replay gives. It reconnects with capped, jittered backoff and
+rebuilds every subscription; IB's notices are handled by class (ib_errors.py): 1101 and a
+farm's OK after a broken-farm notice resubscribe everything, entitlement errors fall back to
+delayed data once and mark the instrument, 1100 marks the feed disconnected.
+
+IB's option computations carry sentinels for "not computed" (-1, -2); ib_async turns most of
+them into None but passes vega and theta through, so every field is checked here and a
+sentinel never reaches the numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+
+import ib_async
+import structlog
+
+from monitor.delivery.worker import Backoff
+from monitor.domain.instruments import Instrument, Kind
+from monitor.domain.quotes import Event, EventBatch, FeedGreeks, IndexValue, Quote
+from monitor.feeds.ib_contracts import instrument_from, terms_for
+from monitor.feeds.ib_errors import FARM_BROKEN, FARM_RECOVERY, IbErrorClass, classify
+from monitor.portfolio.grouping import Position
+
+log = structlog.get_logger(__name__)
+
+
+class MarketDataType(IntEnum):
+    """IB's market data types (reqMarketDataType)."""
+
+    LIVE = 1
+    FROZEN = 2
+    DELAYED = 3
+    DELAYED_FROZEN = 4
+
+
+@dataclass(frozen=True, slots=True)
+class IbSettings:
+    host: str = "127.0.0.1"
+    port: int = 4001
+    client_id: int = 17
+    client_id_attempts: int = 5  # ids client_id .. client_id + attempts - 1 on 326
+    account: str = ""
+    market_data_type: MarketDataType = MarketDataType.LIVE
+    fall_back_to_delayed: bool = True
+    max_lines: int = 90  # market-data lines this feed may use (IB's default allowance is 100)
+    connect_timeout_seconds: float = 10.0
+    backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 60.0))
+
+
+@dataclass(slots=True)
+class InstrumentStatus:
+    """What the feed knows about one instrument, for metrics and rule variables."""
+
+    subscribed: bool = False
+    market_data_type: int | None = None  # as IB reports it for the subscription
+    denied_code: int | None = None  # entitlement error; the leg is model-priced
+    last_update: datetime | None = None
+
+
+@dataclass(slots=True)
+class FeedState:
+    connected: bool = False
+    ib_connected: bool = True  # False between IB's 1100 and its 1101/1102
+    connections: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # by IbErrorClass
+    broken_farms: set[int] = field(default_factory=set)
+    unsubscribed_for_budget: tuple[str, ...] = ()
+
+
+def _clean(value: float | None, *, positive: bool = False, delta: bool = False) -> float | None:
+    """None for missing values and IB's sentinels."""
+    if value is None or not math.isfinite(value) or value in {-1.0, -2.0}:
+        return None
+    if positive and value <= 0.0:
+        return None
+    if delta and not -1.0 <= value <= 1.0:
+        return None
+    return float(value)
+
+
+def feed_greeks(computation: Any) -> FeedGreeks | None:
+    if computation is None:
+        return None
+    greeks = FeedGreeks(
+        iv=_clean(computation.impliedVol, positive=True),
+        delta=_clean(computation.delta, delta=True),
+        gamma=_clean(computation.gamma),
+        vega=_clean(computation.vega),
+        theta=_clean(computation.theta),
+        underlying=_clean(computation.undPrice, positive=True),
+    )
+    if greeks.gamma is not None and greeks.gamma < 0.0:
+        greeks = FeedGreeks(
+            greeks.iv, greeks.delta, None, greeks.vega, greeks.theta, greeks.underlying
+        )
+    if greeks.vega is not None and greeks.vega < 0.0:
+        greeks = FeedGreeks(
+            greeks.iv, greeks.delta, greeks.gamma, None, greeks.theta, greeks.underlying
+        )
+    return greeks
+
+
+def _price(value: float | None, *, allow_negative: bool = False) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    if value < 0.0 and not allow_negative:
+        return None  # IB's -1: no price
+    return float(value)
+
+
+def _size(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) and value >= 0 else None
+
+
+def _priority(inst: Instrument, legs: set[str]) -> tuple[int, str]:
+    if inst.kind is Kind.INDEX:
+        return (0, inst.id)
+    if inst.id in legs:
+        return (1, inst.id)
+    return (2 if inst.kind is Kind.FUTURE else 3, inst.id)
+
+
+class IbFeed:
+    """One IB connection kept up for the day; ``batches`` yields what it hears."""
+
+    def __init__(
+        self,
+        settings: IbSettings,
+        instruments: Sequence[Instrument],
+        *,
+        legs: Sequence[str] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.instruments = {i.id: i for i in instruments}
+        self.legs = set(legs)
+        self.clock = clock
+        self.ib = ib_async.IB()
+        self.state = FeedState()
+        self.status = {i: InstrumentStatus() for i in self.instruments}
+        self._client_id = settings.client_id
+        self._contracts: dict[str, ib_async.Contract] = {}
+        self._by_con_id: dict[int, str] = {}
+        self._tickers: dict[str, ib_async.Ticker] = {}
+        self._queue: asyncio.Queue[EventBatch] = asyncio.Queue()
+        self._lost = asyncio.Event()
+        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self.ib.errorEvent += self._on_error
+        self.ib.disconnectedEvent += self._on_disconnected
+        self.ib.pendingTickersEvent += self._on_tickers
+
+    # -- connection -----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Connects once (trying further client ids on 326), qualifies and subscribes."""
+        s = self.settings
+        last: Exception | None = None
+        for _attempt in range(s.client_id_attempts):
+            try:
+                await self.ib.connectAsync(
+                    s.host,
+                    s.port,
+                    clientId=self._client_id,
+                    timeout=s.connect_timeout_seconds,
+                    readonly=True,
+                    account=s.account,
+                    fetchFields=ib_async.StartupFetch.POSITIONS,
+                )
+            except (ConnectionError, OSError, TimeoutError) as exc:
+                last = exc
+                if self._client_id_refused:
+                    self._client_id_refused = False
+                    self._client_id += 1
+                    log.warning("ib_client_id_in_use", next_client_id=self._client_id)
+                    continue
+                raise
+            break
+        else:
+            raise ConnectionError(f"no free client id after {s.client_id_attempts} tries: {last}")
+        self._lost.clear()
+        self.state.connected = True
+        self.state.ib_connected = True
+        self.state.connections += 1
+        log.info("ib_connected", host=s.host, port=s.port, client_id=self._client_id)
+        await self._qualify()
+        self.subscribe_all()
+
+    _client_id_refused = False
+
+    async def _qualify(self) -> None:
+        missing = [i for i in self.instruments if i not in self._contracts]
+        if not missing:
+            return
+        wanted = [self._contract(self.instruments[i]) for i in missing]
+        qualified = await self.ib.qualifyContractsAsync(*wanted)
+        for inst_id, contract in zip(missing, qualified, strict=True):
+            if isinstance(contract, ib_async.Contract) and contract.conId:
+                self._contracts[inst_id] = contract
+                self._by_con_id[contract.conId] = inst_id
+            else:
+                log.error("ib_unknown_instrument", instrument=inst_id)
+
+    @staticmethod
+    def _contract(inst: Instrument) -> ib_async.Contract:
+        t = terms_for(inst)
+        return ib_async.Contract(
+            secType=t.sec_type,
+            symbol=t.symbol,
+            exchange=t.exchange,
+            currency=t.currency,
+            tradingClass=t.trading_class,
+            lastTradeDateOrContractMonth=t.expiry,
+            right=t.right,
+            strike=t.strike,
+            multiplier=t.multiplier,
+        )
+
+    def subscribe_all(self) -> None:
+        """(Re)subscribes every qualified instrument within the line budget."""
+        for inst_id in list(self._tickers):
+            with contextlib.suppress(Exception):  # a subscription lost with the connection
+                self.ib.cancelMktData(self._contracts[inst_id])
+        self._tickers.clear()
+        order = sorted(self._contracts, key=lambda i: _priority(self.instruments[i], self.legs))
+        budget = self.settings.max_lines
+        chosen, left_out = order[:budget], order[budget:]
+        self.state.unsubscribed_for_budget = tuple(left_out)
+        if left_out:
+            log.warning("ib_line_budget", subscribed=len(chosen), left_out=left_out)
+        self.ib.reqMarketDataType(int(self.settings.market_data_type))
+        for inst_id in chosen:
+            self._subscribe(inst_id, self.settings.market_data_type)
+
+    def _subscribe(self, inst_id: str, data_type: MarketDataType) -> None:
+        if data_type != self.settings.market_data_type:
+            self.ib.reqMarketDataType(int(data_type))
+        self._tickers[inst_id] = self.ib.reqMktData(self._contracts[inst_id])
+        self.status[inst_id].subscribed = True
+        if data_type != self.settings.market_data_type:
+            self.ib.reqMarketDataType(int(self.settings.market_data_type))
+
+    async def run(self) -> None:
+        """Keeps the connection up: reconnects with backoff and rebuilds the subscriptions."""
+        failures = 0
+        while True:
+            try:
+                if not self.ib.isConnected():
+                    await self.connect()
+                    failures = 0
+                await self._lost.wait()
+            except (ConnectionError, OSError, TimeoutError) as exc:
+                failures += 1
+                delay = self.settings.backoff.delay(failures, self._rng)
+                log.warning("ib_connect_failed", error=str(exc), retry_in_seconds=round(delay, 2))
+                await asyncio.sleep(delay)
+            else:
+                failures += 1
+                delay = self.settings.backoff.delay(failures, self._rng)
+                log.warning("ib_disconnected", retry_in_seconds=round(delay, 2))
+                await asyncio.sleep(delay)
+
+    async def close(self) -> None:
+        self.ib.disconnectedEvent -= self._on_disconnected
+        self.ib.disconnect()
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _on_disconnected(self) -> None:
+        self.state.connected = False
+        for status in self.status.values():
+            status.subscribed = False
+        self._lost.set()
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
+        kind = classify(code)
+        self.state.errors[kind.value] = self.state.errors.get(kind.value, 0) + 1
+        inst_id = self._by_con_id.get(getattr(contract, "conId", 0) or 0) if contract else None
+        if kind is IbErrorClass.FARM_OK:
+            broken = {b for b, ok in FARM_RECOVERY.items() if ok == code} & self.state.broken_farms
+            log.info("ib_farm_ok", code=code, message=message)
+            if broken:
+                self.state.broken_farms -= broken
+                self.subscribe_all()
+        elif kind is IbErrorClass.FARM_BROKEN:
+            self.state.broken_farms.add(code)
+            log.warning("ib_farm_broken", code=code, farm=FARM_BROKEN[code], message=message)
+        elif kind is IbErrorClass.CONNECTIVITY_LOST:
+            self.state.ib_connected = False
+            log.warning("ib_connectivity_lost", code=code, message=message)
+        elif kind is IbErrorClass.RESTORED_DATA_LOST:
+            self.state.ib_connected = True
+            log.warning("ib_restored_data_lost", code=code, message=message)
+            self.subscribe_all()
+        elif kind is IbErrorClass.RESTORED_DATA_KEPT:
+            self.state.ib_connected = True
+            log.info("ib_restored_data_kept", code=code, message=message)
+        elif kind is IbErrorClass.CLIENT_ID_IN_USE:
+            self._client_id_refused = True
+            log.warning("ib_client_id_refused", client_id=self._client_id, message=message)
+        elif kind is IbErrorClass.ENTITLEMENT and inst_id is not None:
+            self._denied(inst_id, code, message)
+        else:
+            log.warning("ib_error", req_id=req_id, code=code, message=message, instrument=inst_id)
+
+    def _denied(self, inst_id: str, code: int, message: str) -> None:
+        status = self.status[inst_id]
+        first = status.denied_code is None
+        status.denied_code = code
+        log.warning("ib_not_entitled", instrument=inst_id, code=code, message=message)
+        delayed = MarketDataType.DELAYED
+        if (
+            first
+            and self.settings.fall_back_to_delayed
+            and self.settings.market_data_type < delayed
+        ):
+            if self._tickers.pop(inst_id, None) is not None:
+                self.ib.cancelMktData(self._contracts[inst_id])
+            self._subscribe(inst_id, delayed)
+        else:
+            status.subscribed = False
+
+    def _on_tickers(self, tickers: set[ib_async.Ticker]) -> None:
+        now = self.clock()
+        events: list[Event] = []
+        for ticker in tickers:
+            inst_id = self._by_con_id.get(ticker.contract.conId if ticker.contract else 0)
+            if inst_id is None:
+                continue
+            event = self._event(self.instruments[inst_id], ticker)
+            status = self.status[inst_id]
+            status.market_data_type = ticker.marketDataType
+            if event is not None:
+                status.last_update = now
+                events.append(event)
+        if events:
+            events.sort(key=lambda e: e.instrument)
+            self._queue.put_nowait(EventBatch(now, tuple(events)))
+
+    @staticmethod
+    def _event(inst: Instrument, ticker: ib_async.Ticker) -> Event | None:
+        if inst.kind is Kind.INDEX:
+            value = _price(ticker.last, allow_negative=inst.allows_negative)
+            if value is None:
+                value = _price(ticker.close, allow_negative=inst.allows_negative)
+            return IndexValue(inst.id, value) if value is not None else None
+        return Quote(
+            inst.id,
+            bid=_price(ticker.bid),
+            ask=_price(ticker.ask),
+            bid_size=_size(ticker.bidSize),
+            ask_size=_size(ticker.askSize),
+            last=_price(ticker.last),
+            feed_greeks=feed_greeks(ticker.modelGreeks) if inst.is_option else None,
+        )
+
+    # -- data -----------------------------------------------------------------------------
+
+    async def batches(self) -> AsyncIterator[EventBatch]:
+        while True:
+            yield await self._queue.get()
+
+    async def next_batch(self, timeout: float) -> EventBatch | None:  # noqa: ASYNC109 - a poll
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def positions(self) -> tuple[list[Position], list[str]]:
+        """The account's positions the monitor models, and the ones it leaves out."""
+        modelled: list[Position] = []
+        skipped: list[str] = []
+        for p in self.ib.positions(self.settings.account):
+            c = p.contract
+            inst = instrument_from(
+                c.secType,
+                c.symbol,
+                trading_class=c.tradingClass,
+                expiry=c.lastTradeDateOrContractMonth,
+                right=c.right,
+                strike=c.strike,
+            )
+            if inst is None:
+                skipped.append(f"{c.secType} {c.localSymbol or c.symbol}")
+            elif p.position:
+                modelled.append(Position(inst, int(p.position)))
+        return modelled, skipped
