@@ -86,9 +86,10 @@ def prepare(config: DaemonConfig, *, config_path: Path | None = None) -> Prepare
 
     Raises ConfigError / ReplayFormatError naming the file and field at fault.
     """
+    if not isinstance(config.feed, FeedConfig):
+        raise ConfigError(config_path or config.portfolio, "field feed.kind: not a replay feed")
+    portfolio, rules = load_common(config, config_path)
     reader = ReplayReader(config.feed.session)
-    portfolio = load_portfolio(config.portfolio)
-    rules = load_rule_set(config.rules)
     declared = reader.header.instruments
     for s_index, strategy in enumerate(portfolio.strategies):
         for l_index, leg in enumerate(strategy.legs):
@@ -103,6 +104,13 @@ def prepare(config: DaemonConfig, *, config_path: Path | None = None) -> Prepare
         if needed not in declared:
             where = config_path or config.feed.session
             raise ConfigError(where, f"the session declares no {needed} index, which pricing needs")
+    return Prepared(config, reader, portfolio, rules, config_path)
+
+
+def load_common(config: DaemonConfig, config_path: Path | None) -> tuple[Portfolio, RuleSet]:
+    """The portfolio file, the rule packs and the Apprise credentials, checked."""
+    portfolio = load_portfolio(config.portfolio)
+    rules = load_rule_set(config.rules)
     if config.notify is not None:
         try:
             load_services(config.notify.credentials)
@@ -110,7 +118,7 @@ def prepare(config: DaemonConfig, *, config_path: Path | None = None) -> Prepare
             raise ConfigError(
                 config_path or config.notify.credentials, f"field notify.credentials: {exc}"
             ) from None
-    return Prepared(config, reader, portfolio, rules, config_path)
+    return portfolio, rules
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -205,7 +205,7 @@ def _replay_config(args: argparse.Namespace) -> object:
 
 def _run(args: argparse.Namespace) -> int:
     from monitor import app, summary  # noqa: PLC0415
-    from monitor.config import DaemonConfig, load_config  # noqa: PLC0415
+    from monitor.config import DaemonConfig, IbFeedConfig, load_config  # noqa: PLC0415
 
     if args.command == "replay":
         config = _replay_config(args)
@@ -220,6 +220,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "run" and args.metrics_port is not None:
         metrics = config.metrics.model_copy(update={"port": args.metrics_port})
         config = config.model_copy(update={"metrics": metrics})
+    if isinstance(config.feed, IbFeedConfig):
+        from monitor.live import run_live  # noqa: PLC0415 - only live runs import ib_async
+
+        portfolio, rules = app.load_common(config, path)
+        asyncio.run(run_live(config, portfolio, rules, config_path=path))
+        return EXIT_OK
     prepared = app.prepare(config, config_path=path)
     result = asyncio.run(app.run(prepared))
     print(summary.render(result))
@@ -325,9 +331,17 @@ def _silence(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from monitor import app  # noqa: PLC0415
-    from monitor.config import load_config  # noqa: PLC0415
+    from monitor.config import IbFeedConfig, load_config  # noqa: PLC0415
 
     config = load_config(args.config)
+    if isinstance(config.feed, IbFeedConfig):
+        portfolio, rules = app.load_common(config, args.config)
+        print(
+            f"{args.config}: OK — IB feed {config.feed.host}:{config.feed.port} "
+            f"(client id {config.feed.client_id}), {len(portfolio.strategies)} strategies in "
+            f"the portfolio file, {len(rules.rules)} rules"
+        )
+        return EXIT_OK
     prepared = app.prepare(config, config_path=args.config)
     print(
         f"{args.config}: OK — session {prepared.reader.header.session_date} "

@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -41,6 +43,40 @@ class FeedConfig(_Section):
     ] = 0.0
 
     _paths = field_validator("session")(_resolve)
+
+
+class IbFeedConfig(_Section):
+    """A live Interactive Brokers feed, read-only (docs/ib.md)."""
+
+    kind: Literal["ib"]
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535, description="4001 Gateway, 7496 TWS")] = 4001
+    client_id: Annotated[int, Field(ge=0, le=999_999)] = 17
+    client_id_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    account: str = ""
+    market_data_type: Literal["live", "frozen", "delayed", "delayed_frozen"] = "live"
+    fall_back_to_delayed: bool = True
+    max_lines: Annotated[int, Field(ge=1, le=10_000)] = 90
+    import_positions: bool = True
+    vix_futures: Annotated[int, Field(ge=2, le=9)] = 4
+    record_dir: Path | None = None
+    evaluation_interval_seconds: Annotated[float, Field(gt=0.0, le=60.0)] = 15.0
+
+    @field_validator("record_dir")
+    @classmethod
+    def _record(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+
+def _feed_kind(value: object) -> str:
+    kind = value.get("kind", "replay") if isinstance(value, dict) else getattr(value, "kind", "")
+    return str(kind)
+
+
+Feed = Annotated[
+    Annotated[FeedConfig, Tag("replay")] | Annotated[IbFeedConfig, Tag("ib")],
+    Discriminator(_feed_kind),
+]
 
 
 class PricingConfig(_Section):
@@ -193,7 +229,7 @@ class DeliveryConfig(_Section):
 
 class DaemonConfig(_Section):
     instance: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] = "default"
-    feed: FeedConfig
+    feed: Feed
     portfolio: Path
     rules: Annotated[list[Path], Field(min_length=1)]
     pricing: PricingConfig = PricingConfig()

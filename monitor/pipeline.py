@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -39,6 +39,14 @@ DELTA_ACCELERATION_WINDOW = timedelta(minutes=15)
 EVALUATION_INTERVAL = timedelta(seconds=15)
 
 
+@dataclass(frozen=True, slots=True)
+class LinkStatus:
+    """A live feed's connection as the rules see it."""
+
+    connected: bool
+    denied: int
+
+
 @dataclass(slots=True)
 class PipelineStats:
     events: Counter[str] = field(default_factory=Counter)  # by kind: quote, index
@@ -65,6 +73,7 @@ class Pipeline:
         restore_alert_state: bool = False,
     ) -> None:
         self.portfolio = portfolio
+        self.link_status: Callable[[], LinkStatus] | None = None  # set by a live feed
         self.market = MarketState(
             universe, max_quote_age=timedelta(seconds=pricing.max_quote_age_seconds)
         )
@@ -83,12 +92,15 @@ class Pipeline:
 
     def feed_health(self) -> FeedHealth:
         rejected = self.market.rejected
+        link = self.link_status() if self.link_status else None
         return FeedHealth(
             events=sum(self.stats.events.values()),
             bad_lines=sum(self.stats.bad_lines.values()),
             crossed_quotes=rejected[QuoteStatus.CROSSED],
             zero_bid_quotes=rejected[QuoteStatus.ZERO_BID],
             one_sided_quotes=rejected[QuoteStatus.ONE_SIDED],
+            connected=link.connected if link else True,
+            denied_instruments=link.denied if link else 0,
         )
 
     def snapshot(self) -> BookSnapshot:

@@ -13,10 +13,17 @@ from monitor.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 
 
+# Tags of discriminated unions that pydantic puts in an error's location: ('feed', 'ib',
+# 'port') names the field feed.port.
+UNION_TAGS = {"replay", "ib"}
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     """('strategies', 0, 'legs', 2, 'contract') -> 'strategies[0].legs[2].contract'."""
     out = ""
-    for part in loc:
+    for index, part in enumerate(loc):
+        if index and loc[index - 1] == "feed" and part in UNION_TAGS:
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -28,9 +35,14 @@ def describe_validation_error(exc: ValidationError) -> str:
     problems = []
     for err in exc.errors(include_url=False):
         message = err["msg"].removeprefix("Value error, ")
+        loc = err["loc"]
         if err["type"] == "extra_forbidden":
             message = "unknown field (check the spelling)"
-        problems.append(f"field {field_path(err['loc'])}: {message}")
+        elif err["type"] == "union_tag_invalid":  # the kind of a tagged section
+            ctx = err.get("ctx", {})
+            loc = (*loc, "kind")
+            message = f"must be one of {ctx.get('expected_tags')}, not {ctx.get('tag')!r}"
+        problems.append(f"field {field_path(loc)}: {message}")
     return "; ".join(problems)
 
 

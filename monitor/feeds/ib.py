@@ -201,6 +201,21 @@ class IbFeed:
 
     _client_id_refused = False
 
+    async def add_instruments(self, instruments: Sequence[Instrument], legs: Sequence[str]) -> None:
+        """Adds instruments (the imported book's legs); qualifies and subscribes them now."""
+        for inst in instruments:
+            if inst.id not in self.instruments:
+                self.instruments[inst.id] = inst
+                self.status[inst.id] = InstrumentStatus()
+        self.legs |= set(legs)
+        if self.ib.isConnected():
+            await self._qualify()
+            self.subscribe_all()
+
+    @property
+    def denied(self) -> int:
+        return sum(1 for s in self.status.values() if s.denied_code is not None)
+
     async def _qualify(self) -> None:
         missing = [i for i in self.instruments if i not in self._contracts]
         if not missing:

@@ -130,6 +130,8 @@ class FeedHealth:
     crossed_quotes: int = 0
     zero_bid_quotes: int = 0
     one_sided_quotes: int = 0
+    connected: bool = True  # to the broker, and the broker to its servers (live feeds)
+    denied_instruments: int = 0  # without market data entitlement (live feeds)
 
 
 @dataclass(frozen=True, slots=True)

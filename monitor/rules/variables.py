@@ -251,6 +251,20 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         "quotes missing a side seen so far",
         lambda s: float(s.feed.one_sided_quotes),
     ),
+    Variable(
+        "feed.connected",
+        B,
+        "",
+        "connected to the broker and the broker to its servers (always true in a replay)",
+        lambda s: s.feed.connected,
+    ),
+    Variable(
+        "feed.denied_instruments",
+        N,
+        "instruments",
+        "instruments without market data entitlement: their legs are model-priced",
+        lambda s: float(s.feed.denied_instruments),
+    ),
 )
 
 

@@ -167,3 +167,23 @@ def test_unknown_portfolio_instrument_is_rejected(
     err = capsys.readouterr().err
     assert "strategies[1].legs[2].contract" in err
     assert "'VIX 20260318 C28' is not an instrument of the session" in err
+
+
+def ib_config(tmp_path: Path, feed: str) -> Path:
+    text = config_text(tmp_path)
+    start = text.index("[feed]")
+    end = text.index("\n[", start + 1)
+    path = tmp_path / "ib.toml"
+    path.write_text(text[:start] + '[feed]\nkind = "ib"\n' + feed + text[end:])
+    return path
+
+
+def test_ib_feed_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = ib_config(tmp_path, 'port = 4002\nclient_id = 3\nrecord_dir = "recordings"\n')
+    assert main(["check-config", str(good)]) == EXIT_OK
+    assert "IB feed 127.0.0.1:4002 (client id 3)" in capsys.readouterr().out
+    bad = ib_config(tmp_path, 'port = 0\nsession = "x.jsonl"\n')
+    assert main(["check-config", str(bad)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "field feed.port: Input should be greater than or equal to 1" in err
+    assert "field feed.session: unknown field" in err  # a replay key in an IB feed
