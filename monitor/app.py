@@ -33,7 +33,7 @@ from monitor.config import (
     PricingConfig,
 )
 from monitor.delivery.chat import load_services
-from monitor.delivery.service import Delivery
+from monitor.delivery.service import Delivery, read_password
 from monitor.domain.instruments import Instrument
 from monitor.domain.quotes import EventBatch
 from monitor.errors import ConfigError, MonitorError
@@ -118,6 +118,11 @@ def load_common(config: DaemonConfig, config_path: Path | None) -> tuple[Portfol
             raise ConfigError(
                 config_path or config.notify.credentials, f"field notify.credentials: {exc}"
             ) from None
+    mqtt = config.mqtt
+    # The password is read as a run reads it; a systemd credential only where systemd gives
+    # one (an operator runs check-config outside the service).
+    if mqtt.enabled and (mqtt.password_file is not None or os.environ.get("CREDENTIALS_DIRECTORY")):
+        read_password(mqtt, config_path)
     return portfolio, rules
 
 

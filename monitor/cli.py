@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         help="override the config's metrics port (0: any free port)",
     )
 
+    record = sub.add_parser(
+        "record", help="run a live (IB) config and record its stream in the replay format"
+    )
+    record.add_argument("--config", type=Path, required=True, help="daemon config with an IB feed")
+    record.add_argument("--out", type=Path, required=True, help="directory: one file per day")
+    record.add_argument("--metrics-port", type=_port, default=None, help=argparse.SUPPRESS)
+
     replay = sub.add_parser("replay", help="replay a recorded session through the pipeline")
     replay.add_argument("session", type=Path, help="replay file (.jsonl or .jsonl.gz)")
     replay.add_argument("--portfolio", type=Path, required=True, help="portfolio file (TOML)")
@@ -217,7 +224,12 @@ def _run(args: argparse.Namespace) -> int:
         path = None
         config = app.default_config(Path.cwd())
     assert isinstance(config, DaemonConfig)
-    if args.command == "run" and args.metrics_port is not None:
+    if args.command == "record":
+        if not isinstance(config.feed, IbFeedConfig):
+            raise MonitorError(f'{path}: record needs a live feed ([feed] kind = "ib")')
+        feed = config.feed.model_copy(update={"record_dir": args.out})
+        config = config.model_copy(update={"feed": feed})
+    if args.command in {"run", "record"} and args.metrics_port is not None:
         metrics = config.metrics.model_copy(update={"port": args.metrics_port})
         config = config.model_copy(update={"metrics": metrics})
     if isinstance(config.feed, IbFeedConfig):
@@ -357,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     logs.configure(args.log_level)
     try:
-        if args.command in {"run", "replay"}:
+        if args.command in {"run", "replay", "record"}:
             return _run(args)
         if args.command == "check-config":
             return _check(args)

@@ -2,8 +2,9 @@
 
 ``Mosquitto`` runs the system ``mosquitto`` binary with a generated config in a work directory:
 a loopback listener on a free port, persistence on (so persistent sessions and their queued QoS 1
-messages survive a restart), a log file, and optionally a password file. ``restart()`` brings the
-broker back on the same port, so connected clients can reconnect to the address they know.
+messages survive a restart), a log file, and optionally a password file and TLS (``with_tls()``;
+see harness.certs for throwaway certificates). ``restart()`` brings the broker back on the same
+port, so connected clients can reconnect to the address they know.
 
 Persistence caveat: Mosquitto writes its in-memory state to disk when it exits on SIGTERM, every
 ``autosave_interval`` seconds, and on SIGUSR1 (``save()``). ``kill()`` sends SIGKILL, which loses
@@ -14,7 +15,9 @@ DISCONNECT. Killing the broker publishes nothing; its clients only see their con
 
 ``Subscriber`` collects messages on a topic filter at QoS 1 on a persistent session
 (``clean_session=False``) and reconnects and resubscribes by itself after the broker comes back.
-``publish()`` sends one message and returns once the broker acknowledged it.
+``publish()`` sends one message and returns once the broker acknowledged it. Both speak TLS
+when given a CA file (``ca_file``), verifying the broker's certificate and host name against it;
+``Subscriber.for_broker`` and ``Mosquitto.publish`` use the broker's own CA by default.
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ class Mosquitto:
         self._port = port
         self._port_pinned = port is not None
         self._users: dict[str, str] = {}
+        self._tls: tuple[Path, Path, Path] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -125,8 +129,19 @@ class Mosquitto:
 
     @property
     def url(self) -> str:
-        """``mqtt://127.0.0.1:<port>``."""
-        return f"mqtt://{self.host}:{self.port}"
+        """``mqtt://127.0.0.1:<port>``, or ``mqtts://...`` with TLS."""
+        scheme = "mqtts" if self._tls is not None else "mqtt"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def tls(self) -> bool:
+        """True when the listener speaks TLS (``with_tls()``)."""
+        return self._tls is not None
+
+    @property
+    def tls_ca_file(self) -> Path | None:
+        """The CA file given to ``with_tls()``, which clients verify the broker against."""
+        return self._tls[0] if self._tls is not None else None
 
     @property
     def users(self) -> dict[str, str]:
@@ -169,10 +184,25 @@ class Mosquitto:
         self._users[user] = password
         return self
 
+    def with_tls(self, ca_file: Path, cert_file: Path, key_file: Path) -> Self:
+        """Serves TLS only, with this server certificate and key, from the next start.
+
+        ``ca_file`` is the CA clients are told to trust (``tls_ca_file``); client certificates
+        are not required. Not while the broker runs.
+        """
+        if self.running:
+            raise RuntimeError("with_tls() must be called before start() or restart()")
+        for path in (ca_file, cert_file, key_file):
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"with_tls(): {path} is not a file")
+        self._tls = (Path(ca_file).resolve(), Path(cert_file).resolve(), Path(key_file).resolve())
+        return self
+
     def config_text(self) -> str:
         """The mosquitto.conf the next start writes."""
         lines = [
             f"listener {self.port} {self.host}",
+            *self._tls_lines(),
             f"allow_anonymous {'false' if self._users else 'true'}",
             "persistence true",
             f"persistence_location {self.data_dir}/",
@@ -188,6 +218,18 @@ class Mosquitto:
             # write to the work directory.
             lines.append("user root")
         return "\n".join(lines) + "\n"
+
+    def _tls_lines(self) -> list[str]:
+        # Listener options: they belong right after the ``listener`` line they apply to.
+        if self._tls is None:
+            return []
+        ca_file, cert_file, key_file = self._tls
+        return [
+            f"cafile {ca_file}",
+            f"certfile {cert_file}",
+            f"keyfile {key_file}",
+            "require_certificate false",
+        ]
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -332,6 +374,7 @@ class Mosquitto:
             retain=retain,
             username=user,
             password=password,
+            ca_file=self.tls_ca_file,
             timeout=timeout,
         )
 
@@ -441,7 +484,11 @@ class Message:
 
 
 def _client(
-    client_id: str, clean_session: bool, username: str | None, password: str | None
+    client_id: str,
+    clean_session: bool,
+    username: str | None,
+    password: str | None,
+    ca_file: Path | None = None,
 ) -> mqtt.Client:
     client = mqtt.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
@@ -450,6 +497,9 @@ def _client(
     )
     if username is not None:
         client.username_pw_set(username, password)
+    if ca_file is not None:
+        # Verifies the broker's certificate chain and that it names the host connected to.
+        client.tls_set(ca_certs=str(ca_file))
     return client
 
 
@@ -463,10 +513,14 @@ def publish(
     retain: bool = False,
     username: str | None = None,
     password: str | None = None,
+    ca_file: Path | None = None,
     timeout: float = 10.0,
 ) -> None:
-    """Publishes one message and returns once the broker acknowledged it (QoS 1 and 2)."""
-    client = _client(f"harness-pub-{uuid.uuid4().hex[:12]}", True, username, password)
+    """Publishes one message and returns once the broker acknowledged it (QoS 1 and 2).
+
+    With ``ca_file``, over TLS, trusting that CA.
+    """
+    client = _client(f"harness-pub-{uuid.uuid4().hex[:12]}", True, username, password, ca_file)
     connected = threading.Event()
     refused: list[ReasonCode] = []
 
@@ -506,6 +560,9 @@ class Subscriber:
     broker reports no session (first connect, or the session was lost, e.g. by a ``kill()``
     before a save) it subscribes again, so it keeps receiving either way. It retries the
     connection every second while the broker is down.
+
+    With ``ca_file`` it connects over TLS and verifies the broker against that CA; a failed
+    verification makes ``start()`` raise ``ssl.SSLCertVerificationError``.
     """
 
     def __init__(
@@ -520,6 +577,7 @@ class Subscriber:
         username: str | None = None,
         password: str | None = None,
         keepalive: int = 10,
+        ca_file: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -527,7 +585,8 @@ class Subscriber:
         self.qos = qos
         self.client_id = client_id or f"harness-sub-{uuid.uuid4().hex[:12]}"
         self.keepalive = keepalive
-        self._client = _client(self.client_id, clean_session, username, password)
+        self.ca_file = ca_file
+        self._client = _client(self.client_id, clean_session, username, password, ca_file)
         self._client.reconnect_delay_set(min_delay=1, max_delay=1)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -543,9 +602,17 @@ class Subscriber:
 
     @classmethod
     def for_broker(
-        cls, broker: Mosquitto, topic_filter: str = "#", *, client_id: str | None = None
+        cls,
+        broker: Mosquitto,
+        topic_filter: str = "#",
+        *,
+        client_id: str | None = None,
+        ca_file: Path | None = None,
     ) -> Subscriber:
-        """A subscriber to ``broker``, logged in as its first user when it requires passwords."""
+        """A subscriber to ``broker``, logged in as its first user when it requires passwords.
+
+        Over TLS when the broker serves TLS, trusting ``ca_file`` (default: the broker's CA).
+        """
         user, password = broker.credentials()
         return cls(
             broker.host,
@@ -554,6 +621,7 @@ class Subscriber:
             client_id=client_id,
             username=user,
             password=password,
+            ca_file=ca_file if ca_file is not None else broker.tls_ca_file,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
