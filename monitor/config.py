@@ -61,6 +61,7 @@ class IbFeedConfig(_Section):
     vix_futures: Annotated[int, Field(ge=2, le=9)] = 4
     record_dir: Path | None = None
     evaluation_interval_seconds: Annotated[float, Field(gt=0.0, le=60.0)] = 15.0
+    connect_timeout_seconds: Annotated[float, Field(gt=0.0, le=120.0)] = 10.0
 
     @field_validator("record_dir")
     @classmethod

@@ -40,6 +40,7 @@ def settings_from(feed: IbFeedConfig) -> IbSettings:
         market_data_type=MarketDataType[feed.market_data_type.upper()],
         fall_back_to_delayed=feed.fall_back_to_delayed,
         max_lines=feed.max_lines,
+        connect_timeout_seconds=feed.connect_timeout_seconds,
         backoff=Backoff(1.0, 60.0),
     )
 

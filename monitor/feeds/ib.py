@@ -21,7 +21,7 @@ import math
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
@@ -158,6 +158,7 @@ class IbFeed:
         self._tickers: dict[str, ib_async.Ticker] = {}
         self._queue: asyncio.Queue[EventBatch] = asyncio.Queue()
         self._lost = asyncio.Event()
+        self._last_stamp: datetime | None = None
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._on_disconnected
@@ -348,8 +349,18 @@ class IbFeed:
         else:
             status.subscribed = False
 
-    def _on_tickers(self, tickers: set[ib_async.Ticker]) -> None:
+    def _stamp(self) -> datetime:
+        """Now, to the millisecond and later than the previous batch: a recording (whose
+        times have milliseconds) then replays batch for batch as the live run saw them."""
         now = self.clock()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        if self._last_stamp is not None and now <= self._last_stamp:
+            now = self._last_stamp + timedelta(milliseconds=1)
+        self._last_stamp = now
+        return now
+
+    def _on_tickers(self, tickers: set[ib_async.Ticker]) -> None:
+        now = self._stamp()
         events: list[Event] = []
         for ticker in tickers:
             inst_id = self._by_con_id.get(ticker.contract.conId if ticker.contract else 0)

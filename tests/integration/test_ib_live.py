@@ -1,0 +1,294 @@
+"""The live IB feed end to end: the daemon (`condor-monitor run`) with the real ib_async client
+talking over TCP to the IB API emulator in tests/ibemu.
+
+One session walks through a trading day's troubles: the book imported from positions, ticks
+streamed into greeks and alerts, an instrument without entitlement, the connection dropped
+(reconnect, resubscribe, a stale-feed alert that fires and resolves), IB's 1101, and finally
+the recording replayed to the same alerts.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ibemu.catalogue import index, option, vix_future
+from ibemu.gateway import IBGateway
+
+from monitor.calendars import Exchange, session, vix_future_expiries
+from monitor.cli import EXIT_OK, main
+
+RULES = """
+groups:
+  - name: live
+    rules:
+      - alert: SpxBelow6500
+        expr: spx < 6500
+        severity: critical
+        labels: {category: greeks}
+        value: spx
+        unit: index points
+        summary: "SPX {spx:,.2f} below 6,500; book delta {book.delta_usd_per_pct:,.0f} $/1%"
+      - alert: CondorVegaShort
+        for_each: strategy
+        expr: strategy.kind == "iron_condor" and strategy.vega_usd_per_vol_point < 0
+        severity: info
+        labels: {category: greeks}
+        value: strategy.vega_usd_per_vol_point
+        unit: $ per SPX vol point
+        summary: "{strategy.name} vega {value:,.0f} $ per vol point"
+      - alert: FeedStale
+        expr: feed.data_age_seconds > 2
+        severity: critical
+        labels: {category: feed}
+        value: feed.data_age_seconds
+        unit: seconds since the last market event
+        summary: "no market data for {value:,.1f} s"
+      - alert: NotEntitled
+        expr: feed.denied_instruments > 0
+        severity: warning
+        labels: {category: feed}
+        value: feed.denied_instruments
+        unit: instruments
+        summary: "{value:.0f} instrument(s) without market data: model-priced"
+"""
+
+
+def next_friday_session(after: date) -> date:
+    day = after + timedelta(days=(4 - after.weekday()) % 7 or 7)
+    while session(Exchange.CBOE_INDEX_OPTIONS, day) is None or day.weekday() != 4:
+        day += timedelta(days=7)
+    return day
+
+
+class Book:
+    """Contracts dated from today, so the live clock sees them unexpired."""
+
+    def __init__(self) -> None:
+        today = date.today()  # noqa: DTZ011 - the machine's day, as the live run sees it
+        self.vx = [d.strftime("%Y%m%d") for d in vix_future_expiries(today + timedelta(days=1), 4)]
+        self.spxw = next_friday_session(today + timedelta(days=28)).strftime("%Y%m%d")
+        e = self.spxw
+        self.condor = {
+            f"SPXW {e} P6200": 10,
+            f"SPXW {e} P6250": -10,
+            f"SPXW {e} C7000": -10,
+            f"SPXW {e} C7050": 10,
+        }
+        v = self.vx[0]
+        self.hedge = {f"VX {self.vx[1]}": 2, f"VIX {v} C22": 20, f"VIX {v} C30": -20}
+
+    def contracts(self) -> list[Any]:
+        out = [index("SPX", "CBOE"), index("VIX", "CBOE"), index("AD-NYSE", "NYSE")]
+        out += [vix_future(e) for e in self.vx]
+        for key in (*self.condor, *[k for k in self.hedge if k.startswith("VIX ")]):
+            cls, expiry, rs = key.split()
+            out.append(option(cls, expiry, rs[0], float(rs[1:])))
+        return out
+
+    def positions(self) -> list[tuple[str, float, float]]:
+        return [(k, float(q), 1.0) for k, q in (*self.condor.items(), *self.hedge.items())]
+
+
+def market(gw: IBGateway, book: Book, spx: float) -> None:
+    """One round of ticks: indexes, the VX curve, every option near a plausible price."""
+    gw.tick("SPX", last=spx)
+    gw.tick("VIX", last=17.5)
+    gw.tick("AD-NYSE", last=-350.0)
+    for n, e in enumerate(book.vx):
+        gw.tick(f"VX {e}", bid=18.0 + 0.5 * n, ask=18.1 + 0.5 * n, bid_size=20, ask_size=20)
+    prices = {"P6200": 14.0, "P6250": 17.0, "C7000": 6.0, "C7050": 4.0, "C22": 1.2, "C30": 0.4}
+    drop = max(6800.0 - spx, 0.0) / 50.0
+    for key in (*book.condor, *book.hedge):
+        strike = key.split()[-1]
+        if strike in prices:
+            mid = prices[strike] * (1.0 + drop) if strike.startswith("P") else prices[strike]
+            gw.tick(key, bid=round(mid - 0.1, 1), ask=round(mid + 0.1, 1), bid_size=5, ask_size=5)
+
+
+class Daemon:
+    """`condor-monitor run` as a process; its log lines collected as they come."""
+
+    def __init__(self, config: Path) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "monitor.cli",
+                "--log-level",
+                "info",
+                "run",
+                "--config",
+                str(config),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=config.parent,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def logged(self, event: str) -> list[dict[str, Any]]:
+        out = []
+        for line in list(self.lines):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if record.get("event") == event:
+                out.append(record)
+        return out
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        self._reader.join(timeout=5)
+        return code
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def alerts(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def states(path: Path, rule: str) -> list[str]:
+    return [a["state"] for a in alerts(path) if a["rule"] == rule]
+
+
+@pytest.fixture
+def gateway_and_book() -> Iterator[tuple[IBGateway, Book]]:
+    book = Book()
+    with IBGateway(book.contracts(), book.positions()) as gw:
+        yield gw, book
+
+
+def write_config(tmp_path: Path, port: int, book: Book) -> Path:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "live.yaml").write_text(RULES)
+    # The file names the VIX layer; the condor is found in the account's positions.
+    legs = ", ".join(f'{{ contract = "{k}", quantity = {q} }}' for k, q in book.hedge.items())
+    (tmp_path / "file-portfolio.toml").write_text(
+        'account_size_usd = 1_000_000\n[[strategies]]\nname = "VIX-LAYER"\n'
+        f'kind = "second_engine"\nlegs = [{legs}]\n'
+    )
+    path = tmp_path / "live.toml"
+    path.write_text(
+        'instance = "live"\nportfolio = "file-portfolio.toml"\nrules = ["rules"]\n'
+        'alerts_out = "alerts.jsonl"\n'
+        f'[feed]\nkind = "ib"\nport = {port}\nclient_id = 7\nrecord_dir = "recordings"\n'
+        "evaluation_interval_seconds = 0.5\nconnect_timeout_seconds = 5\n"
+        '[journal]\npath = "journal.sqlite"\n[metrics]\nenabled = false\n'
+        "[console]\nenabled = false\n"
+    )
+    return path
+
+
+def replay_alerts(tmp_path: Path, recording: Path, book: Book) -> list[dict[str, Any]]:
+    """The recording replayed through the same rules and the book the live run imported."""
+    condor = ", ".join(f'{{ contract = "{k}", quantity = {q} }}' for k, q in book.condor.items())
+    hedge = ", ".join(f'{{ contract = "{k}", quantity = {q} }}' for k, q in book.hedge.items())
+    portfolio = tmp_path / "imported.toml"
+    portfolio.write_text(
+        "account_size_usd = 1_000_000\n"
+        f'[[strategies]]\nname = "VIX-LAYER"\nkind = "second_engine"\nlegs = [{hedge}]\n'
+        f'[[strategies]]\nname = "IC-SPXW-{book.spxw}"\nkind = "iron_condor"\n'
+        f"legs = [{condor}]\n"
+    )
+    out = tmp_path / "replayed.jsonl"
+    args = [
+        "replay",
+        str(recording),
+        "--portfolio",
+        str(portfolio),
+        "--rules",
+        str(tmp_path / "rules"),
+    ]
+    args += ["--journal", str(tmp_path / "replay.sqlite"), "--alerts-out", str(out), "--quiet"]
+    assert main(args) == EXIT_OK
+    return alerts(out)
+
+
+def test_a_live_day_with_the_ib_emulator(tmp_path: Path, gateway_and_book) -> None:
+    gw, book = gateway_and_book
+    denied = f"SPXW {book.spxw} C7050"
+    gw.deny(denied, 354)
+    daemon = Daemon(write_config(tmp_path, gw.port, book))
+    out = tmp_path / "alerts.jsonl"
+    try:
+        wait_until(lambda: daemon.logged("live_start"), 30, "the live run to start")
+        (imported,) = daemon.logged("book_imported")
+        assert imported["strategies"] == {
+            "VIX-LAYER": "second_engine",
+            f"IC-SPXW-{book.spxw}": "iron_condor",
+        }
+        # Ticks flow into greeks and rules.
+        market(gw, book, 6800.0)
+        wait_until(lambda: "firing" in states(out, "CondorVegaShort"), 15, "the condor's greeks")
+        market(gw, book, 6450.0)
+        wait_until(lambda: "firing" in states(out, "SpxBelow6500"), 10, "the SPX alert")
+        fired = next(a for a in alerts(out) if a["rule"] == "SpxBelow6500")
+        assert fired["value"] == 6450.0
+        # The leg IB refuses (354) is asked again with delayed data, refused again, and
+        # model-priced; the rules see it.
+        assert "firing" in states(out, "NotEntitled")
+        assert daemon.logged("ib_not_entitled")[0]["instrument"] == denied
+        # The connection drops: reconnect, resubscribe; the stale-feed alert fires and resolves.
+        before = len(gw.requests("reqMktData"))
+        gw.drop_clients()
+        wait_until(lambda: "firing" in states(out, "FeedStale"), 15, "FeedStale")
+        wait_until(lambda: len(daemon.logged("ib_connected")) >= 2, 30, "a reconnect")
+        everything = {"SPX", "VIX", "AD-NYSE", *(f"VX {e}" for e in book.vx), *book.condor}
+        everything |= set(book.hedge)
+
+        def renewed(since: int) -> bool:
+            return {r.key for r in gw.requests("reqMktData")[since:]} >= everything
+
+        wait_until(lambda: renewed(before), 10, "every subscription renewed")
+        market(gw, book, 6450.0)
+        wait_until(lambda: "resolved" in states(out, "FeedStale"), 10, "FeedStale to resolve")
+        # 1101 (connectivity restored, data lost): everything is subscribed again.
+        count = len(gw.requests("reqMktData"))
+        gw.send_error(1101, "Connectivity between IB and TWS has been restored - data lost.")
+        wait_until(lambda: renewed(count), 10, "every subscription renewed after 1101")
+        market(gw, book, 6440.0)
+        time.sleep(1.0)
+    finally:
+        code = daemon.stop()
+    assert code == 0, "".join(daemon.lines[-30:])
+    # The recording replays to the same alerts, feed-health ones aside (a replay has no link).
+    (recording,) = sorted((tmp_path / "recordings").iterdir())
+    live = [a for a in alerts(out) if a["labels"].get("category") != "feed"]
+    replayed = [
+        a for a in replay_alerts(tmp_path, recording, book) if a["labels"].get("category") != "feed"
+    ]
+    key = [(a["rule"], a["state"], a["time"], a["labels"]) for a in live]
+    assert key
+    assert [(a["rule"], a["state"], a["time"], a["labels"]) for a in replayed] == key
+    assert [a["value"] for a in replayed] == [a["value"] for a in live]
