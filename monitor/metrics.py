@@ -6,8 +6,9 @@ conventions: prefix ``condor_``, the unit in the name, ``_total`` for counters.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client.core import (
@@ -20,6 +21,8 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.delivery.service import Delivery
+from monitor.domain.quotes import FeedGreeks
+from monitor.market.state import MarketState
 from monitor.pipeline import Pipeline
 from monitor.portfolio.book import BookSnapshot, Risk
 
@@ -161,6 +164,69 @@ class SnapshotCollector(Collector):
         futures.add_metric(["VX1"], snapshot.term.vx1)
         futures.add_metric(["VX2"], snapshot.term.vx2)
         yield futures
+        yield from _feed_metrics(snapshot, self.pipeline.market)
+
+
+def feed_model_differences(
+    snapshot: BookSnapshot, feed_greeks: Mapping[str, FeedGreeks]
+) -> dict[str, tuple[float, float]]:
+    """By underlying class (SPX, VIX): the largest |our IV - the feed's IV| in vol points and
+    the largest |our delta - the feed's delta| per option, over the book's option legs that
+    the feed has model numbers for."""
+    out: dict[str, tuple[float, float]] = {}
+    for lr in snapshot.legs:
+        inst = lr.leg.instrument
+        theirs = feed_greeks.get(inst.id)
+        if not inst.is_option or theirs is None:
+            continue
+        group = "VIX" if inst.root == "VIX" else "SPX"
+        iv_diff, delta_diff = out.get(group, (0.0, 0.0))
+        if theirs.iv is not None and math.isfinite(lr.value.iv):
+            iv_diff = max(iv_diff, abs(lr.value.iv - theirs.iv) * 100.0)
+        if theirs.delta is not None and math.isfinite(lr.value.delta):
+            delta_diff = max(delta_diff, abs(lr.value.delta - theirs.delta))
+        out[group] = (iv_diff, delta_diff)
+    return out
+
+
+def _feed_metrics(snapshot: BookSnapshot, market: MarketState) -> Iterator[Metric]:
+    last = GaugeMetricFamily(
+        "condor_feed_last_update_timestamp_seconds",
+        "Time of the latest quote or value per instrument class, Unix seconds",
+        labels=["kind"],
+    )
+    latest: dict[str, float] = {}
+    times = [(q.quote.instrument, q.time) for q in list(market.quotes.values())]
+    times += list(market.index_times.items())
+    for inst_id, seen in times:
+        inst = market.instruments.get(inst_id)
+        if inst is not None:
+            latest[inst.kind.value] = max(latest.get(inst.kind.value, 0.0), seen.timestamp())
+    for kind, stamp in sorted(latest.items()):
+        last.add_metric([kind], stamp)
+    yield last
+    yield GaugeMetricFamily(
+        "condor_feed_oldest_leg_quote_age_seconds",
+        "Age of the book leg quoted longest ago at the latest snapshot, seconds",
+        value=snapshot.feed.oldest_leg_quote_age_seconds,
+    )
+    iv = GaugeMetricFamily(
+        "condor_feed_model_iv_difference_max_vol_points",
+        "Largest |our IV - the feed's model IV| over the book's options, vol points",
+        labels=["underlying"],
+    )
+    delta = GaugeMetricFamily(
+        "condor_feed_model_delta_difference_max",
+        "Largest |our delta - the feed's model delta| over the book's options, per option",
+        labels=["underlying"],
+    )
+    for group, (iv_diff, delta_diff) in sorted(
+        feed_model_differences(snapshot, dict(market.feed_greeks)).items()
+    ):
+        iv.add_metric([group], iv_diff)
+        delta.add_metric([group], delta_diff)
+    yield iv
+    yield delta
 
 
 def _scenario_cells(snapshot: BookSnapshot) -> Iterator[Metric]:

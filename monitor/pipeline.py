@@ -90,7 +90,7 @@ class Pipeline:
         self.stats = PipelineStats(bad_lines=bad_lines if bad_lines is not None else Counter())
         self.latest: BookSnapshot | None = None
 
-    def feed_health(self) -> FeedHealth:
+    def feed_health(self, now: datetime) -> FeedHealth:
         rejected = self.market.rejected
         link = self.link_status() if self.link_status else None
         return FeedHealth(
@@ -99,6 +99,10 @@ class Pipeline:
             crossed_quotes=rejected[QuoteStatus.CROSSED],
             zero_bid_quotes=rejected[QuoteStatus.ZERO_BID],
             one_sided_quotes=rejected[QuoteStatus.ONE_SIDED],
+            oldest_leg_quote_age_seconds=max(
+                (self.market.age_seconds(leg.instrument.id, now) for leg in self.portfolio.legs),
+                default=0.0,
+            ),
             connected=link.connected if link else True,
             denied_instruments=link.denied if link else 0,
         )
@@ -121,7 +125,7 @@ class Pipeline:
             vix=index("VIX"),
             ad_nyse=index("AD-NYSE"),
             term=self.term.update(self.market, now),
-            feed=self.feed_health(),
+            feed=self.feed_health(now),
             beta=self.beta,
         )
         change = self.delta_change.update(now, snapshot.book.delta_usd_per_pct)
@@ -167,7 +171,9 @@ class Pipeline:
         if latest is None or last_event is None or now <= latest.time:
             return []
         age = (now - last_event).total_seconds()
-        snapshot = replace(latest, time=now, feed=replace(latest.feed, data_age_seconds=age))
+        snapshot = replace(
+            latest, time=now, feed=replace(self.feed_health(now), data_age_seconds=age)
+        )
         return await self._evaluate(snapshot)
 
     async def _evaluate(self, snapshot: BookSnapshot) -> list[AlertTransition]:

@@ -81,9 +81,11 @@ class FeedState:
     unsubscribed_for_budget: tuple[str, ...] = ()
 
 
-def _clean(value: float | None, *, positive: bool = False, delta: bool = False) -> float | None:
-    """None for missing values and IB's sentinels."""
-    if value is None or not math.isfinite(value) or value in {-1.0, -2.0}:
+def _clean(
+    value: float | None, sentinel: float, *, positive: bool = False, delta: bool = False
+) -> float | None:
+    """None for a missing value and for IB's "not computed" marker of the field."""
+    if value is None or not math.isfinite(value) or value == sentinel:
         return None
     if positive and value <= 0.0:
         return None
@@ -96,12 +98,12 @@ def feed_greeks(computation: Any) -> FeedGreeks | None:
     if computation is None:
         return None
     greeks = FeedGreeks(
-        iv=_clean(computation.impliedVol, positive=True),
-        delta=_clean(computation.delta, delta=True),
-        gamma=_clean(computation.gamma),
-        vega=_clean(computation.vega),
-        theta=_clean(computation.theta),
-        underlying=_clean(computation.undPrice, positive=True),
+        iv=_clean(computation.impliedVol, -1.0, positive=True),
+        delta=_clean(computation.delta, -2.0, delta=True),
+        gamma=_clean(computation.gamma, -2.0),
+        vega=_clean(computation.vega, -2.0),
+        theta=_clean(computation.theta, -2.0),
+        underlying=_clean(computation.undPrice, -1.0, positive=True),
     )
     if greeks.gamma is not None and greeks.gamma < 0.0:
         greeks = FeedGreeks(

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from monitor.domain.instruments import Instrument
-from monitor.domain.quotes import EventBatch, IndexValue, Quote
+from monitor.domain.quotes import EventBatch, FeedGreeks, IndexValue, Quote
 
 
 class QuoteStatus(StrEnum):
@@ -55,6 +55,7 @@ class MarketState:
     index_values: dict[str, float] = field(default_factory=dict)
     index_times: dict[str, datetime] = field(default_factory=dict)
     rejected: Counter[QuoteStatus] = field(default_factory=Counter)
+    feed_greeks: dict[str, FeedGreeks] = field(default_factory=dict)  # the feed's own model
     time: datetime | None = None
 
     def apply(self, batch: EventBatch) -> None:
@@ -70,6 +71,8 @@ class MarketState:
                 else:
                     self.rejected[status] += 1
                 self.quotes[event.instrument] = state
+                if event.feed_greeks is not None:
+                    self.feed_greeks[event.instrument] = event.feed_greeks
         self.time = batch.time
 
     def mid(self, instrument: str) -> float | None:
@@ -86,3 +89,9 @@ class MarketState:
 
     def index(self, instrument: str) -> float | None:
         return self.index_values.get(instrument)
+
+    def age_seconds(self, instrument: str, now: datetime) -> float:
+        """Seconds since the instrument's last quote or value (inf: never seen)."""
+        state = self.quotes.get(instrument)
+        seen = state.time if state is not None else self.index_times.get(instrument)
+        return (now - seen).total_seconds() if seen is not None else float("inf")

@@ -132,6 +132,7 @@ class FeedHealth:
     one_sided_quotes: int = 0
     connected: bool = True  # to the broker, and the broker to its servers (live feeds)
     denied_instruments: int = 0  # without market data entitlement (live feeds)
+    oldest_leg_quote_age_seconds: float = 0.0  # the book leg quoted longest ago (inf: never)
 
 
 @dataclass(frozen=True, slots=True)

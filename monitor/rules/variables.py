@@ -252,6 +252,13 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         lambda s: float(s.feed.one_sided_quotes),
     ),
     Variable(
+        "feed.oldest_leg_quote_age_seconds",
+        N,
+        "seconds",
+        "age of the book leg quoted longest ago (inf until every leg has been quoted)",
+        lambda s: s.feed.oldest_leg_quote_age_seconds,
+    ),
+    Variable(
         "feed.connected",
         B,
         "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 
+import pytest
 from conftest import REPO, WriteSession, run_pipeline, t
 from prometheus_client import start_http_server
 from prometheus_client.parser import text_string_to_metric_families
@@ -62,3 +63,61 @@ def test_skipped_lines_reach_metrics_and_rule_variables(write_session: WriteSess
     assert samples[("condor_replay_bad_lines_total", (("reason", "unknown instrument"),))] == 1
     assert pipeline.latest is not None
     assert book_values(pipeline.latest)["feed.bad_lines"] == 2.0
+
+
+def test_feed_model_greeks_are_compared_with_ours(tmp_path, write_session: WriteSession) -> None:
+    from conftest import t
+
+    from monitor.metrics import feed_model_differences
+
+    portfolio = tmp_path / "p.toml"
+    portfolio.write_text(
+        '[[strategies]]\nname = "SE"\nkind = "second_engine"\n'
+        'legs = [{ contract = "VIX 20260318 C22", quantity = 10 }]\n'
+    )
+    model = {"iv": 0.80, "delta": 0.30, "vega": 0.02, "underlying": 18.0}
+    lines = [
+        {"t": t(0), "type": "index", "id": "SPX", "value": 6800.0},
+        {"t": t(0), "type": "index", "id": "VIX", "value": 17.0},
+        {"t": t(0), "type": "quote", "id": "VX 20260318", "bid": 17.95, "ask": 18.05},
+        {
+            "t": t(0),
+            "type": "quote",
+            "id": "VIX 20260318 C22",
+            "bid": 0.9,
+            "ask": 1.0,
+            "model": model,
+        },
+    ]
+    pipeline = run_pipeline(write_session(lines), portfolio, [])
+    snapshot = pipeline.latest
+    assert snapshot is not None
+    (leg,) = snapshot.legs
+    assert 0.3 < leg.value.iv < 2.0  # solved from the 0.95 mid
+    iv_diff, delta_diff = feed_model_differences(snapshot, pipeline.market.feed_greeks)["VIX"]
+    assert iv_diff == pytest.approx(abs(leg.value.iv - 0.80) * 100.0)
+    assert delta_diff == pytest.approx(abs(leg.value.delta - 0.30))
+    assert iv_diff > 0.0
+
+
+def test_ib_sentinels_never_reach_the_numbers() -> None:
+    from ib_async.objects import OptionComputation
+
+    from monitor.feeds.ib import feed_greeks
+
+    # As ib_async hands them over: iv and delta already None, vega and theta still -2.
+    raw = OptionComputation(0, None, None, None, None, -2.0, -2.0, -2.0, -1.0)
+    greeks = feed_greeks(raw)
+    assert greeks is not None
+    assert (greeks.iv, greeks.delta, greeks.gamma, greeks.vega, greeks.theta) == (None,) * 5
+    assert greeks.underlying is None
+    fine = feed_greeks(OptionComputation(0, 0.21, -1.0, 3.2, None, 0.001, 5.1, -1.3, 6800.0))
+    assert fine is not None
+    assert (fine.iv, fine.delta, fine.gamma, fine.vega, fine.theta, fine.underlying) == (
+        0.21,
+        -1.0,  # a deep put's delta of -1 is a number, not a sentinel
+        0.001,
+        5.1,
+        -1.3,
+        6800.0,
+    )
