@@ -292,3 +292,30 @@ def test_a_live_day_with_the_ib_emulator(tmp_path: Path, gateway_and_book) -> No
     assert key
     assert [(a["rule"], a["state"], a["time"], a["labels"]) for a in replayed] == key
     assert [a["value"] for a in replayed] == [a["value"] for a in live]
+
+
+def test_client_id_in_use_and_a_gateway_restart(tmp_path: Path, gateway_and_book) -> None:
+    """326 moves to the next client id; a gateway down at start and restarted later (the
+    nightly reset) is waited for, and the run goes on once it is back."""
+    gw, book = gateway_and_book
+    gw.reject_client_id(7)
+    gw.stop()
+    daemon = Daemon(write_config(tmp_path, gw.port, book))
+    try:
+        wait_until(lambda: daemon.logged("ib_connect_failed"), 20, "a refused connection")
+        assert not daemon.logged("live_start")
+        gw.start()
+        wait_until(lambda: daemon.logged("live_start"), 40, "the live run to start")
+        assert daemon.logged("ib_client_id_in_use")[0]["next_client_id"] == 8
+        assert {r.client_id for r in gw.requests("reqMktData")} == {8}
+        gw.stop()  # the nightly reset
+        time.sleep(1.5)
+        gw.start()
+        wait_until(lambda: len(daemon.logged("ib_connected")) >= 2, 40, "a reconnect")
+        market(gw, book, 6450.0)
+        wait_until(
+            lambda: "firing" in states(tmp_path / "alerts.jsonl", "SpxBelow6500"), 15, "alert"
+        )
+    finally:
+        code = daemon.stop()
+    assert code == 0, "".join(daemon.lines[-30:])
