@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
-from monitor.app import close_runtime, open_runtime, process
+from monitor.app import Runtime, close_runtime, open_runtime, process
 from monitor.calendars import vix_future_expiries
 from monitor.config import DaemonConfig, IbFeedConfig
 from monitor.delivery.worker import Backoff
@@ -81,43 +82,89 @@ async def run_live(
             if connection.done():
                 connection.result()  # raises what stopped it
             await asyncio.sleep(POLL_SECONDS)
-        portfolio = file_portfolio
-        if feed_config.import_positions:
-            positions, skipped = feed.positions()
-            grouping = group_positions(positions, file_portfolio, source=Path("IB account"))
-            portfolio = grouping.portfolio
-            for difference in grouping.differences:
-                log.warning("portfolio_quantity_differs", detail=difference)
-            if skipped:
-                log.info("positions_not_modelled", positions=skipped)
-            log.info(
-                "book_imported",
-                strategies={s.name: s.kind.value for s in portfolio.strategies},
-                legs=len(portfolio.legs),
-            )
+        feed.positions_changed = False
+        portfolio = (
+            imported(feed, file_portfolio) if feed_config.import_positions else file_portfolio
+        )
+        log.info(
+            "book_imported",
+            strategies={s.name: s.kind.value for s in portfolio.strategies},
+            legs=len(portfolio.legs),
+        )
         legs = [leg.instrument for leg in portfolio.legs]
         universe = with_underlyings(base + legs)
         await feed.add_instruments(universe, [i.id for i in legs])
-        await _serve(config, portfolio, rules, universe, feed=feed, config_path=config_path)
+        await _serve(
+            config,
+            Book(portfolio, file_portfolio, base, universe),
+            rules,
+            feed=feed,
+            config_path=config_path,
+        )
     finally:
         connection.cancel()
         await asyncio.gather(connection, return_exceptions=True)
         await feed.close()
 
 
+def imported(feed: IbFeed, file_portfolio: Portfolio) -> Portfolio:
+    """The account's positions grouped into strategies, the portfolio file overriding."""
+    positions, skipped = feed.positions()
+    grouping = group_positions(positions, file_portfolio, source=Path("IB account"))
+    for difference in grouping.differences:
+        log.warning("portfolio_quantity_differs", detail=difference)
+    if skipped:
+        log.info("positions_not_modelled", positions=skipped)
+    return grouping.portfolio
+
+
+@dataclass(slots=True)
+class Book:
+    portfolio: Portfolio
+    file_portfolio: Portfolio
+    base: list[Instrument]
+    universe: list[Instrument]
+
+
+def _shape(portfolio: Portfolio) -> list[tuple[str, str, int]]:
+    return sorted((leg.strategy, leg.instrument.id, leg.quantity) for leg in portfolio.legs)
+
+
+async def _follow_positions(
+    book: Book, feed: IbFeed, runtime: Runtime, recorder: SessionRecorder | None
+) -> None:
+    """Applies position changes reported during the day to the running book."""
+    feed.positions_changed = False
+    portfolio = imported(feed, book.file_portfolio)
+    if _shape(portfolio) == _shape(book.portfolio):
+        return
+    legs = [leg.instrument for leg in portfolio.legs]
+    book.universe = with_underlyings(book.universe + legs)
+    await feed.add_instruments(book.universe, [i.id for i in legs])
+    runtime.pipeline.replace_portfolio(portfolio, {i.id: i for i in book.universe})
+    if recorder is not None:
+        recorder.redeclare(book.universe)
+    book.portfolio = portfolio
+    log.info(
+        "book_changed",
+        strategies={s.name: s.kind.value for s in portfolio.strategies},
+        legs=len(portfolio.legs),
+    )
+
+
 async def _serve(
     config: DaemonConfig,
-    portfolio: Portfolio,
+    book: Book,
     rules: RuleSet,
-    universe: list[Instrument],
     *,
     feed: IbFeed,
     config_path: Path | None,
 ) -> None:
     feed_config = config.feed
     assert isinstance(feed_config, IbFeedConfig)
+    universe = book.universe
     runtime = await open_runtime(
-        config, portfolio, rules, {i.id: i for i in universe}, config_path=config_path
+        config, book.portfolio, rules, {i.id: i for i in universe}, config_path=config_path
     )
     pipeline = runtime.pipeline
     pipeline.link_status = lambda: LinkStatus(
@@ -135,6 +182,8 @@ async def _serve(
     log.info("live_start", run_id=runtime.run_id, instruments=len(universe))
     try:
         while not runtime.stopping.requested:
+            if feed.positions_changed and feed_config.import_positions:
+                await _follow_positions(book, feed, runtime, recorder)
             batch = await feed.next_batch(min(POLL_SECONDS, interval))
             if batch is not None:
                 if recorder is not None:

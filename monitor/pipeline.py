@@ -77,6 +77,7 @@ class Pipeline:
         self.market = MarketState(
             universe, max_quote_age=timedelta(seconds=pricing.max_quote_age_seconds)
         )
+        self.pricing = pricing
         self.valuer = Valuer([leg.instrument for leg in portfolio.legs], universe, pricing)
         self.term = TermStructureTracker(universe)
         self.engine = RuleEngine(rules, inhibit_rules=inhibit_rules, silences=journal)
@@ -134,6 +135,19 @@ class Pipeline:
             scenarios=self.scenarios.grid(snapshot),
             delta_change_15m_usd_per_pct=change,
         )
+
+    def replace_portfolio(self, portfolio: Portfolio, universe: dict[str, Instrument]) -> None:
+        """A changed book (positions traded during the day): new legs are valued from the next
+        batch on; vols solved so far and the forward ratios are kept. Alerts of strategies or
+        legs that are gone resolve at the next evaluation."""
+        old = self.valuer
+        self.portfolio = portfolio
+        self.market.instruments.update(universe)
+        legs = [leg.instrument for leg in portfolio.legs]
+        self.valuer = Valuer(legs, self.market.instruments, self.pricing)
+        self.valuer.last_iv.update(old.last_iv)
+        self.valuer.quote_iv.update(old.quote_iv)
+        self.valuer.forward_ratio.update(old.forward_ratio)
 
     def acknowledge(self, alert_id: str) -> str | None:
         """Acknowledges a firing alert (kept in the journal); how it reads, or None."""

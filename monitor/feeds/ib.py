@@ -165,6 +165,8 @@ class IbFeed:
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._on_disconnected
         self.ib.pendingTickersEvent += self._on_tickers
+        self.ib.positionEvent += self._on_position
+        self.positions_changed = False  # set on every position message; the owner clears it
 
     # -- connection -----------------------------------------------------------------------
 
@@ -296,6 +298,9 @@ class IbFeed:
         self.ib.disconnect()
 
     # -- events ---------------------------------------------------------------------------
+
+    def _on_position(self, _position: object) -> None:
+        self.positions_changed = True
 
     def _on_disconnected(self) -> None:
         self.state.connected = False

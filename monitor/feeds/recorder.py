@@ -96,6 +96,12 @@ class SessionRecorder:
         self.files.append(path)
         return out
 
+    def redeclare(self, instruments: Iterable[Instrument]) -> None:
+        """New instruments (a changed book): the next batch starts a new file declaring them."""
+        self.instruments = tuple(instruments)
+        self.close()
+        self._day = None
+
     def write(self, batch: EventBatch) -> None:
         day = batch.time.astimezone(NEW_YORK).date()
         out = self._out if day == self._day and self._out is not None else self._open(day)

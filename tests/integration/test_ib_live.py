@@ -86,11 +86,19 @@ class Book:
         }
         v = self.vx[0]
         self.hedge = {f"VX {self.vx[1]}": 2, f"VIX {v} C22": 20, f"VIX {v} C30": -20}
+        # Traded during the day in one test: a second condor further out.
+        self.later = {
+            f"SPXW {e} P6100": 5,
+            f"SPXW {e} P6150": -5,
+            f"SPXW {e} C7100": -5,
+            f"SPXW {e} C7150": 5,
+        }
 
     def contracts(self) -> list[Any]:
         out = [index("SPX", "CBOE"), index("VIX", "CBOE"), index("AD-NYSE", "NYSE")]
         out += [vix_future(e) for e in self.vx]
-        for key in (*self.condor, *[k for k in self.hedge if k.startswith("VIX ")]):
+        hedge_options = [k for k in self.hedge if k.startswith("VIX ")]
+        for key in (*self.condor, *self.later, *hedge_options):
             cls, expiry, rs = key.split()
             out.append(option(cls, expiry, rs[0], float(rs[1:])))
         return out
@@ -107,8 +115,9 @@ def market(gw: IBGateway, book: Book, spx: float) -> None:
     for n, e in enumerate(book.vx):
         gw.tick(f"VX {e}", bid=18.0 + 0.5 * n, ask=18.1 + 0.5 * n, bid_size=20, ask_size=20)
     prices = {"P6200": 14.0, "P6250": 17.0, "C7000": 6.0, "C7050": 4.0, "C22": 1.2, "C30": 0.4}
+    prices |= {"P6100": 9.0, "P6150": 11.0, "C7100": 2.8, "C7150": 1.9}
     drop = max(6800.0 - spx, 0.0) / 50.0
-    for key in (*book.condor, *book.hedge):
+    for key in (*book.condor, *book.later, *book.hedge):
         strike = key.split()[-1]
         if strike in prices:
             mid = prices[strike] * (1.0 + drop) if strike.startswith("P") else prices[strike]
