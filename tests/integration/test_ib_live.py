@@ -53,6 +53,15 @@ groups:
         value: feed.data_age_seconds
         unit: seconds since the last market event
         summary: "no market data for {value:,.1f} s"
+      - alert: ShortLegModelPriced
+        for_each: short_leg
+        expr: leg.model_priced
+        for: 2s
+        severity: warning
+        labels: {category: feed}
+        value: leg.iv_pct
+        unit: "% implied vol (model)"
+        summary: "{strategy.name} short {leg.right} {leg.strike:.0f} has no usable quote"
       - alert: NotEntitled
         expr: feed.denied_instruments > 0
         severity: warning
@@ -246,7 +255,7 @@ def replay_alerts(tmp_path: Path, recording: Path, book: Book) -> list[dict[str,
 
 def test_a_live_day_with_the_ib_emulator(tmp_path: Path, gateway_and_book) -> None:
     gw, book = gateway_and_book
-    denied = f"SPXW {book.spxw} C7050"
+    denied = f"SPXW {book.spxw} C7000"  # a short leg
     gw.deny(denied, 354)
     daemon = Daemon(write_config(tmp_path, gw.port, book))
     out = tmp_path / "alerts.jsonl"
@@ -268,6 +277,9 @@ def test_a_live_day_with_the_ib_emulator(tmp_path: Path, gateway_and_book) -> No
         # model-priced; the rules see it.
         assert "firing" in states(out, "NotEntitled")
         assert daemon.logged("ib_not_entitled")[0]["instrument"] == denied
+        wait_until(lambda: "firing" in states(out, "ShortLegModelPriced"), 10, "model pricing")
+        priced = [a for a in alerts(out) if a["rule"] == "ShortLegModelPriced"]
+        assert {a["labels"]["leg"] for a in priced} == {"C7000"}  # the quoted ones never did
         # The connection drops: reconnect, resubscribe; the stale-feed alert fires and resolves.
         before = len(gw.requests("reqMktData"))
         gw.drop_clients()
