@@ -168,7 +168,7 @@ async def _serve(
     )
     pipeline = runtime.pipeline
     pipeline.link_status = lambda: LinkStatus(
-        feed.state.connected and feed.state.ib_connected, feed.denied
+        feed.state.connected and feed.state.ib_connected, feed.denied, feed.data_types()
     )
     recorder = (
         SessionRecorder(

@@ -165,6 +165,7 @@ class SnapshotCollector(Collector):
         futures.add_metric(["VX2"], snapshot.term.vx2)
         yield futures
         yield from _feed_metrics(snapshot, self.pipeline.market)
+        yield from _link_metrics(self.pipeline)
 
 
 def feed_model_differences(
@@ -187,6 +188,24 @@ def feed_model_differences(
             delta_diff = max(delta_diff, abs(lr.value.delta - theirs.delta))
         out[group] = (iv_diff, delta_diff)
     return out
+
+
+def _link_metrics(pipeline: Pipeline) -> Iterator[Metric]:
+    if pipeline.link_status is None:
+        return
+    link = pipeline.link_status()
+    yield GaugeMetricFamily(
+        "condor_feed_connected", "1 while the live feed is connected", value=float(link.connected)
+    )
+    types = GaugeMetricFamily(
+        "condor_feed_instruments",
+        "Instruments subscribed, by the market data type the broker reports, and refused",
+        labels=["market_data_type"],
+    )
+    for name, count in sorted(link.data_types.items()):
+        types.add_metric([name], count)
+    types.add_metric(["denied"], link.denied)
+    yield types
 
 
 def _feed_metrics(snapshot: BookSnapshot, market: MarketState) -> Iterator[Metric]:

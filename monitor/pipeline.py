@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -45,6 +45,9 @@ class LinkStatus:
 
     connected: bool
     denied: int
+    # Subscribed instruments by the market data type IB reports for them (live, frozen,
+    # delayed, delayed_frozen; "pending" before the first report), for metrics.
+    data_types: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -217,6 +217,16 @@ class IbFeed:
             await self._qualify()
             self.subscribe_all()
 
+    def data_types(self) -> dict[str, int]:
+        """Subscribed instruments counted by the market data type IB reports for them."""
+        counts: dict[str, int] = {}
+        for status in self.status.values():
+            if status.subscribed:
+                kind = status.market_data_type
+                name = MarketDataType(kind).name.lower() if kind in (1, 2, 3, 4) else "pending"
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
     @property
     def denied(self) -> int:
         return sum(1 for s in self.status.values() if s.denied_code is not None)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 from ibemu.catalogue import index, option, vix_future
 from ibemu.gateway import IBGateway
+from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.calendars import Exchange, session, vix_future_expiries
 from monitor.cli import EXIT_OK, main
@@ -131,6 +133,9 @@ def market(gw: IBGateway, book: Book, spx: float) -> None:
         if strike in prices:
             mid = prices[strike] * (1.0 + drop) if strike.startswith("P") else prices[strike]
             gw.tick(key, bid=round(mid - 0.1, 1), ask=round(mid + 0.1, 1), bid_size=5, ask_size=5)
+    # IB's own model for the short put; vega and theta "not computed" (IB's -2).
+    short_put = next(k for k, q in book.condor.items() if q < 0 and " P" in k)
+    gw.option_computation(short_put, iv=0.19, delta=-0.21, gamma=0.0004, und_price=spx)
 
 
 class Daemon:
@@ -181,6 +186,16 @@ class Daemon:
         return code
 
 
+def scrape(url: str) -> dict[tuple[str, str], float]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback http
+        text = response.read().decode()
+    return {
+        (s.name, s.labels.get("market_data_type", s.labels.get("underlying", ""))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -222,7 +237,7 @@ def write_config(tmp_path: Path, port: int, book: Book) -> Path:
         'alerts_out = "alerts.jsonl"\n'
         f'[feed]\nkind = "ib"\nport = {port}\nclient_id = 7\nrecord_dir = "recordings"\n'
         "evaluation_interval_seconds = 0.5\nconnect_timeout_seconds = 5\n"
-        '[journal]\npath = "journal.sqlite"\n[metrics]\nenabled = false\n'
+        '[journal]\npath = "journal.sqlite"\n[metrics]\nport = 0\n'
         "[console]\nenabled = false\n"
     )
     return path
@@ -278,6 +293,11 @@ def test_a_live_day_with_the_ib_emulator(tmp_path: Path, gateway_and_book) -> No
         assert "firing" in states(out, "NotEntitled")
         assert daemon.logged("ib_not_entitled")[0]["instrument"] == denied
         wait_until(lambda: "firing" in states(out, "ShortLegModelPriced"), 10, "model pricing")
+        scraped = scrape(daemon.logged("metrics_serving")[0]["url"])
+        assert scraped[("condor_feed_connected", "")] == 1
+        assert scraped[("condor_feed_instruments", "denied")] == 1
+        assert scraped[("condor_feed_instruments", "live")] >= 10
+        assert scraped[("condor_feed_model_delta_difference_max", "SPX")] >= 0
         priced = [a for a in alerts(out) if a["rule"] == "ShortLegModelPriced"]
         assert {a["labels"]["leg"] for a in priced} == {"C7000"}  # the quoted ones never did
         # The connection drops: reconnect, resubscribe; the stale-feed alert fires and resolves.
