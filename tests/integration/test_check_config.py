@@ -187,3 +187,8 @@ def test_ib_feed_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     err = capsys.readouterr().err
     assert "field feed.port: Input should be greater than or equal to 1" in err
     assert "field feed.session: unknown field" in err  # a replay key in an IB feed
+
+
+def test_record_needs_a_live_feed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["record", "--config", str(EXAMPLE), "--out", str(tmp_path)]) == EXIT_BAD_INPUT
+    assert 'record needs a live feed ([feed] kind = "ib")' in capsys.readouterr().err

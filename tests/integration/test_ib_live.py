@@ -141,19 +141,13 @@ def market(gw: IBGateway, book: Book, spx: float) -> None:
 class Daemon:
     """`condor-monitor run` as a process; its log lines collected as they come."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *, record_to: Path | None = None) -> None:
         self.lines: list[str] = []
+        command = ["run", "--config", str(config)]
+        if record_to is not None:
+            command = ["record", "--config", str(config), "--out", str(record_to)]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "monitor.cli",
-                "--log-level",
-                "info",
-                "run",
-                "--config",
-                str(config),
-            ],
+            [sys.executable, "-m", "monitor.cli", "--log-level", "info", *command],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -341,7 +335,8 @@ def test_client_id_in_use_and_a_gateway_restart(tmp_path: Path, gateway_and_book
     gw, book = gateway_and_book
     gw.reject_client_id(7)
     gw.stop()
-    daemon = Daemon(write_config(tmp_path, gw.port, book))
+    recorded = tmp_path / "recorded"
+    daemon = Daemon(write_config(tmp_path, gw.port, book), record_to=recorded)
     try:
         wait_until(lambda: daemon.logged("ib_connect_failed"), 20, "a refused connection")
         assert not daemon.logged("live_start")

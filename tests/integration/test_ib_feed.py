@@ -1,0 +1,73 @@
+"""The IB adapter in-process against the emulator: the line budget, broken and restored data
+farms, and the batches it makes of ticks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ibemu.gateway import IBGateway
+
+from monitor.domain.instruments import parse_instrument_id
+from monitor.domain.quotes import IndexValue, Quote
+from monitor.feeds.ib import IbFeed, IbSettings
+
+IDS = ("SPX", "VIX", "AD-NYSE", "VX 20260318", "VX 20260415", "SPX 20260417 P6425")
+
+
+def feed_for(gw: IBGateway, max_lines: int = 90) -> IbFeed:
+    settings = IbSettings(
+        port=gw.port, client_id=21, max_lines=max_lines, connect_timeout_seconds=5
+    )
+    return IbFeed(settings, [parse_instrument_id(i) for i in IDS], legs=["SPX 20260417 P6425"])
+
+
+def test_line_budget_keeps_indexes_and_legs_first() -> None:
+    async def scenario() -> None:
+        async with IBGateway() as gw:
+            feed = feed_for(gw, max_lines=4)
+            try:
+                await feed.connect()
+                await gw.wait_until(lambda: len(gw.subscribed_keys()) == 4, what="4 lines")
+                assert gw.subscribed_keys() == {"SPX", "VIX", "AD-NYSE", "SPX 20260417 P6425"}
+                assert feed.state.unsubscribed_for_budget == ("VX 20260318", "VX 20260415")
+            finally:
+                await feed.close()
+
+    asyncio.run(scenario())
+
+
+def test_broken_farm_then_ok_renews_subscriptions_and_ticks_become_batches() -> None:
+    async def scenario() -> None:
+        async with IBGateway() as gw:
+            feed = feed_for(gw)
+            try:
+                await feed.connect()
+                await gw.wait_until(lambda: len(gw.subscribed_keys()) == len(IDS), what="lines")
+                gw.tick("SPX", last=6801.25)
+                gw.tick("SPX 20260417 P6425", bid=31.9, ask=32.4, bid_size=12, ask_size=7)
+                events = {}
+                while len(events) < 2:
+                    batch = await feed.next_batch(2.0)
+                    assert batch is not None
+                    events |= {e.instrument: e for e in batch.events}
+                assert events["SPX"] == IndexValue("SPX", 6801.25)
+                quote = events["SPX 20260417 P6425"]
+                assert isinstance(quote, Quote)
+                assert (quote.bid, quote.ask, quote.bid_size, quote.ask_size) == (31.9, 32.4, 12, 7)
+                count = len(gw.requests("reqMktData"))
+                gw.send_error(2103, "Market data farm connection is broken:usfarm")
+                await gw.wait_until(lambda: 2103 in feed.state.broken_farms, what="2103")
+                assert len(gw.requests("reqMktData")) == count  # nothing renewed yet
+                gw.send_error(2104, "Market data farm connection is OK:usfarm")
+                await gw.wait_until(
+                    lambda: len(gw.requests("reqMktData")) >= count + len(IDS), what="renewal"
+                )
+                assert not feed.state.broken_farms
+                gw.send_error(1100, "Connectivity between IB and TWS has been lost.")
+                await gw.wait_until(lambda: not feed.state.ib_connected, what="1100")
+                gw.send_error(1102, "Connectivity restored - data maintained.")
+                await gw.wait_until(lambda: feed.state.ib_connected, what="1102")
+            finally:
+                await feed.close()
+
+    asyncio.run(scenario())
