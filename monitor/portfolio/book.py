@@ -41,6 +41,9 @@ class Risk:
     theta_usd_per_day: float = 0.0
     market_value_usd: float = 0.0
     beta_delta_usd_per_pct: float = 0.0
+    # P&L of a coordinated +1 SPX-vol-point shock: SPX options by their vega, VIX futures and
+    # options by their exposure times the response of their future's tenor (the hedge ratio).
+    vol_shock_usd_per_point: float = 0.0
 
     def __add__(self, other: Risk) -> Risk:
         return Risk(
@@ -52,6 +55,7 @@ class Risk:
             self.theta_usd_per_day + other.theta_usd_per_day,
             self.market_value_usd + other.market_value_usd,
             self.beta_delta_usd_per_pct + other.beta_delta_usd_per_pct,
+            self.vol_shock_usd_per_point + other.vol_shock_usd_per_point,
         )
 
 
@@ -85,6 +89,7 @@ def leg_risk(leg: Leg, value: LegValue, spx: float, beta: BetaSettings | None = 
             theta_usd_per_day=size * value.theta / 365.0,
             market_value_usd=size * value.price,
             beta_delta_usd_per_pct=delta_pct,
+            vol_shock_usd_per_point=size * value.vega * 0.01,
         )
     # VIX futures and options: their "vega" for the book is the move with their future, in
     # dollars per VIX-future point; a VIX option's is its delta to that future.
@@ -95,6 +100,7 @@ def leg_risk(leg: Leg, value: LegValue, spx: float, beta: BetaSettings | None = 
         theta_usd_per_day=0.0 if inst.kind is Kind.FUTURE else size * value.theta / 365.0,
         market_value_usd=size * value.price,
         beta_delta_usd_per_pct=vix_vega * response * beta.vix_points_per_spx_pct,
+        vol_shock_usd_per_point=vix_vega * response,
     )
 
 

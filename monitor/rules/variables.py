@@ -154,6 +154,35 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         "term.vx1_days", N, "calendar days", "days to VX1 settlement", lambda s: s.term.vx1_days
     ),
     Variable(
+        "term.vx2_days", N, "calendar days", "days to VX2 settlement", lambda s: s.term.vx2_days
+    ),
+    Variable("term.vx3", N, "VIX points", "third-month VIX future (mid)", lambda s: s.term.vx3),
+    Variable("term.vx4", N, "VIX points", "fourth-month VIX future (mid)", lambda s: s.term.vx4),
+    Variable(
+        "term.contango", B, "true/false", "VX2 above VX1 (contango)", lambda s: s.term.contango
+    ),
+    Variable(
+        "term.constant_maturity_30d",
+        N,
+        "VIX points",
+        "VX1 and VX2 blended to a 30-day tenor by days to settlement",
+        lambda s: s.term.constant_maturity_30d,
+    ),
+    Variable(
+        "term.vx1_roll_points_per_day",
+        N,
+        "VIX points per day",
+        "(VX1 - VIX) / days to VX1: its daily drift to spot if the curve holds",
+        lambda s: s.term.vx1_roll_points_per_day,
+    ),
+    Variable(
+        "term.vx2_roll_points_per_day",
+        N,
+        "VIX points per day",
+        "(VX2 - VX1) / (days to VX2 - days to VX1): VX2's daily roll-down",
+        lambda s: s.term.vx2_roll_points_per_day,
+    ),
+    Variable(
         "book.account_size_usd",
         N,
         "$",

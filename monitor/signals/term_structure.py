@@ -1,4 +1,14 @@
-"""VIX futures term structure: the two front monthly futures, their spread and ratio."""
+"""VIX futures term structure: the front monthly futures, spreads, a 30-day constant-maturity
+blend and roll yield.
+
+Definitions (docs/rules.md):
+- contango: VX2 above VX1; backwardation (``inverted``): VX1 above VX2.
+- 30-day constant maturity: VX1 and VX2 blended linearly in days to settlement so the
+  blend's tenor is 30 days, w1 = (d2 - 30) / (d2 - d1), clamped to [0, 1].
+- roll yield, VIX points per calendar day: VX1's is (VX1 - VIX) / d1, the daily drift
+  toward spot an unchanged curve implies; VX2's is (VX2 - VX1) / (d2 - d1). Positive in
+  contango: what a long future loses per day if the curve holds.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +31,30 @@ class TermStructure:
     vx1_id: str | None
     vx2_id: str | None
     vx1_days: float  # calendar days to VX1 settlement
+    vx2_days: float = math.nan
+    vx3: float = math.nan
+    vx4: float = math.nan
+
+    @property
+    def contango(self) -> bool:
+        return self.vx2 > self.vx1
+
+    @property
+    def constant_maturity_30d(self) -> float:
+        d1, d2 = self.vx1_days, self.vx2_days
+        if not d2 > d1:
+            return math.nan
+        w1 = min(max((d2 - 30.0) / (d2 - d1), 0.0), 1.0)
+        return w1 * self.vx1 + (1.0 - w1) * self.vx2
+
+    @property
+    def vx1_roll_points_per_day(self) -> float:
+        return (self.vx1 - self.vix) / self.vx1_days if self.vx1_days > 0 else math.nan
+
+    @property
+    def vx2_roll_points_per_day(self) -> float:
+        gap = self.vx2_days - self.vx1_days
+        return (self.vx2 - self.vx1) / gap if gap > 0 else math.nan
 
     @property
     def vx1_minus_vx2(self) -> float:
@@ -56,11 +90,14 @@ class TermStructureTracker:
 
     def update(self, market: MarketState, now: datetime) -> TermStructure:
         live = [f for f in self.futures if settlement(f) > now]
-        vx1 = live[0] if live else None
-        vx2 = live[1] if len(live) > 1 else None
-        days = (
-            (settlement(vx1) - now.astimezone(UTC)).total_seconds() / 86_400.0 if vx1 else math.nan
-        )
+        curve = [*live[:4], *([None] * (4 - len(live[:4])))]
+        vx1, vx2 = curve[0], curve[1]
+
+        def days(inst: Instrument | None) -> float:
+            if inst is None:
+                return math.nan
+            return (settlement(inst) - now.astimezone(UTC)).total_seconds() / 86_400.0
+
         vix = market.index("VIX")
         return TermStructure(
             vix if vix is not None else math.nan,
@@ -68,7 +105,10 @@ class TermStructureTracker:
             self._price(vx2, market),
             vx1.id if vx1 else None,
             vx2.id if vx2 else None,
-            days,
+            days(vx1),
+            days(vx2),
+            self._price(curve[2], market),
+            self._price(curve[3], market),
         )
 
 

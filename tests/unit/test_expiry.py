@@ -82,3 +82,14 @@ def test_vix_future_expiries_follow_the_cfe_rule_for_2026() -> None:
         "2026-05-19",
     ]
     assert vix_future_expiries(date(2026, 12, 17), 1)[0].isoformat() == "2027-01-20"
+
+
+def test_vix_future_expiries_for_2027_follow_the_cfe_rule() -> None:
+    from monitor.calendars import vix_future_expiry
+
+    # Worked by hand from the rule: the Wednesday 30 days before the next month's third
+    # Friday. June 18, 2027 is the Juneteenth holiday (observed), so the June SPX expiration
+    # is Thursday June 17 and the May VIX future settles Tuesday May 18.
+    expected = ["01-20", "02-17", "03-17", "04-21", "05-18", "06-16"]
+    expected += ["07-21", "08-18", "09-15", "10-20", "11-17", "12-22"]
+    assert [vix_future_expiry(2027, m).strftime("%m-%d") for m in range(1, 13)] == expected
