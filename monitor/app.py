@@ -46,6 +46,7 @@ from monitor.portfolio.scenarios import ScenarioSpec
 from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import RuleSet, load_rule_set
 from monitor.rules.reload import RuleReloader
+from monitor.signals.hedge import HedgeSettings
 from monitor.sinks.alerts_file import AlertsFileSink
 from monitor.sinks.base import Sink
 from monitor.sinks.console import ConsoleSink
@@ -216,6 +217,17 @@ def build_pipeline(
         beta=BetaSettings(
             vix_points_per_spx_pct=pricing.vix_points_per_spx_pct,
             vx_response_half_life_days=config.scenarios.vx_response_half_life_days,
+        ),
+        hedge=HedgeSettings(
+            band_low_pct=config.hedge.band_low_pct,
+            band_high_pct=config.hedge.band_high_pct,
+            long_strike_offset_points=(
+                config.hedge.long_strike_offset_points[0],
+                config.hedge.long_strike_offset_points[1],
+            ),
+            spread_width_points=config.hedge.spread_width_points,
+            vx_response_half_life_days=config.scenarios.vx_response_half_life_days,
+            rate=pricing.rate,
         ),
         scenarios=ScenarioSpec(
             spx_moves_pct=tuple(config.scenarios.spx_moves_pct),

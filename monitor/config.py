@@ -117,6 +117,27 @@ class ScenariosConfig(_Section):
         return value
 
 
+class HedgeConfig(_Section):
+    """The hedge-ratio band and the call spreads the sizing suggests (docs/rules.md)."""
+
+    band_low_pct: Annotated[float, Field(ge=0.0, le=200.0)] = 15.0
+    band_high_pct: Annotated[float, Field(ge=0.0, le=200.0)] = 25.0
+    long_strike_offset_points: Annotated[list[float], Field(min_length=2, max_length=2)] = [
+        3.0,
+        5.0,
+    ]
+    spread_width_points: Annotated[float, Field(gt=0.0, le=50.0)] = 5.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HedgeConfig:
+        if self.band_low_pct >= self.band_high_pct:
+            raise ValueError("band_low_pct must be below band_high_pct")
+        low, high = self.long_strike_offset_points
+        if not 0.0 <= low <= high:
+            raise ValueError("long_strike_offset_points must be [low, high] with 0 <= low <= high")
+        return self
+
+
 class JournalConfig(_Section):
     path: Path
     # Take back the firing alerts of the previous run, so a restart does not page again.
@@ -235,6 +256,7 @@ class DaemonConfig(_Section):
     rules: Annotated[list[Path], Field(min_length=1)]
     pricing: PricingConfig = PricingConfig()
     scenarios: ScenariosConfig = ScenariosConfig()
+    hedge: HedgeConfig = HedgeConfig()
     journal: JournalConfig
     metrics: MetricsConfig = MetricsConfig()
     console: ConsoleConfig = ConsoleConfig()

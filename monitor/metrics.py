@@ -166,6 +166,32 @@ class SnapshotCollector(Collector):
         yield futures
         yield from _feed_metrics(snapshot, self.pipeline.market)
         yield from _link_metrics(self.pipeline)
+        yield from _hedge_metrics(snapshot)
+
+
+def _hedge_metrics(snapshot: BookSnapshot) -> Iterator[Metric]:
+    hedge = snapshot.hedge
+    if hedge is None:
+        return
+    yield GaugeMetricFamily(
+        "condor_hedge_ratio_percent",
+        "Second-engine gain / iron condors' loss for a +1 SPX-vol-point shock, percent",
+        value=hedge.ratio_pct,
+    )
+    band = GaugeMetricFamily(
+        "condor_hedge_band_percent", "The hedge-ratio band, percent", labels=["edge"]
+    )
+    band.add_metric(["low"], hedge.band_low_pct)
+    band.add_metric(["high"], hedge.band_high_pct)
+    yield band
+    add = GaugeMetricFamily(
+        "condor_hedge_to_add",
+        "Contracts that bring the hedge ratio to the band's middle (negative: fewer)",
+        labels=["instrument"],
+    )
+    add.add_metric(["vx2_future"], hedge.vx2_futures_to_add)
+    add.add_metric(["vix_call_spread"], hedge.call_spreads_to_add)
+    yield add
 
 
 def feed_model_differences(

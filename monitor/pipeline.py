@@ -25,6 +25,7 @@ from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing.valuation import PricingSettings, Valuer
 from monitor.rules.engine import RuleEngine
 from monitor.rules.loader import Rule
+from monitor.signals.hedge import HedgeSettings, hedge_view
 from monitor.signals.history import Change
 from monitor.signals.term_structure import TermStructureTracker
 from monitor.sinks.base import Sink
@@ -74,6 +75,7 @@ class Pipeline:
         inhibit_rules: Sequence[InhibitRule] = (),
         journal: Journal | None = None,
         restore_alert_state: bool = False,
+        hedge: HedgeSettings | None = None,
     ) -> None:
         self.portfolio = portfolio
         self.link_status: Callable[[], LinkStatus] | None = None  # set by a live feed
@@ -81,6 +83,7 @@ class Pipeline:
             universe, max_quote_age=timedelta(seconds=pricing.max_quote_age_seconds)
         )
         self.pricing = pricing
+        self.hedge_settings = hedge or HedgeSettings(rate=pricing.rate)
         self.valuer = Valuer([leg.instrument for leg in portfolio.legs], universe, pricing)
         self.term = TermStructureTracker(universe)
         self.engine = RuleEngine(rules, inhibit_rules=inhibit_rules, silences=journal)
@@ -137,6 +140,7 @@ class Pipeline:
             snapshot,
             scenarios=self.scenarios.grid(snapshot),
             delta_change_15m_usd_per_pct=change,
+            hedge=hedge_view(snapshot, self.market, self.hedge_settings),
         )
 
     def replace_portfolio(self, portfolio: Portfolio, universe: dict[str, Instrument]) -> None:

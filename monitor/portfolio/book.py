@@ -27,6 +27,7 @@ from monitor.signals.term_structure import TermStructure, vx_response
 
 if TYPE_CHECKING:
     from monitor.portfolio.scenarios import ScenarioGrid
+    from monitor.signals.hedge import HedgeView
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,7 @@ class BookSnapshot:
     scenarios: ScenarioGrid | None = None
     account_size_usd: float = math.nan  # from the portfolio file; NaN when not given
     delta_change_15m_usd_per_pct: float = math.nan  # book delta now minus 15 minutes ago
+    hedge: HedgeView | None = None  # the second-engine layer's size against its band
 
     def pct_of_account(self, dollars: float) -> float:
         return 100.0 * dollars / self.account_size_usd

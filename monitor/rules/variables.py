@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from monitor.portfolio.book import BookSnapshot, LegRisk, Risk, StrategyRisk
 from monitor.portfolio.model import StrategyKind
 from monitor.rules.expressions import Value, VarType
+from monitor.signals.hedge import HedgeView
 
 T = TypeVar("T")
 
@@ -101,6 +102,15 @@ def _risk_rows(prefix: str, pick: Callable[[T], Risk], whose: str) -> tuple[Vari
 
 def _book_risk(s: BookSnapshot) -> Risk:
     return s.book
+
+
+def _hedge(snapshot: BookSnapshot, pick: Callable[[HedgeView], float]) -> float:
+    return pick(snapshot.hedge) if snapshot.hedge is not None else math.nan
+
+
+def _spread(snapshot: BookSnapshot, name: str) -> float:
+    spread = snapshot.hedge.spread if snapshot.hedge is not None else None
+    return float(getattr(spread, name)) if spread is not None else math.nan
 
 
 BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
@@ -244,6 +254,90 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         "$",
         "iron condors' P&L in their worst scenario cell",
         lambda s: _worst(s, "condor")[0],
+    ),
+    Variable(
+        "hedge.ratio_pct",
+        N,
+        "%",
+        "second-engine gain / iron condors' loss for a +1 SPX-vol-point shock (NaN: no loss)",
+        lambda s: _hedge(s, lambda h: h.ratio_pct),
+    ),
+    Variable(
+        "hedge.band_low_pct",
+        N,
+        "%",
+        "lower edge of the hedge-ratio band ([hedge] config)",
+        lambda s: _hedge(s, lambda h: h.band_low_pct),
+    ),
+    Variable(
+        "hedge.band_high_pct",
+        N,
+        "%",
+        "upper edge of the hedge-ratio band ([hedge] config)",
+        lambda s: _hedge(s, lambda h: h.band_high_pct),
+    ),
+    Variable(
+        "hedge.condor_loss_usd_per_vol_point",
+        N,
+        "$ per SPX vol point",
+        "what the iron condors lose for the +1 vol-point shock (positive: a loss)",
+        lambda s: _hedge(s, lambda h: h.condor_loss_usd_per_point),
+    ),
+    Variable(
+        "hedge.gain_usd_per_vol_point",
+        N,
+        "$ per SPX vol point",
+        "what the second-engine layer gains for the same shock",
+        lambda s: _hedge(s, lambda h: h.hedge_gain_usd_per_point),
+    ),
+    Variable(
+        "hedge.vx2_futures_to_add",
+        N,
+        "contracts",
+        "VX2 futures that bring the ratio to the band's middle (negative: fewer needed)",
+        lambda s: _hedge(s, lambda h: float(h.vx2_futures_to_add)),
+    ),
+    Variable(
+        "hedge.call_spreads_to_add",
+        N,
+        "spreads",
+        "or: front-month VIX call spreads (the one below) that do the same",
+        lambda s: _hedge(s, lambda h: float(h.call_spreads_to_add)),
+    ),
+    Variable(
+        "hedge.spread_long_strike",
+        N,
+        "VIX points",
+        "suggested spread's long call strike (quoted, 3-5 points above VX1)",
+        lambda s: _spread(s, "long_strike"),
+    ),
+    Variable(
+        "hedge.spread_short_strike",
+        N,
+        "VIX points",
+        "suggested spread's short call strike (quoted, about 5 above the long)",
+        lambda s: _spread(s, "short_strike"),
+    ),
+    Variable(
+        "hedge.spread_debit_usd",
+        N,
+        "$ per spread",
+        "suggested spread's debit, mid to mid",
+        lambda s: _spread(s, "debit_usd"),
+    ),
+    Variable(
+        "hedge.spread_max_gain_usd",
+        N,
+        "$ per spread",
+        "suggested spread's maximum gain (width x 100 - debit)",
+        lambda s: _spread(s, "max_gain_usd"),
+    ),
+    Variable(
+        "hedge.spread_break_even",
+        N,
+        "VIX points",
+        "suggested spread's break-even at expiry (long strike + debit)",
+        lambda s: _spread(s, "break_even"),
     ),
     Variable(
         "feed.data_age_seconds",

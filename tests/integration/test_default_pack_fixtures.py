@@ -40,6 +40,7 @@ CASES: dict[str, Check] = {
     "BookVegaLimit": (FIXTURES / "BookVegaLimit.toml", operator.le, -1.0),
     # Its value is in $ per 1% SPX; the limit is 1 % of the $1,000,000 account.
     "BookDeltaAcceleration": (FIXTURES / "BookDeltaAcceleration.toml", _abs_ge, 10_000.0),
+    "HedgeRatioOutOfBand": (bundled.PORTFOLIO, operator.gt, 25.0),  # the spike shrinks vega
     "VixTermStructureInverted": (bundled.PORTFOLIO, operator.gt, 0.0),
     "VixAboveFrontFuture": (bundled.PORTFOLIO, operator.gt, 1.0),
     "FeedStale": (bundled.PORTFOLIO, operator.gt, 60.0),

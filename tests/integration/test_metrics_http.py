@@ -43,6 +43,11 @@ def test_scrape_matches_snapshot() -> None:
     assert samples[("condor_index_value", (("index", "SPX"),))] == snapshot.spx
     assert samples[("condor_vix_future_price", (("tenor", "VX1"),))] == snapshot.term.vx1
     assert ("condor_alerts_firing", (("rule", "VixTermStructureInverted"),)) in samples
+    assert snapshot.hedge is not None
+    assert samples[("condor_hedge_ratio_percent", ())] == snapshot.hedge.ratio_pct
+    assert 15.0 < snapshot.hedge.ratio_pct < 25.0  # the example layer is sized in the band
+    key = ("condor_hedge_to_add", (("instrument", "vx2_future"),))
+    assert samples[key] == snapshot.hedge.vx2_futures_to_add
 
 
 def test_skipped_lines_reach_metrics_and_rule_variables(write_session: WriteSession) -> None:

@@ -1,0 +1,185 @@
+"""Scheduled US macro events that move SPX implied vol: FOMC decisions, CPI and PPI releases.
+
+The calendar is a TOML file (the bundled ``monitor/bundled/events.toml`` or a user's copy):
+one ``[[events]]`` table per event with ``kind`` (fomc | cpi | ppi), ``date`` (a TOML date)
+and ``time`` (HH:MM, New York wall-clock time). Loading validates it and names the field at
+fault; the queries then answer "what comes next, and how long until it" for a given moment.
+
+Event times are New York times: ``ScheduledEvent.at`` carries America/New_York, so a 08:30
+release is 13:30 UTC in winter and 12:30 UTC in summer. Queries take any timezone-aware
+``now`` and refuse a naive one (an hour's error around a release is the whole point).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from monitor.bundled import HERE as BUNDLED_DIR
+from monitor.domain.instruments import NEW_YORK
+from monitor.tomlfile import load_toml
+
+BUNDLED_EVENTS = BUNDLED_DIR / "events.toml"
+
+_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class EventKind(StrEnum):
+    FOMC = "fomc"  # FOMC policy statement, second day of the meeting
+    CPI = "cpi"  # BLS Consumer Price Index release
+    PPI = "ppi"  # BLS Producer Price Index release
+
+
+def _on_a_weekday(value: date) -> date:
+    if value.weekday() >= 5:
+        weekday = _WEEKDAYS[value.weekday()]
+        raise ValueError(f"{value.isoformat()} is a {weekday}: scheduled releases fall on weekdays")
+    return value
+
+
+class EventSpec(BaseModel):
+    """One ``[[events]]`` table as written in the file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: EventKind
+    date: date
+    time: Annotated[str, Field(description="HH:MM, New York time")]
+
+    @field_validator("time")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        if _HHMM.fullmatch(value) is None:
+            raise ValueError(
+                f"must be HH:MM on a 24-hour New York clock, such as 08:30, not {value!r}"
+            )
+        return value
+
+    _weekday = field_validator("date")(_on_a_weekday)
+
+    def moment(self) -> datetime:
+        hour, minute = (int(part) for part in self.time.split(":"))
+        return datetime.combine(self.date, time(hour, minute), tzinfo=NEW_YORK)
+
+
+class EventFileSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    events: list[EventSpec]
+
+    @field_validator("events")
+    @classmethod
+    def _unique(cls, value: list[EventSpec]) -> list[EventSpec]:
+        first: dict[tuple[EventKind, date], int] = {}
+        for index, event in enumerate(value):
+            key = (event.kind, event.date)
+            if key in first:
+                raise ValueError(
+                    f"events[{index}] repeats {event.kind.value} on {event.date.isoformat()} "
+                    f"(first at events[{first[key]}]); one event of a kind per day"
+                )
+            first[key] = index
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledEvent:
+    kind: EventKind
+    at: datetime  # America/New_York
+
+    @property
+    def day(self) -> date:
+        """The New York calendar day of the event."""
+        return self.at.astimezone(NEW_YORK).date()
+
+
+Kinds = EventKind | Iterable[EventKind] | None  # None: every kind
+
+
+def _wanted(kinds: Kinds) -> frozenset[EventKind] | None:
+    if kinds is None:
+        return None
+    if isinstance(kinds, EventKind):  # a StrEnum is iterable too, by character
+        return frozenset((kinds,))
+    return frozenset(EventKind(kind) for kind in kinds)
+
+
+def _utc(now: datetime) -> datetime:
+    """``now`` in UTC. Arithmetic and comparison go through UTC because Python subtracts and
+    compares two datetimes of the same tzinfo on the wall clock, across a DST change too."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, got naive {now.isoformat()}")
+    return now.astimezone(UTC)
+
+
+class EventCalendar:
+    """Events sorted by time; every query may be narrowed to some ``kinds``."""
+
+    def __init__(self, events: Iterable[ScheduledEvent], *, source: Path | None = None) -> None:
+        ordered = sorted(events, key=lambda e: (_utc(e.at), e.kind.value))
+        self.events: tuple[ScheduledEvent, ...] = tuple(ordered)
+        self.source = source
+        self._times = [_utc(event.at) for event in self.events]  # sorted
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def _from(self, now: datetime, kinds: Kinds) -> Iterator[ScheduledEvent]:
+        """Events at or after ``now``, in order, of the given kinds (all when None)."""
+        wanted = _wanted(kinds)
+        start = bisect.bisect_left(self._times, _utc(now))
+        for event in self.events[start:]:
+            if wanted is None or event.kind in wanted:
+                yield event
+
+    def next_event(self, now: datetime, kinds: Kinds = None) -> ScheduledEvent | None:
+        """The first event at or after ``now`` (of ``kinds``), or None when none is scheduled."""
+        return next(iter(self._from(now, kinds)), None)
+
+    def hours_until_next(self, now: datetime, kinds: Kinds = None) -> float:
+        """Hours from ``now`` to the next event (0 at its minute); NaN when none is scheduled."""
+        event = self.next_event(now, kinds)
+        if event is None:
+            return math.nan
+        return (_utc(event.at) - _utc(now)).total_seconds() / 3600.0
+
+    def days_until_next(self, now: datetime, kinds: Kinds = None) -> float:
+        """Days (of 24 hours) from ``now`` to the next event; NaN when none is scheduled."""
+        return self.hours_until_next(now, kinds) / 24.0
+
+    def is_event_day(self, day: date, kinds: Kinds = None) -> bool:
+        """Whether an event (of ``kinds``) falls on ``day``, a New York calendar day."""
+        wanted = _wanted(kinds)
+        return any(
+            event.day == day and (wanted is None or event.kind in wanted) for event in self.events
+        )
+
+    def within(self, now: datetime, days: float, kinds: Kinds = None) -> list[ScheduledEvent]:
+        """Events from ``now`` up to and including ``now + days``, in order."""
+        if not days >= 0:  # refuses NaN as well
+            raise ValueError(f"days must be zero or more, not {days}")
+        end = _utc(now) + timedelta(days=days)
+        out: list[ScheduledEvent] = []
+        for event in self._from(now, kinds):
+            if _utc(event.at) > end:
+                break
+            out.append(event)
+        return out
+
+
+def load_events(path: Path = BUNDLED_EVENTS) -> EventCalendar:
+    """Reads and validates an event file; raises ConfigError naming the file and the field."""
+    spec = load_toml(path, EventFileSpec, context={})
+    return EventCalendar(
+        (ScheduledEvent(event.kind, event.moment()) for event in spec.events), source=path
+    )

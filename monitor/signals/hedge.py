@@ -1,0 +1,168 @@
+"""The hedge ratio of the second-engine layer, and how much hedge brings it into its band.
+
+Hedge ratio (docs/rules.md, "Hedge ratio"): for a coordinated +1 SPX-vol-point shock (spot
+VIX up one point with it), the second-engine layer's dollar gain divided by the iron
+condors' dollar loss, in percent. SPX options move by their vega; a VIX future moves by
+the response of its tenor (``vx_response``), and a VIX option by its delta to its future
+times that response. NaN when the condors do not lose from a vol rise.
+
+Sizing: the extra gain that brings the ratio to the middle of the band, in whole VX2
+futures, or in front-month VIX call spreads chosen among quoted strikes: the long strike
+the lowest quoted one 3 to 5 points above VX1 (else the nearest to 4 above), the short
+strike the quoted one nearest 5 points above it. Counts to add are rounded up; a negative
+count (the layer is larger than the band asks for) is rounded to the nearest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitor.domain.instruments import Instrument, Kind, Right
+from monitor.market.state import MarketState
+from monitor.portfolio.book import BookSnapshot
+from monitor.portfolio.model import StrategyKind
+from monitor.pricing import black76
+from monitor.pricing.expiry import settlement, year_fraction
+from monitor.signals.term_structure import vx_response
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeSettings:
+    band_low_pct: float = 15.0
+    band_high_pct: float = 25.0
+    long_strike_offset_points: tuple[float, float] = (3.0, 5.0)  # above VX1
+    spread_width_points: float = 5.0
+    vx_response_half_life_days: float = 60.0
+    rate: float = 0.04
+
+    @property
+    def target_pct(self) -> float:
+        return (self.band_low_pct + self.band_high_pct) / 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallSpread:
+    """One front-month VIX call spread (1 long, 1 short call), in dollars and VIX points."""
+
+    long_strike: float
+    short_strike: float
+    debit_usd: float  # mid to mid, per spread
+    max_gain_usd: float  # width x 100 minus the debit
+    break_even: float  # VIX at expiry
+    gain_usd_per_vol_point: float  # for the coordinated shock
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeView:
+    ratio_pct: float
+    condor_loss_usd_per_point: float  # positive: the condors lose this per +1 vol point
+    hedge_gain_usd_per_point: float
+    band_low_pct: float
+    band_high_pct: float
+    vx2_gain_usd_per_point: float  # one VX2 future
+    vx2_futures_to_add: int
+    spread: CallSpread | None
+    call_spreads_to_add: int
+
+    @property
+    def in_band(self) -> bool:
+        return self.band_low_pct <= self.ratio_pct <= self.band_high_pct
+
+
+def _count(needed: float, per_unit: float) -> int:
+    """Units that cover ``needed``: rounded up when adding, to the nearest when removing."""
+    if not (math.isfinite(needed) and math.isfinite(per_unit)) or per_unit <= 0.0:
+        return 0
+    units = needed / per_unit
+    return math.ceil(units) if units > 0 else round(units)
+
+
+def _mid(market: MarketState, inst: Instrument) -> float | None:
+    return market.mid(inst.id)
+
+
+def _call_delta(inst: Instrument, mid: float, future: float, now: datetime, rate: float) -> float:
+    years = year_fraction(inst, now)
+    strike = inst.strike or 0.0
+    vol = float(black76.implied_vol(mid, future, strike, years, rate, True))  # noqa: FBT003
+    if not math.isfinite(vol):
+        return math.nan
+    return float(black76.greeks(future, strike, years, rate, vol, True).delta)  # noqa: FBT003
+
+
+def choose_spread(
+    market: MarketState, vx1: Instrument, now: datetime, settings: HedgeSettings
+) -> CallSpread | None:
+    future = market.mid_or_last(vx1.id)
+    if future is None:
+        return None
+    quoted = sorted(
+        (
+            (i.strike or 0.0, i, mid)
+            for i in market.instruments.values()
+            if i.kind is Kind.OPTION
+            and i.root == "VIX"
+            and i.right is Right.CALL
+            and i.expiry == vx1.expiry
+            and (mid := _mid(market, i)) is not None
+        ),
+        key=lambda row: row[0],
+    )
+    if len(quoted) < 2:
+        return None
+    low, high = settings.long_strike_offset_points
+    inside = [row for row in quoted if future + low <= row[0] <= future + high]
+    long_row = inside[0] if inside else min(quoted, key=lambda r: abs(r[0] - future - 4.0))
+    above = [row for row in quoted if row[0] > long_row[0]]
+    if not above:
+        return None
+    target = long_row[0] + settings.spread_width_points
+    short_row = min(above, key=lambda r: (abs(r[0] - target), r[0]))
+    (k1, long_inst, mid1), (k2, short_inst, mid2) = long_row, short_row
+    deltas = [
+        _call_delta(i, m, future, now, settings.rate)
+        for i, m in ((long_inst, mid1), (short_inst, mid2))
+    ]
+    days = (settlement(vx1) - now).total_seconds() / 86_400.0
+    response = vx_response(days, settings.vx_response_half_life_days)
+    debit = (mid1 - mid2) * 100.0
+    return CallSpread(
+        long_strike=k1,
+        short_strike=k2,
+        debit_usd=debit,
+        max_gain_usd=(k2 - k1) * 100.0 - debit,
+        break_even=k1 + debit / 100.0,
+        gain_usd_per_vol_point=100.0 * (deltas[0] - deltas[1]) * response,
+    )
+
+
+def hedge_view(snapshot: BookSnapshot, market: MarketState, settings: HedgeSettings) -> HedgeView:
+    loss = -sum(
+        s.risk.vol_shock_usd_per_point
+        for s in snapshot.strategies
+        if s.kind is StrategyKind.IRON_CONDOR
+    )
+    gain = sum(
+        s.risk.vol_shock_usd_per_point
+        for s in snapshot.strategies
+        if s.kind is StrategyKind.SECOND_ENGINE
+    )
+    ratio = 100.0 * gain / loss if loss > 0.0 else math.nan
+    needed = settings.target_pct / 100.0 * loss - gain if loss > 0.0 else math.nan
+    term = snapshot.term
+    per_vx2 = 1000.0 * vx_response(term.vx2_days, settings.vx_response_half_life_days)
+    vx1 = market.instruments.get(term.vx1_id) if term.vx1_id else None
+    spread = choose_spread(market, vx1, snapshot.time, settings) if vx1 else None
+    return HedgeView(
+        ratio_pct=ratio,
+        condor_loss_usd_per_point=loss,
+        hedge_gain_usd_per_point=gain,
+        band_low_pct=settings.band_low_pct,
+        band_high_pct=settings.band_high_pct,
+        vx2_gain_usd_per_point=per_vx2,
+        vx2_futures_to_add=_count(needed, per_vx2),
+        spread=spread,
+        call_spreads_to_add=_count(needed, spread.gain_usd_per_vol_point) if spread else 0,
+    )
