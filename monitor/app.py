@@ -46,6 +46,7 @@ from monitor.portfolio.scenarios import ScenarioSpec
 from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import RuleSet, load_rule_set
 from monitor.rules.reload import RuleReloader
+from monitor.signals.events import BUNDLED_EVENTS, load_events
 from monitor.signals.hedge import HedgeSettings
 from monitor.sinks.alerts_file import AlertsFileSink
 from monitor.sinks.base import Sink
@@ -112,6 +113,7 @@ def load_common(config: DaemonConfig, config_path: Path | None) -> tuple[Portfol
     """The portfolio file, the rule packs and the Apprise credentials, checked."""
     portfolio = load_portfolio(config.portfolio)
     rules = load_rule_set(config.rules)
+    load_events(config.events.file or BUNDLED_EVENTS)  # ConfigError naming the field
     if config.notify is not None:
         try:
             load_services(config.notify.credentials)
@@ -218,6 +220,7 @@ def build_pipeline(
             vix_points_per_spx_pct=pricing.vix_points_per_spx_pct,
             vx_response_half_life_days=config.scenarios.vx_response_half_life_days,
         ),
+        events=load_events(config.events.file or BUNDLED_EVENTS),
         hedge=HedgeSettings(
             band_low_pct=config.hedge.band_low_pct,
             band_high_pct=config.hedge.band_high_pct,

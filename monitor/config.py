@@ -138,6 +138,17 @@ class HedgeConfig(_Section):
         return self
 
 
+class EventsConfig(_Section):
+    """The calendar of scheduled events (FOMC, CPI, PPI): the bundled one, or your copy."""
+
+    file: Path | None = None  # default: monitor/bundled/events.toml
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+
 class JournalConfig(_Section):
     path: Path
     # Take back the firing alerts of the previous run, so a restart does not page again.
@@ -257,6 +268,7 @@ class DaemonConfig(_Section):
     pricing: PricingConfig = PricingConfig()
     scenarios: ScenariosConfig = ScenariosConfig()
     hedge: HedgeConfig = HedgeConfig()
+    events: EventsConfig = EventsConfig()
     journal: JournalConfig
     metrics: MetricsConfig = MetricsConfig()
     console: ConsoleConfig = ConsoleConfig()

@@ -25,8 +25,10 @@ from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing.valuation import PricingSettings, Valuer
 from monitor.rules.engine import RuleEngine
 from monitor.rules.loader import Rule
+from monitor.signals.events import EventCalendar, event_view, load_events
 from monitor.signals.hedge import HedgeSettings, hedge_view
 from monitor.signals.history import Change
+from monitor.signals.indicators import IndicatorSet, IndicatorView, view
 from monitor.signals.term_structure import TermStructureTracker
 from monitor.sinks.base import Sink
 from monitor.sinks.journal import Journal
@@ -34,6 +36,8 @@ from monitor.sinks.journal import Journal
 log = structlog.get_logger(__name__)
 DELTA_ACCELERATION_WINDOW = timedelta(minutes=15)
 
+
+INDICATOR_BAR_MINUTES = 5  # MACD (12, 26, 9) and RSI (14) run on bars of this many minutes
 
 # Without new market data the rules still run this often, on the session clock: `for`
 # durations complete and data-age rules fire in a gap.
@@ -76,6 +80,7 @@ class Pipeline:
         journal: Journal | None = None,
         restore_alert_state: bool = False,
         hedge: HedgeSettings | None = None,
+        events: EventCalendar | None = None,
     ) -> None:
         self.portfolio = portfolio
         self.link_status: Callable[[], LinkStatus] | None = None  # set by a live feed
@@ -84,6 +89,10 @@ class Pipeline:
         )
         self.pricing = pricing
         self.hedge_settings = hedge or HedgeSettings(rate=pricing.rate)
+        self.vx1_indicators = IndicatorSet(INDICATOR_BAR_MINUTES, name="VX1")
+        self.vix_indicators = IndicatorSet(INDICATOR_BAR_MINUTES, name="VIX")
+        # The bundled calendar unless the config names another (replays and backtests too).
+        self.events = events if events is not None else load_events()
         self.valuer = Valuer([leg.instrument for leg in portfolio.legs], universe, pricing)
         self.term = TermStructureTracker(universe)
         self.engine = RuleEngine(rules, inhibit_rules=inhibit_rules, silences=journal)
@@ -141,7 +150,16 @@ class Pipeline:
             scenarios=self.scenarios.grid(snapshot),
             delta_change_15m_usd_per_pct=change,
             hedge=hedge_view(snapshot, self.market, self.hedge_settings),
+            vx1_signals=self._indicators(self.vx1_indicators, now, snapshot.term.vx1),
+            vix_signals=self._indicators(self.vix_indicators, now, snapshot.vix),
+            events=event_view(self.events, now),
         )
+
+    @staticmethod
+    def _indicators(indicators: IndicatorSet, now: datetime, price: float) -> IndicatorView:
+        if math.isfinite(price):
+            indicators.update(now, price)
+        return view(indicators)
 
     def replace_portfolio(self, portfolio: Portfolio, universe: dict[str, Instrument]) -> None:
         """A changed book (positions traded during the day): new legs are valued from the next

@@ -34,6 +34,7 @@ log = structlog.get_logger(__name__)
 MQTT_CHANNEL = "mqtt"
 SECONDS_PER_DAY = 86_400.0
 CONNECT_WAIT_SECONDS = 5.0
+WORKER_STOP_SECONDS = 15.0  # longer than a publish's own timeout
 
 
 def read_password(mqtt: MqttConfig, config_path: Path | None) -> str | None:
@@ -180,7 +181,8 @@ class Delivery:
             self._link_task = asyncio.create_task(self.link.run(), name="mqtt-link")
             # A broker that is down does not stop the run: its messages wait in the outbox.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.link.wait_connected(), CONNECT_WAIT_SECONDS)
+                async with asyncio.timeout(CONNECT_WAIT_SECONDS):
+                    await self.link.wait_connected()
         self._tasks = [
             asyncio.create_task(w.run(), name=f"deliver-{w.channel}") for w in self.workers
         ]
@@ -209,9 +211,15 @@ class Delivery:
     async def stop(self) -> bool:
         """Stops the workers, flushes what is left within the configured time, then says
         ``offline`` and disconnects. True when nothing was left undelivered."""
-        for task in self._tasks:
+        for worker in self.workers:
+            worker.stop()
+        _done, running = (
+            await asyncio.wait(self._tasks, timeout=WORKER_STOP_SECONDS)
+            if self._tasks
+            else (set(), set())
+        )
+        for task in running:  # an attempt stuck past its own timeouts
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         timeout = self.config.delivery.shutdown_flush_seconds
         drained = await asyncio.gather(*(w.drain(timeout) for w in self.workers))
         for worker, done in zip(self.workers, drained, strict=True):

@@ -92,6 +92,7 @@ class ChannelWorker:
         self._clock = wall_clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._wake = asyncio.Event()
+        self._stopped = False
         self._last_send = -float("inf")
 
     def _look(self) -> None:
@@ -106,8 +107,11 @@ class ChannelWorker:
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that arrives as the wake-up does, and the worker would never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=max(seconds, 0.0))
+            async with asyncio.timeout(max(seconds, 0.0)):
+                await self._wake.wait()
 
     def _group(self, head: OutboxMessage, *, flush: bool) -> list[OutboxMessage] | float:
         """The messages to send next, or how long to wait before they are ready."""
@@ -173,10 +177,17 @@ class ChannelWorker:
         return 0.0
 
     async def run(self) -> None:
-        while True:
+        """Delivers until ``stop``; the shutdown's own flush is ``drain``."""
+        while not self._stopped:
             wait = await self.step()
-            if wait > 0.0:
+            if wait > 0.0 and not self._stopped:
                 await self._sleep(wait)
+
+    def stop(self) -> None:
+        """Ends ``run`` after the attempt in progress (a flag, not a cancellation: a cancel
+        racing the worker's own sleep timeout can be lost)."""
+        self._stopped = True
+        self._wake.set()
 
     async def drain(self, seconds: float) -> bool:
         """Delivers until the outbox is empty or ``seconds`` pass; True if empty.

@@ -418,7 +418,8 @@ class IbFeed:
 
     async def next_batch(self, timeout: float) -> EventBatch | None:  # noqa: ASYNC109 - a poll
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._queue.get()
         except TimeoutError:
             return None
 

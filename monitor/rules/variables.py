@@ -15,6 +15,7 @@ from monitor.portfolio.book import BookSnapshot, LegRisk, Risk, StrategyRisk
 from monitor.portfolio.model import StrategyKind
 from monitor.rules.expressions import Value, VarType
 from monitor.signals.hedge import HedgeView
+from monitor.signals.indicators import IndicatorView
 
 T = TypeVar("T")
 
@@ -102,6 +103,10 @@ def _risk_rows(prefix: str, pick: Callable[[T], Risk], whose: str) -> tuple[Vari
 
 def _book_risk(s: BookSnapshot) -> Risk:
     return s.book
+
+
+def _ind(view: IndicatorView | None, name: str) -> float:
+    return float(getattr(view, name)) if view is not None else math.nan
 
 
 def _hedge(snapshot: BookSnapshot, pick: Callable[[HedgeView], float]) -> float:
@@ -338,6 +343,90 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         "VIX points",
         "suggested spread's break-even at expiry (long strike + debit)",
         lambda s: _spread(s, "break_even"),
+    ),
+    Variable(
+        "signals.vx1_macd",
+        N,
+        "VIX points",
+        "MACD (12, 26, 9) of VX1 on 5-minute bars: EMA12 - EMA26 of the closes",
+        lambda s: _ind(s.vx1_signals, "macd"),
+    ),
+    Variable(
+        "signals.vx1_macd_signal",
+        N,
+        "VIX points",
+        "its signal line (EMA9 of MACD)",
+        lambda s: _ind(s.vx1_signals, "signal"),
+    ),
+    Variable(
+        "signals.vx1_macd_histogram",
+        N,
+        "VIX points",
+        "MACD - signal",
+        lambda s: _ind(s.vx1_signals, "histogram"),
+    ),
+    Variable(
+        "signals.vx1_macd_cross",
+        N,
+        "-1/0/+1",
+        "+1 if MACD crossed above its signal on the last completed bar, -1 below, else 0",
+        lambda s: _ind(s.vx1_signals, "cross"),
+    ),
+    Variable(
+        "signals.vx1_bars_since_cross",
+        N,
+        "bars",
+        "completed 5-minute bars since the last MACD cross (NaN before one)",
+        lambda s: _ind(s.vx1_signals, "bars_since_cross"),
+    ),
+    Variable(
+        "signals.vx1_rsi",
+        N,
+        "0-100",
+        "RSI (14, Wilder) of VX1 on 5-minute bars",
+        lambda s: _ind(s.vx1_signals, "rsi"),
+    ),
+    Variable(
+        "signals.vix_macd",
+        N,
+        "VIX points",
+        "MACD (12, 26, 9) of spot VIX on 5-minute bars",
+        lambda s: _ind(s.vix_signals, "macd"),
+    ),
+    Variable(
+        "signals.vix_rsi",
+        N,
+        "0-100",
+        "RSI (14, Wilder) of spot VIX on 5-minute bars",
+        lambda s: _ind(s.vix_signals, "rsi"),
+    ),
+    Variable(
+        "events.next_kind",
+        S,
+        "",
+        "kind of the next scheduled event: fomc, cpi, ppi ('' when the calendar runs out)",
+        lambda s: s.events.next_kind if s.events else "",
+    ),
+    Variable(
+        "events.hours_to_next",
+        N,
+        "hours",
+        "hours to the next scheduled event (FOMC 14:00 ET, CPI and PPI 08:30 ET)",
+        lambda s: s.events.hours_to_next if s.events else math.nan,
+    ),
+    Variable(
+        "events.hours_to_next_fomc",
+        N,
+        "hours",
+        "hours to the next FOMC decision",
+        lambda s: s.events.hours_to_next_fomc if s.events else math.nan,
+    ),
+    Variable(
+        "events.today",
+        B,
+        "true/false",
+        "a scheduled event falls on today's New York date",
+        lambda s: s.events.event_today if s.events else False,
     ),
     Variable(
         "feed.data_age_seconds",

@@ -183,3 +183,23 @@ def load_events(path: Path = BUNDLED_EVENTS) -> EventCalendar:
     return EventCalendar(
         (ScheduledEvent(event.kind, event.moment()) for event in spec.events), source=path
     )
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """The next scheduled events as rules see them (NaN hours when the calendar runs out)."""
+
+    next_kind: str  # "fomc", "cpi", "ppi", or "" when none is left
+    hours_to_next: float
+    hours_to_next_fomc: float
+    event_today: bool
+
+
+def event_view(calendar: EventCalendar, now: datetime) -> EventView:
+    upcoming = calendar.next_event(now)
+    return EventView(
+        upcoming.kind.value if upcoming else "",
+        calendar.hours_until_next(now),
+        calendar.hours_until_next(now, EventKind.FOMC),
+        calendar.is_event_day(now.astimezone(NEW_YORK).date()),
+    )

@@ -206,3 +206,28 @@ class IndicatorSet:
             self.bars_since_cross = 0
         elif self.bars_since_cross is not None:
             self.bars_since_cross += 1
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorView:
+    """One series' indicators after its last completed bar (NaN while warming up)."""
+
+    macd: float = math.nan
+    signal: float = math.nan
+    histogram: float = math.nan
+    cross: int = 0  # +1 / -1 on the bar MACD crossed its signal line, else 0
+    bars_since_cross: float = math.nan
+    rsi: float = math.nan
+
+
+def view(indicators: IndicatorSet) -> IndicatorView:
+    m = indicators.last_macd
+    since = indicators.bars_since_cross
+    return IndicatorView(
+        m.macd if m else math.nan,
+        m.signal if m else math.nan,
+        m.histogram if m else math.nan,
+        indicators.last_cross,
+        float(since) if since is not None else math.nan,
+        indicators.last_rsi if indicators.last_rsi is not None else math.nan,
+    )

@@ -2,7 +2,8 @@
 
 Book-limit rules get a book sized to cross their limit on the bundled vol-spike day
 (tests/fixtures/rules/<rule>.toml); FeedStale gets that day with a three-minute hole in the
-data. The calm-day silence of the whole pack is tested in test_generator.py.
+data; the time-shifting rules get a short hand-written day before VX1 settles and the FOMC
+decides (tests/fixtures/rules/day-before-fomc.jsonl). The calm-day silence of the whole pack is tested in test_generator.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from monitor.rules.loader import load_rule_file
 
 PACK = REPO / "rules" / "second-engine.yaml"
 FIXTURES = REPO / "tests" / "fixtures" / "rules"
+ONE_FUTURE = REPO / "tests" / "data" / "one-future.toml"
+# 2026-03-17: VX1 settles the next morning; the FOMC decides (and PPI is out) on 03-18.
+DAY_BEFORE_FOMC = FIXTURES / "day-before-fomc.jsonl"
 GAP = (datetime.fromisoformat("2026-03-03T11:00:00-05:00"), timedelta(minutes=3))
 
 
@@ -41,6 +45,9 @@ CASES: dict[str, Check] = {
     # Its value is in $ per 1% SPX; the limit is 1 % of the $1,000,000 account.
     "BookDeltaAcceleration": (FIXTURES / "BookDeltaAcceleration.toml", _abs_ge, 10_000.0),
     "HedgeRatioOutOfBand": (bundled.PORTFOLIO, operator.gt, 25.0),  # the spike shrinks vega
+    "VxRollDue": (ONE_FUTURE, operator.le, 5.0),
+    "ScheduledEventSoon": (ONE_FUTURE, operator.le, 24.0),
+    "VixMomentumCross": (bundled.PORTFOLIO, _abs_ge, 0.5),
     "VixTermStructureInverted": (bundled.PORTFOLIO, operator.gt, 0.0),
     "VixAboveFrontFuture": (bundled.PORTFOLIO, operator.gt, 1.0),
     "FeedStale": (bundled.PORTFOLIO, operator.gt, 60.0),
@@ -76,7 +83,11 @@ def test_rule_fires_on_its_fixture(
     rule: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     portfolio, beyond, limit = CASES[rule]
-    session = with_gap(tmp_path / "gap.jsonl") if rule == "FeedStale" else bundled.SESSION
+    session = bundled.SESSION
+    if rule == "FeedStale":
+        session = with_gap(tmp_path / "gap.jsonl")
+    elif portfolio == ONE_FUTURE:
+        session = DAY_BEFORE_FOMC
     result = backtest(session, portfolio, capsys)
     firing = [a for a in result["transitions"] if a["rule"] == rule and a["state"] == "firing"]
     assert firing, f"{rule} never fired; fired: {result['fired']}"
