@@ -2,8 +2,9 @@
 
 Book-limit rules get a book sized to cross their limit on the bundled vol-spike day
 (tests/fixtures/rules/<rule>.toml); FeedStale gets that day with a three-minute hole in the
-data; the time-shifting rules get a short hand-written day before VX1 settles and the FOMC
-decides (tests/fixtures/rules/day-before-fomc.jsonl). The calm-day silence of the whole pack is tested in test_generator.py.
+data; the time-shifting rules get a short hand-written day before VX1 settles and the
+FOMC decides (tests/fixtures/rules/day-before-fomc.jsonl). The calm-day silence of the
+whole pack is tested in test_generator.py.
 """
 
 from __future__ import annotations
