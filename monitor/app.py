@@ -31,10 +31,11 @@ from monitor.config import (
     JournalConfig,
     MetricsConfig,
     PricingConfig,
+    SignalsConfig,
 )
 from monitor.delivery.chat import load_services
 from monitor.delivery.service import Delivery, read_password
-from monitor.domain.instruments import Instrument
+from monitor.domain.instruments import NEW_YORK, Instrument
 from monitor.domain.quotes import EventBatch
 from monitor.errors import ConfigError, MonitorError
 from monitor.feeds.replay import ReplayReader, ReplayStats
@@ -46,8 +47,12 @@ from monitor.portfolio.scenarios import ScenarioSpec
 from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import RuleSet, load_rule_set
 from monitor.rules.reload import RuleReloader
+from monitor.signals.board import SignalSettings
+from monitor.signals.breadth import BreadthSettings
 from monitor.signals.events import BUNDLED_EVENTS, load_events
 from monitor.signals.hedge import HedgeSettings
+from monitor.signals.quality import QualitySettings
+from monitor.signals.warmup import warm_up
 from monitor.sinks.alerts_file import AlertsFileSink
 from monitor.sinks.base import Sink
 from monitor.sinks.console import ConsoleSink
@@ -114,6 +119,8 @@ def load_common(config: DaemonConfig, config_path: Path | None) -> tuple[Portfol
     portfolio = load_portfolio(config.portfolio)
     rules = load_rule_set(config.rules)
     load_events(config.events.file or BUNDLED_EVENTS)  # ConfigError naming the field
+    for path in config.signals.warm_up:
+        ReplayReader(path)  # ReplayFormatError naming the file
     if config.notify is not None:
         try:
             load_services(config.notify.credentials)
@@ -221,6 +228,7 @@ def build_pipeline(
             vx_response_half_life_days=config.scenarios.vx_response_half_life_days,
         ),
         events=load_events(config.events.file or BUNDLED_EVENTS),
+        signals=signal_settings(config.signals),
         hedge=HedgeSettings(
             band_low_pct=config.hedge.band_low_pct,
             band_high_pct=config.hedge.band_high_pct,
@@ -239,6 +247,29 @@ def build_pipeline(
             decay_days=config.scenarios.decay_days,
         ),
     )
+
+
+def signal_settings(config: SignalsConfig) -> SignalSettings:
+    return SignalSettings(
+        bar_minutes=config.bar_minutes,
+        breadth=BreadthSettings(
+            lookback_bars=config.breadth_lookback_bars,
+            ad_threshold_issues=config.breadth_ad_threshold_issues,
+            near_extreme_pct=config.breadth_near_extreme_pct,
+            min_spx_move_pct=config.breadth_min_spx_move_pct,
+        ),
+        quality=QualitySettings(
+            lookback_bars=config.quality_lookback_bars, min_bars=config.quality_min_bars
+        ),
+    )
+
+
+def warm_up_signals(pipeline: Pipeline, sessions: list[Path], until: datetime) -> None:
+    """Primes the bar signals from recorded sessions (logged; a bad file is a ConfigError)."""
+    if not sessions:
+        return
+    report = warm_up(pipeline.signals, sessions, until)
+    log.info("signals_warm_up", files=report.files, events=report.events, bars=report.bars)
 
 
 async def open_runtime(
@@ -342,6 +373,12 @@ async def run(prepared: Prepared) -> RunSummary:
         bad_lines=reader.stats.bad_by_reason,
     )
     pipeline = runtime.pipeline
+    session_start = datetime.combine(reader.header.session_date, datetime.min.time(), NEW_YORK)
+    try:
+        warm_up_signals(pipeline, config.signals.warm_up, session_start)
+    except MonitorError:
+        await close_runtime(runtime)
+        raise
     started = time.perf_counter()
     log.info(
         "replay_start",

@@ -138,6 +138,35 @@ class HedgeConfig(_Section):
         return self
 
 
+class SignalsConfig(_Section):
+    """Bars, MACD/RSI, breadth, hedge quality, and the warm-up (docs/rules.md, "Signals")."""
+
+    bar_minutes: Literal[1, 5, 15] = 5
+    breadth_lookback_bars: Annotated[int, Field(ge=2, le=500)] = 6
+    breadth_ad_threshold_issues: Annotated[float, Field(gt=0.0)] = 200.0
+    breadth_near_extreme_pct: Annotated[float, Field(ge=0.0, le=5.0)] = 0.1
+    breadth_min_spx_move_pct: Annotated[float, Field(ge=0.0, le=10.0)] = 0.1
+    quality_lookback_bars: Annotated[int, Field(ge=3, le=2000)] = 24
+    quality_min_bars: Annotated[int, Field(ge=3, le=2000)] = 12
+    # Recorded sessions (replay files) read before the feed starts, to prime the bars.
+    warm_up: list[Path] = []
+    # Live: also the recordings of [feed] record_dir from this many days back (0: none).
+    warm_up_recording_days: Annotated[int, Field(ge=0, le=30)] = 3
+    # Live: IB historical bars for series the recordings left short of MACD's 34 bars.
+    ib_history: bool = True
+
+    @field_validator("warm_up")
+    @classmethod
+    def _warm_up(cls, value: list[Path], info: ValidationInfo) -> list[Path]:
+        return [_resolve(p, info) for p in value]
+
+    @model_validator(mode="after")
+    def _bars(self) -> SignalsConfig:
+        if self.quality_min_bars > self.quality_lookback_bars:
+            raise ValueError("quality_min_bars must not exceed quality_lookback_bars")
+        return self
+
+
 class EventsConfig(_Section):
     """The calendar of scheduled events (FOMC, CPI, PPI): the bundled one, or your copy."""
 
@@ -268,6 +297,7 @@ class DaemonConfig(_Section):
     pricing: PricingConfig = PricingConfig()
     scenarios: ScenariosConfig = ScenariosConfig()
     hedge: HedgeConfig = HedgeConfig()
+    signals: SignalsConfig = SignalsConfig()
     events: EventsConfig = EventsConfig()
     journal: JournalConfig
     metrics: MetricsConfig = MetricsConfig()

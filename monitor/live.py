@@ -13,17 +13,20 @@ from pathlib import Path
 
 import structlog
 
-from monitor.app import Runtime, close_runtime, open_runtime, process
+from monitor.app import Runtime, close_runtime, open_runtime, process, warm_up_signals
 from monitor.calendars import vix_future_expiries
 from monitor.config import DaemonConfig, IbFeedConfig
 from monitor.delivery.worker import Backoff
 from monitor.domain.instruments import NEW_YORK, Instrument, future_id, parse_instrument_id
+from monitor.errors import MonitorError
 from monitor.feeds.ib import IbFeed, IbSettings, MarketDataType
 from monitor.feeds.recorder import SessionRecorder
 from monitor.pipeline import LinkStatus
 from monitor.portfolio.grouping import group_positions
 from monitor.portfolio.model import Portfolio
 from monitor.rules.loader import RuleSet
+from monitor.signals.bars import Bar, on_grid
+from monitor.signals.warmup import recent_recordings
 
 log = structlog.get_logger(__name__)
 
@@ -152,6 +155,33 @@ async def _follow_positions(
     )
 
 
+async def _warm_up(config: DaemonConfig, runtime: Runtime, feed: IbFeed) -> None:
+    """Primes the bar signals: IB's recent bars where it has them, then the recordings (their
+    ticks continue each series after its last bar), then the live ticks."""
+    feed_config = config.feed
+    assert isinstance(feed_config, IbFeedConfig)
+    signals = config.signals
+    pipeline = runtime.pipeline
+    now = datetime.now(UTC)
+    if signals.ib_history:
+        term = pipeline.term.update(pipeline.market, now)
+        series = {"spx": "SPX", "vix": "VIX", "vx1": term.vx1_id, "vx2": term.vx2_id}
+        days = 3 if signals.bar_minutes == 15 else 2
+        for name, inst_id in series.items():
+            if inst_id is None:
+                continue
+            rows = await feed.history(inst_id, signals.bar_minutes, days=days)
+            board = pipeline.signals
+            bars = [Bar(t.astimezone(NEW_YORK), o, hi, lo, c) for t, o, hi, lo, c in rows]
+            taken = board.seed(name, on_grid(board.indicators[name].bars, bars))
+            log.info("signals_history", series=name, instrument=inst_id, bars=taken)
+    files = list(signals.warm_up)
+    if feed_config.record_dir is not None:
+        today = now.astimezone(NEW_YORK).date()
+        files += recent_recordings(feed_config.record_dir, today, signals.warm_up_recording_days)
+    warm_up_signals(pipeline, files, now)
+
+
 async def _serve(
     config: DaemonConfig,
     book: Book,
@@ -178,6 +208,11 @@ async def _serve(
         else None
     )
     interval = feed_config.evaluation_interval_seconds
+    try:
+        await _warm_up(config, runtime, feed)
+    except MonitorError:
+        await close_runtime(runtime)
+        raise
     last_evaluation = time.monotonic()
     log.info("live_start", run_id=runtime.run_id, instruments=len(universe))
     try:

@@ -161,12 +161,153 @@ class SnapshotCollector(Collector):
         futures = GaugeMetricFamily(
             "condor_vix_future_price", "VIX future mid, VIX points", labels=["tenor"]
         )
-        futures.add_metric(["VX1"], snapshot.term.vx1)
-        futures.add_metric(["VX2"], snapshot.term.vx2)
+        for tenor, price in (
+            ("VX1", snapshot.term.vx1),
+            ("VX2", snapshot.term.vx2),
+            ("VX3", snapshot.term.vx3),
+            ("VX4", snapshot.term.vx4),
+        ):
+            futures.add_metric([tenor], price)
         yield futures
+        yield from _term_metrics(snapshot)
+        yield from _signal_metrics(snapshot)
         yield from _feed_metrics(snapshot, self.pipeline.market)
         yield from _link_metrics(self.pipeline)
         yield from _hedge_metrics(snapshot)
+
+
+def _gauge(name: str, help_text: str, label: str, values: dict[str, float]) -> Metric:
+    family = GaugeMetricFamily(name, help_text, labels=[label])
+    for key, value in values.items():
+        family.add_metric([key], value)
+    return family
+
+
+def _term_metrics(snapshot: BookSnapshot) -> Iterator[Metric]:
+    term = snapshot.term
+    yield _gauge(
+        "condor_vix_term_spread_points",
+        "VIX term-structure spreads, VIX points: VX1 - VX2 (above 0: backwardation), VIX - VX1",
+        "spread",
+        {"vx1_minus_vx2": term.vx1_minus_vx2, "vix_minus_vx1": term.vix_minus_vx1},
+    )
+    yield GaugeMetricFamily(
+        "condor_vix_term_vx1_vx2_ratio",
+        "VX1 / VX2 (above 1: backwardation)",
+        value=term.vx1_vx2_ratio,
+    )
+    yield GaugeMetricFamily(
+        "condor_vix_constant_maturity_30d_points",
+        "VX1 and VX2 blended to a 30-day tenor, VIX points",
+        value=term.constant_maturity_30d,
+    )
+    yield _gauge(
+        "condor_vix_roll_points_per_day",
+        "Roll yield, VIX points per calendar day (positive in contango: a long future's loss)",
+        "tenor",
+        {"VX1": term.vx1_roll_points_per_day, "VX2": term.vx2_roll_points_per_day},
+    )
+    yield _gauge(
+        "condor_vix_future_days_to_settlement",
+        "Calendar days to the future's final settlement",
+        "tenor",
+        {"VX1": term.vx1_days, "VX2": term.vx2_days},
+    )
+    events = snapshot.events
+    if events is not None:
+        yield _gauge(
+            "condor_event_next_hours",
+            "Hours to the next scheduled event, by kind of the next one (fomc, cpi, ppi)",
+            "kind",
+            {events.next_kind or "none": events.hours_to_next},
+        )
+        yield GaugeMetricFamily(
+            "condor_event_next_fomc_hours",
+            "Hours to the next FOMC decision",
+            value=events.hours_to_next_fomc,
+        )
+        yield GaugeMetricFamily(
+            "condor_event_today",
+            "1 on a day with a scheduled event",
+            value=float(events.event_today),
+        )
+
+
+def _signal_metrics(snapshot: BookSnapshot) -> Iterator[Metric]:
+    signals = snapshot.signals
+    if signals is None:
+        return
+    views = signals.indicators
+    where = f"on {signals.bar_minutes}-minute bars, by series (spx, vix, vx1, vx2)"
+    yield _gauge(
+        "condor_indicator_macd",
+        f"MACD (12, 26, 9) line, the series' points, {where}",
+        "series",
+        {k: v.macd for k, v in views.items()},
+    )
+    yield _gauge(
+        "condor_indicator_macd_signal",
+        f"MACD signal line, the series' points, {where}",
+        "series",
+        {k: v.signal for k, v in views.items()},
+    )
+    yield _gauge(
+        "condor_indicator_macd_histogram",
+        f"MACD - signal, the series' points, {where}",
+        "series",
+        {k: v.histogram for k, v in views.items()},
+    )
+    yield _gauge(
+        "condor_indicator_macd_cross",
+        f"+1/-1 on the bar MACD crossed above/below its signal, else 0, {where}",
+        "series",
+        {k: float(v.cross) for k, v in views.items()},
+    )
+    yield _gauge(
+        "condor_indicator_rsi",
+        f"RSI (14, Wilder), 0-100, {where}",
+        "series",
+        {k: v.rsi for k, v in views.items()},
+    )
+    breadth = signals.breadth
+    yield GaugeMetricFamily(
+        "condor_breadth_ad_change_issues",
+        "Change of the NYSE A/D line over the breadth lookback, issues",
+        value=breadth.ad_change,
+    )
+    yield GaugeMetricFamily(
+        "condor_breadth_spx_change_percent",
+        "SPX change over the breadth lookback, percent",
+        value=breadth.spx_change_pct,
+    )
+    yield GaugeMetricFamily(
+        "condor_breadth_divergence",
+        "A/D divergence against SPX: -1 bearish, +1 bullish, 0 none",
+        value=breadth.divergence,
+    )
+    quality = signals.quality
+    yield GaugeMetricFamily(
+        "condor_hedge_quality_beta",
+        "Rolling beta of the second-engine layer's bar P&L on the condors' (negative: it hedges)",
+        value=quality.beta,
+    )
+    yield GaugeMetricFamily(
+        "condor_hedge_quality_correlation",
+        "Rolling correlation of the layer's bar P&L with the condors', -1 to +1",
+        value=quality.correlation,
+    )
+    yield _gauge(
+        "condor_carry_dollars_per_day",
+        "Carry, dollars per calendar day: the layer's roll-down and decay (negative: a cost), "
+        "and the condors' theta",
+        "layer",
+        {"hedge": quality.hedge_carry_usd_per_day, "condor": quality.condor_theta_usd_per_day},
+    )
+    yield GaugeMetricFamily(
+        "condor_hedge_carry_ratio_percent",
+        "The layer's carry cost as a share of the condors' theta, percent",
+        value=quality.carry_ratio_pct,
+    )
 
 
 def _hedge_metrics(snapshot: BookSnapshot) -> Iterator[Metric]:
@@ -192,6 +333,24 @@ def _hedge_metrics(snapshot: BookSnapshot) -> Iterator[Metric]:
     add.add_metric(["vx2_future"], hedge.vx2_futures_to_add)
     add.add_metric(["vix_call_spread"], hedge.call_spreads_to_add)
     yield add
+    spread = hedge.spread
+    if spread is not None:
+        yield _gauge(
+            "condor_hedge_spread_strike_points",
+            "The suggested front-month VIX call spread: strikes and break-even, VIX points",
+            "point",
+            {
+                "long_strike": spread.long_strike,
+                "short_strike": spread.short_strike,
+                "break_even": spread.break_even,
+            },
+        )
+        yield _gauge(
+            "condor_hedge_spread_dollars",
+            "The suggested call spread's debit and maximum gain, dollars per spread",
+            "measure",
+            {"debit": spread.debit_usd, "max_gain": spread.max_gain_usd},
+        )
 
 
 def feed_model_differences(

@@ -25,19 +25,16 @@ from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing.valuation import PricingSettings, Valuer
 from monitor.rules.engine import RuleEngine
 from monitor.rules.loader import Rule
+from monitor.signals.board import SignalBoard, SignalSettings
 from monitor.signals.events import EventCalendar, event_view, load_events
 from monitor.signals.hedge import HedgeSettings, hedge_view
 from monitor.signals.history import Change
-from monitor.signals.indicators import IndicatorSet, IndicatorView, view
 from monitor.signals.term_structure import TermStructureTracker
 from monitor.sinks.base import Sink
 from monitor.sinks.journal import Journal
 
 log = structlog.get_logger(__name__)
 DELTA_ACCELERATION_WINDOW = timedelta(minutes=15)
-
-
-INDICATOR_BAR_MINUTES = 5  # MACD (12, 26, 9) and RSI (14) run on bars of this many minutes
 
 # Without new market data the rules still run this often, on the session clock: `for`
 # durations complete and data-age rules fire in a gap.
@@ -81,6 +78,7 @@ class Pipeline:
         restore_alert_state: bool = False,
         hedge: HedgeSettings | None = None,
         events: EventCalendar | None = None,
+        signals: SignalSettings | None = None,
     ) -> None:
         self.portfolio = portfolio
         self.link_status: Callable[[], LinkStatus] | None = None  # set by a live feed
@@ -89,8 +87,7 @@ class Pipeline:
         )
         self.pricing = pricing
         self.hedge_settings = hedge or HedgeSettings(rate=pricing.rate)
-        self.vx1_indicators = IndicatorSet(INDICATOR_BAR_MINUTES, name="VX1")
-        self.vix_indicators = IndicatorSet(INDICATOR_BAR_MINUTES, name="VIX")
+        self.signals = SignalBoard(signals)
         # The bundled calendar unless the config names another (replays and backtests too).
         self.events = events if events is not None else load_events()
         self.valuer = Valuer([leg.instrument for leg in portfolio.legs], universe, pricing)
@@ -150,16 +147,9 @@ class Pipeline:
             scenarios=self.scenarios.grid(snapshot),
             delta_change_15m_usd_per_pct=change,
             hedge=hedge_view(snapshot, self.market, self.hedge_settings),
-            vx1_signals=self._indicators(self.vx1_indicators, now, snapshot.term.vx1),
-            vix_signals=self._indicators(self.vix_indicators, now, snapshot.vix),
+            signals=self.signals.update(snapshot),
             events=event_view(self.events, now),
         )
-
-    @staticmethod
-    def _indicators(indicators: IndicatorSet, now: datetime, price: float) -> IndicatorView:
-        if math.isfinite(price):
-            indicators.update(now, price)
-        return view(indicators)
 
     def replace_portfolio(self, portfolio: Portfolio, universe: dict[str, Instrument]) -> None:
         """A changed book (positions traded during the day): new legs are valued from the next
@@ -173,6 +163,7 @@ class Pipeline:
         self.valuer.last_iv.update(old.last_iv)
         self.valuer.quote_iv.update(old.quote_iv)
         self.valuer.forward_ratio.update(old.forward_ratio)
+        self.signals.book_changed()
 
     def acknowledge(self, alert_id: str) -> str | None:
         """Acknowledges a firing alert (kept in the journal); how it reads, or None."""

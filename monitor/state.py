@@ -26,8 +26,59 @@ def _risk(risk: Risk) -> dict[str, float | None]:
     return {f.name: _num(getattr(risk, f.name)) for f in dataclasses.fields(risk)}
 
 
+def _fields(obj: object | None) -> dict[str, Any] | None:
+    """A dataclass view as JSON: floats rounded (null when unknown), nested views kept."""
+    if obj is None:
+        return None
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        if isinstance(value, float):
+            out[f.name] = _num(value)
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = _fields(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def _term(snapshot: BookSnapshot) -> dict[str, Any]:
+    term = snapshot.term
+    return {
+        "vx1_id": term.vx1_id,
+        "vx2_id": term.vx2_id,
+        "vx1": _num(term.vx1),
+        "vx2": _num(term.vx2),
+        "vx3": _num(term.vx3),
+        "vx4": _num(term.vx4),
+        "vx1_days": _num(term.vx1_days),
+        "vx2_days": _num(term.vx2_days),
+        "contango": term.contango,
+        "inverted": term.inverted,
+        "vx1_minus_vx2_points": _num(term.vx1_minus_vx2),
+        "vx1_vx2_ratio": _num(term.vx1_vx2_ratio),
+        "vix_minus_vx1_points": _num(term.vix_minus_vx1),
+        "constant_maturity_30d_points": _num(term.constant_maturity_30d),
+        "vx1_roll_points_per_day": _num(term.vx1_roll_points_per_day),
+        "vx2_roll_points_per_day": _num(term.vx2_roll_points_per_day),
+    }
+
+
+def _signals(snapshot: BookSnapshot) -> dict[str, Any] | None:
+    signals = snapshot.signals
+    if signals is None:
+        return None
+    return {
+        "bar_minutes": signals.bar_minutes,
+        "indicators": {k: _fields(v) for k, v in signals.indicators.items()},
+        "breadth": _fields(signals.breadth),
+        "hedge_quality": _fields(signals.quality),
+    }
+
+
 def state_document(snapshot: BookSnapshot, firing: Sequence[Key], instance: str) -> dict[str, Any]:
     term = snapshot.term
+    events = snapshot.events
     return {
         "instance": instance,
         "time": snapshot.time.astimezone(NEW_YORK).isoformat(timespec="milliseconds"),
@@ -39,6 +90,10 @@ def state_document(snapshot: BookSnapshot, firing: Sequence[Key], instance: str)
         "book": _risk(snapshot.book),
         "strategies": {s.name: _risk(s.risk) for s in snapshot.strategies},
         "feed_data_age_seconds": _num(snapshot.feed.data_age_seconds),
+        "term_structure": _term(snapshot),
+        "hedge": _fields(snapshot.hedge),
+        "signals": _signals(snapshot),
+        "next_event": _fields(events),
         "firing": [
             {"alert_id": alert_id(rule, labels), "rule": rule, "labels": dict(labels)}
             for rule, labels in firing

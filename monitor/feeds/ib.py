@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import math
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -158,6 +159,7 @@ class IbFeed:
         self._contracts: dict[str, ib_async.Contract] = {}
         self._by_con_id: dict[int, str] = {}
         self._tickers: dict[str, ib_async.Ticker] = {}
+        self._history_contracts: set[int] = set()  # contracts of history requests in flight
         self._queue: asyncio.Queue[EventBatch] = asyncio.Queue()
         self._lost = asyncio.Event()
         self._last_stamp: datetime | None = None
@@ -303,6 +305,43 @@ class IbFeed:
                 log.warning("ib_disconnected", retry_in_seconds=round(delay, 2))
                 await asyncio.sleep(delay)
 
+    async def history(
+        self, inst_id: str, bar_minutes: int, *, days: int = 2
+    ) -> list[tuple[datetime, float, float, float, float]]:
+        """Completed bars (UTC start, open, high, low, close) of the last ``days`` days, outside
+        regular hours included: trades for indexes, midpoints for futures. Empty when IB has
+        none or refuses (logged); an error here never touches the streaming subscription."""
+        qualified = self._contracts.get(inst_id)
+        inst = self.instruments.get(inst_id)
+        if qualified is None or inst is None or not self.ib.isConnected():
+            return []
+        contract = copy.copy(qualified)  # its own object: errors are told apart by identity
+        what = "TRADES" if inst.kind is Kind.INDEX else "MIDPOINT"
+        size = f"{bar_minutes} min" if bar_minutes == 1 else f"{bar_minutes} mins"
+        self._history_contracts.add(id(contract))
+        try:
+            bars = await self.ib.reqHistoricalDataAsync(
+                contract, "", f"{days} D", size, what, useRTH=False, formatDate=2, timeout=30
+            )
+        except (ConnectionError, TimeoutError) as exc:
+            log.warning("ib_history_failed", instrument=inst_id, error=str(exc))
+            return []
+        finally:
+            self._history_contracts.discard(id(contract))
+        now = self.clock()
+        width = timedelta(minutes=bar_minutes)
+        out = []
+        for bar in bars or []:
+            start = bar.date
+            if not isinstance(start, datetime):
+                continue  # daily bars come as dates; these are intraday
+            start = start if start.tzinfo else start.replace(tzinfo=UTC)
+            if start + width <= now:  # the bar still forming is left to the ticks
+                prices = (float(bar.open), float(bar.high), float(bar.low), float(bar.close))
+                out.append((start, *prices))
+        log.info("ib_history", instrument=inst_id, bars=len(out), what=what, size=size)
+        return out
+
     async def close(self) -> None:
         self.ib.disconnectedEvent -= self._on_disconnected
         self.ib.disconnect()
@@ -322,7 +361,9 @@ class IbFeed:
         kind = classify(code)
         self.state.errors[kind.value] = self.state.errors.get(kind.value, 0) + 1
         inst_id = self._by_con_id.get(getattr(contract, "conId", 0) or 0) if contract else None
-        if kind is IbErrorClass.FARM_OK:
+        if contract is not None and id(contract) in self._history_contracts:
+            log.warning("ib_history_error", code=code, message=message, instrument=inst_id)
+        elif kind is IbErrorClass.FARM_OK:
             broken = {b for b, ok in FARM_RECOVERY.items() if ok == code} & self.state.broken_farms
             log.info("ib_farm_ok", code=code, message=message)
             if broken:

@@ -27,9 +27,9 @@ from monitor.signals.term_structure import TermStructure, vx_response
 
 if TYPE_CHECKING:
     from monitor.portfolio.scenarios import ScenarioGrid
+    from monitor.signals.board import SignalsView
     from monitor.signals.events import EventView
     from monitor.signals.hedge import HedgeView
-    from monitor.signals.indicators import IndicatorView
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +163,7 @@ class BookSnapshot:
     account_size_usd: float = math.nan  # from the portfolio file; NaN when not given
     delta_change_15m_usd_per_pct: float = math.nan  # book delta now minus 15 minutes ago
     hedge: HedgeView | None = None  # the second-engine layer's size against its band
-    vx1_signals: IndicatorView | None = None  # MACD, RSI on 5-minute VX1 bars
-    vix_signals: IndicatorView | None = None  # the same on spot VIX
+    signals: SignalsView | None = None  # MACD/RSI per series, breadth, hedge quality
     events: EventView | None = None  # the next scheduled macro event
 
     def pct_of_account(self, dollars: float) -> float:

@@ -14,8 +14,8 @@ from typing import Generic, TypeVar
 from monitor.portfolio.book import BookSnapshot, LegRisk, Risk, StrategyRisk
 from monitor.portfolio.model import StrategyKind
 from monitor.rules.expressions import Value, VarType
+from monitor.signals.board import SERIES
 from monitor.signals.hedge import HedgeView
-from monitor.signals.indicators import IndicatorView
 
 T = TypeVar("T")
 
@@ -105,8 +105,130 @@ def _book_risk(s: BookSnapshot) -> Risk:
     return s.book
 
 
-def _ind(view: IndicatorView | None, name: str) -> float:
-    return float(getattr(view, name)) if view is not None else math.nan
+def _ind(snapshot: BookSnapshot, series: str, name: str) -> float:
+    signals = snapshot.signals
+    return float(getattr(signals.indicator(series), name)) if signals is not None else math.nan
+
+
+_SERIES_TEXT = {
+    "spx": ("SPX", "index points"),
+    "vix": ("spot VIX", "VIX points"),
+    "vx1": ("VX1 (front-month future mid)", "VIX points"),
+    "vx2": ("VX2 (second-month future mid)", "VIX points"),
+}
+_BARS = "on the signal bars ([signals] bar_minutes, default 5)"
+
+
+def _indicator_rows(series: str) -> tuple[Variable[BookSnapshot], ...]:
+    what, unit = _SERIES_TEXT[series]
+    p = f"signals.{series}_"
+
+    def get(name: str) -> Callable[[BookSnapshot], Value]:
+        return lambda s: _ind(s, series, name)
+
+    return (
+        Variable(p + "macd", N, unit, f"MACD (12, 26, 9) of {what} {_BARS}", get("macd")),
+        Variable(p + "macd_signal", N, unit, "its signal line (EMA9 of MACD)", get("signal")),
+        Variable(p + "macd_histogram", N, unit, "MACD - signal", get("histogram")),
+        Variable(
+            p + "macd_cross",
+            N,
+            "-1/0/+1",
+            "+1 if MACD crossed above its signal on the last completed bar, -1 below, else 0",
+            get("cross"),
+        ),
+        Variable(
+            p + "bars_since_cross",
+            N,
+            "bars",
+            "completed bars since the last MACD cross (NaN before one)",
+            get("bars_since_cross"),
+        ),
+        Variable(p + "rsi", N, "0-100", f"RSI (14, Wilder) of {what}", get("rsi")),
+    )
+
+
+def _breadth(snapshot: BookSnapshot, name: str) -> float:
+    signals = snapshot.signals
+    return float(getattr(signals.breadth, name)) if signals is not None else math.nan
+
+
+def _breadth_rows() -> tuple[Variable[BookSnapshot], ...]:
+    rows = (
+        ("ad_line", "issues", "NYSE net advances since the open (the intraday A/D line)"),
+        ("ad_change", "issues", "A/D line change over the breadth lookback"),
+        ("spx_change_pct", "%", "SPX change over the breadth lookback"),
+        (
+            "divergence",
+            "-1/0/+1",
+            (
+                "-1: SPX at a lookback high while A/D fell by the threshold; +1: at a low "
+                "while A/D rose; else 0 (NaN while warming up)"
+            ),
+        ),
+        ("lookback_minutes", "minutes", "the breadth lookback"),
+    )
+    return tuple(
+        Variable(f"breadth.{name}", N, unit, meaning, _getter(_breadth, name))
+        for name, unit, meaning in rows
+    )
+
+
+def _quality(snapshot: BookSnapshot, name: str) -> float:
+    signals = snapshot.signals
+    return float(getattr(signals.quality, name)) if signals is not None else math.nan
+
+
+def _quality_rows() -> tuple[Variable[BookSnapshot], ...]:
+    rows = (
+        (
+            "hedge.quality_beta",
+            "beta",
+            "$ of hedge P&L per $ of condor P&L per bar",
+            (
+                "rolling beta of the second-engine layer's bar P&L on the condors' "
+                "(negative: the hedge works)"
+            ),
+        ),
+        (
+            "hedge.quality_correlation",
+            "correlation",
+            "-1..+1",
+            "rolling correlation of the layer's bar P&L with the condors'",
+        ),
+        ("hedge.quality_bars", "bars", "bars", "bar P&Ls in the rolling window"),
+        (
+            "hedge.carry_usd_per_day",
+            "hedge_carry_usd_per_day",
+            "$ per calendar day",
+            (
+                "the layer's carry: VIX futures' roll-down plus options' theta and roll "
+                "(negative: a cost)"
+            ),
+        ),
+        (
+            "hedge.condor_theta_usd_per_day",
+            "condor_theta_usd_per_day",
+            "$ per calendar day",
+            "the iron condors' theta",
+        ),
+        (
+            "hedge.carry_ratio_pct",
+            "carry_ratio_pct",
+            "%",
+            "share of the condors' theta the layer's carry costs",
+        ),
+    )
+    return tuple(
+        Variable(name, N, unit, meaning, _getter(_quality, field))
+        for name, field, unit, meaning in rows
+    )
+
+
+def _getter(
+    pick: Callable[[BookSnapshot, str], float], name: str
+) -> Callable[[BookSnapshot], Value]:
+    return lambda s: pick(s, name)
 
 
 def _hedge(snapshot: BookSnapshot, pick: Callable[[HedgeView], float]) -> float:
@@ -344,62 +466,9 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         "suggested spread's break-even at expiry (long strike + debit)",
         lambda s: _spread(s, "break_even"),
     ),
-    Variable(
-        "signals.vx1_macd",
-        N,
-        "VIX points",
-        "MACD (12, 26, 9) of VX1 on 5-minute bars: EMA12 - EMA26 of the closes",
-        lambda s: _ind(s.vx1_signals, "macd"),
-    ),
-    Variable(
-        "signals.vx1_macd_signal",
-        N,
-        "VIX points",
-        "its signal line (EMA9 of MACD)",
-        lambda s: _ind(s.vx1_signals, "signal"),
-    ),
-    Variable(
-        "signals.vx1_macd_histogram",
-        N,
-        "VIX points",
-        "MACD - signal",
-        lambda s: _ind(s.vx1_signals, "histogram"),
-    ),
-    Variable(
-        "signals.vx1_macd_cross",
-        N,
-        "-1/0/+1",
-        "+1 if MACD crossed above its signal on the last completed bar, -1 below, else 0",
-        lambda s: _ind(s.vx1_signals, "cross"),
-    ),
-    Variable(
-        "signals.vx1_bars_since_cross",
-        N,
-        "bars",
-        "completed 5-minute bars since the last MACD cross (NaN before one)",
-        lambda s: _ind(s.vx1_signals, "bars_since_cross"),
-    ),
-    Variable(
-        "signals.vx1_rsi",
-        N,
-        "0-100",
-        "RSI (14, Wilder) of VX1 on 5-minute bars",
-        lambda s: _ind(s.vx1_signals, "rsi"),
-    ),
-    Variable(
-        "signals.vix_macd",
-        N,
-        "VIX points",
-        "MACD (12, 26, 9) of spot VIX on 5-minute bars",
-        lambda s: _ind(s.vix_signals, "macd"),
-    ),
-    Variable(
-        "signals.vix_rsi",
-        N,
-        "0-100",
-        "RSI (14, Wilder) of spot VIX on 5-minute bars",
-        lambda s: _ind(s.vix_signals, "rsi"),
-    ),
+    *(row for series in SERIES for row in _indicator_rows(series)),
+    *_breadth_rows(),
+    *_quality_rows(),
     Variable(
         "events.next_kind",
         S,

@@ -150,3 +150,13 @@ class BarBuilder:
         self._closed_start = self._start
         self._start = None
         return bar
+
+
+def on_grid(builder: BarBuilder, bars: Iterable[Bar]) -> list[Bar]:
+    """The bars that start on ``builder``'s grid, oldest first, each once (others dropped:
+    a source with another alignment, or a duplicate)."""
+    out: list[Bar] = []
+    for bar in sorted(bars, key=lambda b: b.start):
+        if builder.bar_start(bar.start) == bar.start and (not out or bar.start > out[-1].start):
+            out.append(bar)
+    return out

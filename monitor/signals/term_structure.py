@@ -34,6 +34,8 @@ class TermStructure:
     vx2_days: float = math.nan
     vx3: float = math.nan
     vx4: float = math.nan
+    # The whole monthly curve VX1..VX4 as (id, calendar days, price), for per-future roll.
+    curve: tuple[tuple[str, float, float], ...] = ()
 
     @property
     def contango(self) -> bool:
@@ -55,6 +57,18 @@ class TermStructure:
     def vx2_roll_points_per_day(self) -> float:
         gap = self.vx2_days - self.vx1_days
         return (self.vx2 - self.vx1) / gap if gap > 0 else math.nan
+
+    def roll_points_per_day(self, future: str) -> float:
+        """Roll of one monthly future, VIX points per day: its price minus the next-shorter
+        point of the curve (spot VIX before VX1), over the days between them; NaN for a
+        future that is not on the curve."""
+        previous = (0.0, self.vix)
+        for ident, days, price in self.curve:
+            if ident == future:
+                gap = days - previous[0]
+                return (price - previous[1]) / gap if gap > 0 else math.nan
+            previous = (days, price)
+        return math.nan
 
     @property
     def vx1_minus_vx2(self) -> float:
@@ -99,6 +113,9 @@ class TermStructureTracker:
             return (settlement(inst) - now.astimezone(UTC)).total_seconds() / 86_400.0
 
         vix = market.index("VIX")
+        points = tuple(
+            (inst.id, days(inst), self._price(inst, market)) for inst in curve if inst is not None
+        )
         return TermStructure(
             vix if vix is not None else math.nan,
             self._price(vx1, market),
@@ -109,6 +126,7 @@ class TermStructureTracker:
             days(vx2),
             self._price(curve[2], market),
             self._price(curve[3], market),
+            points,
         )
 
 

@@ -10,6 +10,7 @@ from ibemu.catalogue import (
     vix_future,
 )
 from ibemu.gateway import DEFAULT_ACCOUNT, IBGateway, PositionSpec, RecordedRequest
+from ibemu.history import HistoryBar
 from ibemu.protocol import GREEK_SENTINEL, PRICE_SENTINEL, SERVER_VERSION, TickType
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Catalogue",
     "ContractQuery",
     "ContractSpec",
+    "HistoryBar",
     "IBGateway",
     "PositionSpec",
     "RecordedRequest",

@@ -3,9 +3,9 @@
 ``IBGateway`` accepts real API clients (ib_async's ``IB.connectAsync``), completes the handshake
 at server version 178 and answers the requests a read-only market-data client makes: contract
 details from a catalogue, streaming market data driven by the test (``tick``,
-``option_computation``), positions, current time, order ids, and empty answers to the account,
-order and execution requests ib_async sends while connecting. Anything else is logged, recorded
-and left unanswered.
+``option_computation``), historical bars stored by the test (``set_history``), positions, current
+time, order ids, and empty answers to the account, order and execution requests ib_async sends
+while connecting. Anything else is logged, recorded and left unanswered.
 
 Two ways to run it:
 - ``with IBGateway() as gw:`` serves from a background thread with its own event loop, for
@@ -31,13 +31,22 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self, TypeVar, cast
 
 from ibemu import messages
 from ibemu.catalogue import Catalogue, ContractQuery, ContractSpec, default_contracts
+from ibemu.history import (
+    HistoryBar,
+    HistoryRequest,
+    bars_before,
+    format_bar_date,
+    format_header_date,
+    parse_end_date_time,
+)
 from ibemu.protocol import (
     DELAYED_TICK,
     ENTITLEMENT_CODES,
@@ -74,7 +83,9 @@ class RecordedRequest:
     """One message a client sent, as received.
 
     ``fields`` are all fields after the message id; ``req_id`` and ``key`` (the catalogue key a
-    contract request resolved to) are filled in for the requests that carry them.
+    contract request resolved to) are filled in for the requests that carry them. ``params``
+    names the fields of the requests the emulator parses by name (reqHistoricalData: endDateTime,
+    durationStr, barSizeSetting, whatToShow, useRTH, formatDate, keepUpToDate, ...), as raw text.
     """
 
     session: int
@@ -85,6 +96,14 @@ class RecordedRequest:
     req_id: int | None = None
     key: str | None = None
     at: float = 0.0
+    params: tuple[tuple[str, str], ...] = ()
+
+    def param(self, name: str) -> str:
+        """The raw text of the named parameter; KeyError if the request has none by that name."""
+        for param_name, value in self.params:
+            if param_name == name:
+                return value
+        raise KeyError(f"{self.name} has no parameter {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +165,23 @@ class _Event:
 Outcome = tuple[int | None, str | None]
 """What a handled request referred to: its request id and the catalogue key it resolved to."""
 
+HMDS_NO_PERMISSIONS = "No market data permissions for {exchange} {sec_type}"
+HMDS_NO_DATA = "HMDS query returned no data: {local_symbol}@{exchange} {what}"
+BAD_END_DATE_TIME = (
+    "Error validating request.-'bP' : cause - Historical data query end date/time string "
+    "[{text}] is invalid.  Format is 'YYYYMMDD{{SPACE}}hh:mm:ss[{{SPACE}}TMZ]'."
+)
+
+
+def _named_params(msg_id: int, fields: list[str]) -> tuple[tuple[str, str], ...]:
+    """The named parameters of a whole message (id first), for the requests parsed by name."""
+    if msg_id != Incoming.REQ_HISTORICAL_DATA:
+        return ()
+    try:
+        return HistoryRequest.from_fields(fields).params()
+    except (IndexError, ValueError):
+        return ()
+
 
 class _Session(asyncio.Protocol):
     """One client connection: framing, handshake, per-connection state."""
@@ -161,6 +197,7 @@ class _Session(asyncio.Protocol):
         self.ready = False
         self.market_data_type = 1
         self.subscriptions: dict[int, _Subscription] = {}
+        self.history_keys: dict[int, str] = {}
         self.positions_subscribed = False
         self.next_order_id = 1
         self.held: list[bytes] | None = None
@@ -292,6 +329,7 @@ class IBGateway:
             self.catalogue.get(key)
             self._positions[key] = PositionSpec(key, quantity, avg_cost, account)
         self._quotes: dict[str, _Quote] = {}
+        self._history: dict[str, tuple[HistoryBar, ...]] = {}
         self._denied: dict[str, int] = {}
         self._delayed: set[str] = set()
         self._rejected_ids: set[int] = set()
@@ -327,6 +365,8 @@ class IBGateway:
             Incoming.REQ_MANAGED_ACCTS: self._on_req_managed_accts,
             Incoming.PLACE_ORDER: self._on_place_order,
             Incoming.REQ_SEC_DEF_OPT_PARAMS: self._on_req_sec_def_opt_params,
+            Incoming.REQ_HISTORICAL_DATA: self._on_req_historical_data,
+            Incoming.CANCEL_HISTORICAL_DATA: self._on_cancel_historical_data,
         }
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -507,7 +547,8 @@ class IBGateway:
     def deny(self, key: str, code: int = 354) -> None:
         """Answers market-data requests for ``key`` with entitlement error ``code`` (354, 10089,
         10090, 10091, 10168 or 10197). After 10090/10091 the subscription stays and ticks flow;
-        after the others nothing is subscribed."""
+        after the others nothing is subscribed. Historical-data requests for ``key`` get error
+        162 (no market data permissions) whatever the code."""
         self.catalogue.get(key)
         if code not in ENTITLEMENT_CODES:
             raise ValueError(f"{code} is not an entitlement code ({sorted(ENTITLEMENT_CODES)})")
@@ -621,6 +662,19 @@ class IBGateway:
             return self._broadcast(key, [event])
 
         return self._call(run)
+
+    def set_history(self, key: str, bars: Sequence[HistoryBar]) -> None:
+        """Stores the historical bars of ``key`` (replacing any stored before; empty: none),
+        served to reqHistoricalData.
+
+        A request gets every stored bar that starts before its endDateTime (all of them for an
+        empty one), oldest first, whatever its durationStr, whatToShow and useRTH. No such bar:
+        error 162 (HMDS query returned no data). ``deny(key)`` makes requests get error 162
+        with no market data permissions instead.
+        """
+        self.catalogue.get(key)
+        ordered = tuple(sorted(bars, key=lambda bar: bar.start))
+        self._call(lambda: self._history.__setitem__(key, ordered))
 
     def set_position(
         self, key: str, quantity: float, avg_cost: float = 0.0, account: str | None = None
@@ -815,6 +869,8 @@ class IBGateway:
         name: str,
         fields: list[str],
         outcome: Outcome = (None, None),
+        *,
+        params: tuple[tuple[str, str], ...] = (),
     ) -> None:
         record = RecordedRequest(
             session=session.number,
@@ -825,6 +881,7 @@ class IBGateway:
             req_id=outcome[0],
             key=outcome[1],
             at=time.monotonic(),
+            params=params,
         )
         with self._log_lock:
             self._log.append(record)
@@ -855,7 +912,8 @@ class IBGateway:
                         "session %d: could not handle %s %r", session.number, name, fields
                     )
         finally:
-            self._record(session, msg_id, name, fields[1:], outcome)
+            params = _named_params(msg_id, fields)
+            self._record(session, msg_id, name, fields[1:], outcome, params=params)
             session.flush()
 
     def _resolve(self, session: _Session, req_id: int, query: ContractQuery) -> ContractSpec | None:
@@ -1047,6 +1105,49 @@ class IBGateway:
             )
         session.send(messages.option_chain_end(req_id))
         return req_id, None
+
+    def _on_req_historical_data(self, session: _Session, fields: list[str]) -> Outcome:
+        request = HistoryRequest.from_fields(fields)
+        req_id = request.req_id
+        spec = self._resolve(session, req_id, request.contract)
+        if spec is None:
+            return req_id, None
+        try:
+            end = parse_end_date_time(request.end_date_time)
+        except ValueError:
+            text = BAD_END_DATE_TIME.format(text=request.end_date_time)
+            session.send(messages.error(req_id, 321, text))
+            return req_id, spec.key
+        exchange = request.contract.exchange.upper() or spec.exchange
+        if spec.key in self._denied:
+            # The real gateway refuses historical data without permissions with 162 and this
+            # wording; 354 and the other entitlement codes answer live market data only.
+            detail = HMDS_NO_PERMISSIONS.format(exchange=exchange, sec_type=spec.sec_type)
+            session.send(messages.error(req_id, 162, error_text(162) + detail))
+            return req_id, spec.key
+        bars = bars_before(self._history.get(spec.key, ()), end)
+        if not bars:
+            detail = HMDS_NO_DATA.format(
+                local_symbol=spec.local_symbol or spec.symbol,
+                exchange=exchange,
+                what=request.what_to_show.title(),
+            )
+            session.send(messages.error(req_id, 162, error_text(162) + detail))
+            return req_id, spec.key
+        session.history_keys[req_id] = spec.key
+        daily = request.daily
+        dated = [
+            (format_bar_date(bar.start, request.format_date, daily=daily), bar) for bar in bars
+        ]
+        start_text = format_header_date(bars[0].start)
+        end_text = format_header_date(end or datetime.now(UTC))
+        session.send(messages.historical_data(req_id, start_text, end_text, dated))
+        return req_id, spec.key
+
+    def _on_cancel_historical_data(self, session: _Session, fields: list[str]) -> Outcome:
+        # 25, version 1, reqId: accepted without an answer, as for a request already complete.
+        req_id = int(fields[2])
+        return req_id, session.history_keys.pop(req_id, None)
 
     # -- internals: streaming ----------------------------------------------------------------
 

@@ -8,6 +8,7 @@ message id where IB still sends one at that version.
 from __future__ import annotations
 
 from ibemu.catalogue import ContractSpec
+from ibemu.history import HistoryBar
 from ibemu.protocol import Field, Outgoing, format_size
 
 ORDER_TYPES = "ACTIVETIM,AD,ADJUST,ALERT,ALLOC,AVGCOST,BASKET,COND,DAY,DEACT,GAT,GTC,GTD,LMT,MKT"
@@ -181,6 +182,24 @@ def open_order_end() -> list[Field]:
 def completed_orders_end() -> list[Field]:
     """completedOrdersEnd (no version)."""
     return [Outgoing.COMPLETED_ORDERS_END]
+
+
+def historical_data(
+    req_id: int, start: str, end: str, bars: list[tuple[str, HistoryBar]]
+) -> list[Field]:
+    """historicalData (no version since server 124): request id, start and end of the query,
+    bar count, then per bar date, open, high, low, close, volume, WAP and trade count.
+
+    It also ends the request: a separate historicalDataEnd (108) exists only from server
+    version 196, and ib_async's decoder has no handler for it. Each bar comes with its date text;
+    the WAP is sent as the close and the trade count as 0, as the emulator models no trades
+    inside a bar.
+    """
+    fields: list[Field] = [Outgoing.HISTORICAL_DATA, req_id, start, end, len(bars)]
+    for date, bar in bars:
+        fields += [date, bar.open, bar.high, bar.low, bar.close, format_size(bar.volume)]
+        fields += [bar.close, 0]
+    return fields
 
 
 def option_chain(

@@ -46,6 +46,8 @@ class Incoming:
     REQ_AUTO_OPEN_ORDERS = 15
     REQ_ALL_OPEN_ORDERS = 16
     REQ_MANAGED_ACCTS = 17
+    REQ_HISTORICAL_DATA = 20
+    CANCEL_HISTORICAL_DATA = 25
     REQ_CURRENT_TIME = 49
     REQ_MARKET_DATA_TYPE = 59
     REQ_POSITIONS = 61
@@ -152,6 +154,7 @@ class Outgoing:
     NEXT_VALID_ID = 9
     CONTRACT_DATA = 10
     MANAGED_ACCTS = 15
+    HISTORICAL_DATA = 17
     TICK_OPTION_COMPUTATION = 21
     CURRENT_TIME = 49
     CONTRACT_DATA_END = 52
@@ -215,6 +218,7 @@ GREEK_SENTINEL = -2.0
 """Not-computed marker for delta, gamma, vega, theta."""
 
 ERROR_TEXT: dict[int, str] = {
+    162: "Historical Market Data Service error message:",
     200: "No security definition has been found for the request",
     321: (
         "Error validating request.-'bN' : cause - The API interface is currently in Read-Only mode."

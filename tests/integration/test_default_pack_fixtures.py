@@ -46,6 +46,10 @@ CASES: dict[str, Check] = {
     # Its value is in $ per 1% SPX; the limit is 1 % of the $1,000,000 account.
     "BookDeltaAcceleration": (FIXTURES / "BookDeltaAcceleration.toml", _abs_ge, 10_000.0),
     "HedgeRatioOutOfBand": (bundled.PORTFOLIO, operator.gt, 25.0),  # the spike shrinks vega
+    "HedgeCarryHigh": (FIXTURES / "HedgeCarryHigh.toml", operator.gt, 40.0),
+    "HedgeMovesWithCondor": (FIXTURES / "HedgeMovesWithCondor.toml", operator.gt, 0.3),
+    "VixRsiHigh": (bundled.PORTFOLIO, operator.ge, 75.0),
+    "BreadthDivergence": (bundled.PORTFOLIO, operator.le, -200.0),  # A/D issues, a fall
     "VxRollDue": (ONE_FUTURE, operator.le, 5.0),
     "ScheduledEventSoon": (ONE_FUTURE, operator.le, 24.0),
     "VixMomentumCross": (bundled.PORTFOLIO, _abs_ge, 0.5),

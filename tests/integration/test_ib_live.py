@@ -10,6 +10,7 @@ the recording replayed to the same alerts.
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -17,13 +18,14 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ibemu.catalogue import index, option, vix_future
 from ibemu.gateway import IBGateway
+from ibemu.history import HistoryBar
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.calendars import Exchange, session, vix_future_expiries
@@ -190,6 +192,26 @@ def scrape(url: str) -> dict[tuple[str, str], float]:
     }
 
 
+def vix_history(count: int) -> list[HistoryBar]:
+    """``count`` completed 5-minute bars of spot VIX ending at least five minutes ago, on the
+    New York grid, rising by 0.05 a bar."""
+    now = datetime.now(UTC)
+    last = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 5 + 10)
+    starts = [last - timedelta(minutes=5 * k) for k in reversed(range(count))]
+    return [HistoryBar(t, 17.0 + 0.05 * i, 17.1 + 0.05 * i, 16.9 + 0.05 * i, 17.0 + 0.05 * i)
+            for i, t in enumerate(starts)]  # fmt: skip
+
+
+def indicator(url: str, name: str, series: str) -> float:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback http
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("series") == series:
+                return float(sample.value)
+    raise AssertionError(f"no {name}{{series={series!r}}} in the scrape")
+
+
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -266,10 +288,18 @@ def test_a_live_day_with_the_ib_emulator(tmp_path: Path, gateway_and_book) -> No
     gw, book = gateway_and_book
     denied = f"SPXW {book.spxw} C7000"  # a short leg
     gw.deny(denied, 354)
+    gw.set_history("VIX", vix_history(40))  # IB's recent bars warm MACD and RSI up
     daemon = Daemon(write_config(tmp_path, gw.port, book))
     out = tmp_path / "alerts.jsonl"
     try:
         wait_until(lambda: daemon.logged("live_start"), 30, "the live run to start")
+        history = {r["series"]: r["bars"] for r in daemon.logged("signals_history")}
+        assert history == {"spx": 0, "vix": 40, "vx1": 0, "vx2": 0}
+        (request,) = [r for r in gw.requests("reqHistoricalData") if r.key == "VIX"]
+        assert (request.param("barSizeSetting"), request.param("whatToShow")) == (
+            "5 mins",
+            "TRADES",
+        )
         (imported,) = daemon.logged("book_imported")
         assert imported["strategies"] == {
             "VIX-LAYER": "second_engine",
@@ -287,8 +317,13 @@ def test_a_live_day_with_the_ib_emulator(tmp_path: Path, gateway_and_book) -> No
         assert "firing" in states(out, "NotEntitled")
         assert daemon.logged("ib_not_entitled")[0]["instrument"] == denied
         wait_until(lambda: "firing" in states(out, "ShortLegModelPriced"), 10, "model pricing")
-        scraped = scrape(daemon.logged("metrics_serving")[0]["url"])
+        url = daemon.logged("metrics_serving")[0]["url"]
+        scraped = scrape(url)
         assert scraped[("condor_feed_connected", "")] == 1
+        # 40 bars rising steadily: RSI 100 and MACD (needs 34) positive from the first tick.
+        assert indicator(url, "condor_indicator_rsi", "vix") == 100.0
+        assert indicator(url, "condor_indicator_macd", "vix") > 0.0
+        assert math.isnan(indicator(url, "condor_indicator_macd", "spx"))
         assert scraped[("condor_feed_instruments", "denied")] == 1
         assert scraped[("condor_feed_instruments", "live")] >= 10
         assert scraped[("condor_feed_model_delta_difference_max", "SPX")] >= 0

@@ -9,12 +9,14 @@ import struct
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from ib_async import (
     IB,
+    BarData,
+    BarDataList,
     Contract,
     Future,
     Index,
@@ -24,7 +26,14 @@ from ib_async import (
     Position,
     Ticker,
 )
-from ibemu import GREEK_SENTINEL, PRICE_SENTINEL, SERVER_VERSION, IBGateway, TickType
+from ibemu import (
+    GREEK_SENTINEL,
+    PRICE_SENTINEL,
+    SERVER_VERSION,
+    HistoryBar,
+    IBGateway,
+    TickType,
+)
 from ibemu.catalogue import ContractQuery, matches, occ_local_symbol, option
 from ibemu.fixtures import ib_gateway_fixture  # noqa: F401 - the fixture
 from ibemu.protocol import FrameBuffer, encode, parse_greeting, split_fields
@@ -415,6 +424,204 @@ def test_pause_holds_back_ticks(ib_gateway: IBGateway) -> None:
             await until(gw, lambda: vix.last == 19.5, "tick after resume")
 
     run(main())
+
+
+# -- historical bars ----------------------------------------------------------------------------
+
+SESSION_OPEN = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)
+
+
+def five_minute_bars(count: int, first: float = 20.0) -> list[HistoryBar]:
+    """``count`` 5-minute bars from 14:30 UTC on 3 March 2026, each 0.5 above the last."""
+    bars = []
+    for i in range(count):
+        level = first + 0.5 * i
+        start = SESSION_OPEN + timedelta(minutes=5 * i)
+        bars.append(HistoryBar(start, level, level + 0.4, level - 0.3, level + 0.2, 100.0 * i))
+    return bars
+
+
+async def history(
+    ib: IB,
+    contract: Contract,
+    end: datetime | str = "",
+    *,
+    format_date: int = 2,
+    bar_size: str = "5 mins",
+    limit: float = 2.0,
+) -> BarDataList:
+    return await ib.reqHistoricalDataAsync(
+        contract,
+        endDateTime=end,
+        durationStr="1 D",
+        barSizeSetting=bar_size,
+        whatToShow="TRADES",
+        useRTH=False,
+        formatDate=format_date,
+        timeout=limit,
+    )
+
+
+def ohlcv(bar: BarData) -> tuple[float, float, float, float, float]:
+    return bar.open, bar.high, bar.low, bar.close, bar.volume
+
+
+def test_historical_bars_with_epoch_dates(ib_gateway: IBGateway) -> None:
+    gw = ib_gateway
+    stored = five_minute_bars(3)
+    gw.set_history("VIX", list(reversed(stored)))  # served oldest first whatever the order given
+
+    async def main() -> None:
+        async with connected(gw) as ib:
+            errors = collect_errors(ib)
+            vix = await qualify(ib, Index("VIX", "CBOE"))
+            bars = await ib.reqHistoricalDataAsync(
+                vix,
+                endDateTime="",
+                durationStr="1 D",
+                barSizeSetting="5 mins",
+                whatToShow="TRADES",
+                useRTH=False,
+                formatDate=2,
+            )
+            assert [b.date for b in bars] == [bar.start for bar in stored]
+            for got in bars:
+                assert isinstance(got.date, datetime)
+                assert got.date.utcoffset() == timedelta(0)
+            assert [ohlcv(b) for b in bars] == [
+                (b.open, b.high, b.low, b.close, b.volume) for b in stored
+            ]
+            assert bars[1].average == bars[1].close
+            [request] = gw.requests("reqHistoricalData")
+            assert request.req_id == bars.reqId
+            assert request.key == "VIX"
+            assert dict(request.params) == {
+                "includeExpired": "0",
+                "endDateTime": "",
+                "durationStr": "1 D",
+                "barSizeSetting": "5 mins",
+                "whatToShow": "TRADES",
+                "useRTH": "0",
+                "formatDate": "2",
+                "keepUpToDate": "0",
+                "chartOptions": "",
+            }
+            assert request.param("durationStr") == "1 D"
+            with pytest.raises(KeyError):
+                request.param("nope")
+            assert codes(errors) == []
+
+    run(main())
+
+
+def test_historical_bars_before_the_end_date_time(ib_gateway: IBGateway) -> None:
+    gw = ib_gateway
+    stored = five_minute_bars(4, first=19.0)
+    gw.set_history("VX 20260318", stored)
+
+    async def main() -> None:
+        async with connected(gw) as ib:
+            future = Future("VIX", "20260318", "CFE")  # by contract fields, not conId
+            cases: list[tuple[datetime | str, int]] = [
+                (SESSION_OPEN + timedelta(minutes=10), 2),  # "20260303 14:40:00 UTC"
+                ("20260303-14:35:00", 1),  # dashed form: UTC
+                ("20260303 09:45:00 US/Eastern", 3),  # 14:45 UTC
+                ("20260303 14:40:01", 3),  # no zone: the gateway's, UTC
+                ("20260304 00:00:00 UTC", 4),
+            ]
+            for end, count in cases:
+                bars = await history(ib, future, end)
+                assert [b.date for b in bars] == [b.start for b in stored[:count]], end
+            ends = [r.param("endDateTime") for r in gw.requests("reqHistoricalData")]
+            assert ends[0] == "20260303 14:40:00 UTC"
+            assert {r.key for r in gw.requests("reqHistoricalData")} == {"VX 20260318"}
+
+    run(main())
+
+
+def test_historical_bars_with_format_date_1_and_daily_bars(ib_gateway: IBGateway) -> None:
+    gw = ib_gateway
+    stored = five_minute_bars(2, first=6500.0)
+    gw.set_history("SPX", stored)
+
+    async def main() -> None:
+        async with connected(gw) as ib:
+            spx = await qualify(ib, Index("SPX", "CBOE"))
+            bars = await history(ib, spx, format_date=1)
+            # formatDate=1: UTC wall clock, which ib_async parses into naive datetimes
+            assert [b.date for b in bars] == [b.start.replace(tzinfo=None) for b in stored]
+            assert isinstance(bars[0].date, datetime)
+            assert bars[0].date.tzinfo is None
+            assert bars[0].open == 6500.0
+            daily = await history(ib, spx, format_date=2, bar_size="1 day")
+            assert [b.date for b in daily] == [date(2026, 3, 3)] * 2
+
+    run(main())
+
+
+def test_no_history_and_denied_history_answer_error_162(ib_gateway: IBGateway) -> None:
+    gw = ib_gateway
+    gw.set_history("VIX", five_minute_bars(1))
+    gw.deny("VX 20260415")
+    gw.set_history("VX 20260415", five_minute_bars(1))
+
+    async def main() -> None:
+        async with connected(gw) as ib:
+            errors = collect_errors(ib)
+            spx = await qualify(ib, Index("SPX", "CBOE"))
+            vix = await qualify(ib, Index("VIX", "CBOE"))
+            vx = await qualify(ib, Future("VIX", "20260415", "CFE"))
+            cases = [
+                (spx, "", "HMDS query returned no data: SPX@CBOE Trades"),
+                (vix, "20260303 14:30:00 UTC", "HMDS query returned no data: VIX@CBOE Trades"),
+                (vx, "", "No market data permissions for CFE FUT"),
+            ]
+            for contract, end, detail in cases:
+                bars = await history(ib, contract, end)
+                assert list(bars) == []
+                req_id, code, message = errors[-1]
+                assert (req_id, code) == (bars.reqId, 162)
+                assert message == f"Historical Market Data Service error message:{detail}"
+            assert codes(errors) == [162] * 3
+            keys = [r.key for r in gw.requests("reqHistoricalData")]
+            assert keys == ["SPX", "VIX", "VX 20260415"]
+
+    run(main())
+
+
+def test_history_requests_that_fail_validation_or_are_cancelled(ib_gateway: IBGateway) -> None:
+    gw = ib_gateway
+    gw.set_history("VIX", five_minute_bars(2))
+
+    async def main() -> None:
+        async with connected(gw) as ib:
+            errors = collect_errors(ib)
+            vix = await qualify(ib, Index("VIX", "CBOE"))
+            live = await ib.reqHistoricalDataAsync(
+                vix, "", "1 D", "5 mins", "TRADES", useRTH=True, keepUpToDate=True
+            )
+            assert len(live) == 2
+            ib.cancelHistoricalData(live)
+            [cancel] = await gw.wait_for_requests("cancelHistoricalData")
+            assert (cancel.req_id, cancel.key) == (live.reqId, "VIX")
+            [request] = gw.requests("reqHistoricalData")
+            assert (request.param("keepUpToDate"), request.param("useRTH")) == ("1", "1")
+
+            # 321 is a warning to ib_async: the request waits for its timeout, then cancels.
+            bars = await history(ib, vix, "yesterday", limit=0.3)
+            assert list(bars) == []
+            assert codes(errors) == [321]
+            assert "end date/time string [yesterday] is invalid" in errors[0][2]
+            cancels = await gw.wait_for_requests("cancelHistoricalData", 2)
+            assert (cancels[-1].req_id, cancels[-1].key) == (bars.reqId, None)
+            assert ib.isConnected()
+
+    run(main())
+
+
+def test_history_bar_needs_an_aware_start() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        HistoryBar(datetime(2026, 3, 3, 14, 30), 1.0, 1.0, 1.0, 1.0)  # noqa: DTZ001
 
 
 # -- positions ----------------------------------------------------------------------------------

@@ -1,0 +1,104 @@
+"""All bar-based signals of one run: MACD/RSI per series, breadth and hedge quality.
+
+Series: SPX and spot VIX (index values), VX1 and VX2 (the front two monthly futures' mids).
+When VX1 settles, the futures' series restart: the next month's price is a different
+contract, and joining the two would draw a false move (and a false MACD cross) at the roll.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitor.portfolio.book import BookSnapshot
+from monitor.signals.bars import Bar
+from monitor.signals.breadth import BreadthSettings, BreadthTracker, BreadthView
+from monitor.signals.indicators import IndicatorSet, IndicatorView, view
+from monitor.signals.quality import HedgeQualityTracker, QualitySettings, QualityView
+
+SERIES = ("spx", "vix", "vx1", "vx2")
+BAR_MINUTES_CHOICES = (1, 5, 15)
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSettings:
+    bar_minutes: int = 5
+    breadth: BreadthSettings = field(default_factory=BreadthSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """One moment's inputs to the price series (NaN where unknown)."""
+
+    spx: float
+    vix: float
+    vx1: float
+    vx2: float
+    ad_line: float
+    vx1_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalsView:
+    bar_minutes: int
+    indicators: Mapping[str, IndicatorView]
+    breadth: BreadthView
+    quality: QualityView
+
+    def indicator(self, series: str) -> IndicatorView:
+        return self.indicators.get(series) or IndicatorView()
+
+
+class SignalBoard:
+    def __init__(self, settings: SignalSettings | None = None) -> None:
+        self.settings = settings or SignalSettings()
+        minutes = self.settings.bar_minutes
+        self.indicators = {s: IndicatorSet(minutes, name=s.upper()) for s in SERIES}
+        self.breadth = BreadthTracker(minutes, self.settings.breadth)
+        self.quality = HedgeQualityTracker(minutes, self.settings.quality)
+        self._vx1_id: str | None = None
+
+    def prices(self, moment: datetime, prices: Prices) -> None:
+        """Feeds the price series (also used to warm up from a recording)."""
+        if prices.vx1_id is not None and prices.vx1_id != self._vx1_id:
+            if self._vx1_id is not None:
+                for series in ("vx1", "vx2"):
+                    self.indicators[series] = IndicatorSet(
+                        self.settings.bar_minutes, name=series.upper()
+                    )
+            self._vx1_id = prices.vx1_id
+        for series in SERIES:
+            value = getattr(prices, series)
+            if math.isfinite(value):
+                self.indicators[series].update(moment, value)
+        self.breadth.update(moment, prices.spx, prices.ad_line)
+
+    def seed(self, series: str, bars: list[Bar]) -> int:
+        """Primes one series with completed bars (e.g. the broker's history) before its first
+        tick; returns how many were taken."""
+        indicators = self.indicators[series]
+        if indicators.bars.ticks_seen:
+            return 0
+        indicators.warm_up(bars)
+        return len(bars)
+
+    def update(self, snapshot: BookSnapshot) -> SignalsView:
+        term = snapshot.term
+        self.prices(
+            snapshot.time,
+            Prices(snapshot.spx, snapshot.vix, term.vx1, term.vx2, snapshot.ad_nyse, term.vx1_id),
+        )
+        quality = self.quality.update(snapshot)
+        return SignalsView(
+            self.settings.bar_minutes,
+            {s: view(i) for s, i in self.indicators.items()},
+            self.breadth.view(),
+            quality,
+        )
+
+    def book_changed(self) -> None:
+        """Positions were traded: the layers' values jump, which is not P&L."""
+        self.quality.reset()

@@ -1,0 +1,160 @@
+"""Hedge quality: does the second-engine layer move against the condors, and what it costs.
+
+Rolling beta and correlation (docs/rules.md, "Hedge quality"): on the signal bars, each
+layer's P&L per bar is the change of its mark-to-model value (the sum of its strategies'
+``market_value_usd``) from one bar close to the next. Over the last ``lookback_bars`` bar
+P&Ls, beta = cov(hedge, condor) / var(condor) and correlation = cov / (sd_hedge * sd_condor).
+A working hedge has negative beta and correlation: it gains on the bars the condors lose.
+NaN until ``min_bars`` P&Ls are in, and when a layer did not move at all. A change of the
+book (positions traded) starts the series again, since a value jump from a trade is not P&L.
+
+Carry, dollars per calendar day if nothing but time moves:
+- a VIX future rolls toward spot along the curve: its roll (VIX points per day) is its
+  price minus the next-shorter point of the curve (spot VIX for the front month), over the
+  days between them (``TermStructure.roll_points_per_day``), and a long future loses
+  quantity x multiplier x roll;
+- a VIX option decays by its theta and rolls with its future by its delta;
+- carry ratio = the second-engine layer's carry (a cost, so negative carry) as a share of
+  the condors' theta (a gain): 100 * -hedge carry / condor theta, in percent, both averaged
+  over the snapshots of the last completed bar (the condors' theta moves with every quote
+  of their legs; a ratio of two instantaneous values would flap). NaN unless the condors
+  earn theta.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from monitor.domain.instruments import Kind, future_id
+from monitor.portfolio.book import BookSnapshot
+from monitor.portfolio.model import StrategyKind
+from monitor.signals.bars import BarBuilder
+
+
+@dataclass(frozen=True, slots=True)
+class QualitySettings:
+    lookback_bars: int = 24
+    min_bars: int = 12
+
+    def __post_init__(self) -> None:
+        if not 3 <= self.min_bars <= self.lookback_bars:
+            raise ValueError(
+                f"need 3 <= min_bars <= lookback_bars, got {self.min_bars}, {self.lookback_bars}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class QualityView:
+    beta: float = math.nan  # hedge P&L per $ of condor P&L, per bar
+    correlation: float = math.nan  # -1 .. +1
+    bars: int = 0  # bar P&Ls in the window
+    hedge_carry_usd_per_day: float = math.nan  # negative: the layer costs this per day
+    condor_theta_usd_per_day: float = math.nan
+    carry_ratio_pct: float = math.nan  # share of the condors' theta the layer costs
+
+
+def beta_correlation(hedge: Sequence[float], condor: Sequence[float]) -> tuple[float, float]:
+    """Beta of ``hedge`` on ``condor`` and their correlation (population moments)."""
+    if len(hedge) != len(condor):
+        raise ValueError("hedge and condor P&Ls must pair up")
+    if len(hedge) < 2:
+        return (math.nan, math.nan)
+    h = np.asarray(hedge, dtype=float)
+    c = np.asarray(condor, dtype=float)
+    dh, dc = h - h.mean(), c - c.mean()
+    var_c = float(np.dot(dc, dc))
+    var_h = float(np.dot(dh, dh))
+    cov = float(np.dot(dh, dc))
+    beta = cov / var_c if var_c > 0.0 else math.nan
+    corr = cov / math.sqrt(var_c * var_h) if var_c > 0.0 and var_h > 0.0 else math.nan
+    return (beta, max(-1.0, min(1.0, corr)) if math.isfinite(corr) else math.nan)
+
+
+def layer_values(snapshot: BookSnapshot) -> tuple[float, float]:
+    """(condor, second-engine) mark-to-model values, dollars."""
+    condor = hedge = 0.0
+    for s in snapshot.strategies:
+        if s.kind is StrategyKind.IRON_CONDOR:
+            condor += s.risk.market_value_usd
+        elif s.kind is StrategyKind.SECOND_ENGINE:
+            hedge += s.risk.market_value_usd
+    return (condor, hedge)
+
+
+def carry(snapshot: BookSnapshot) -> tuple[float, float, float]:
+    """(second-engine carry $/day, condor theta $/day, carry ratio %)."""
+    condor_theta = sum(
+        s.risk.theta_usd_per_day for s in snapshot.strategies if s.kind is StrategyKind.IRON_CONDOR
+    )
+    engines = {s.name for s in snapshot.strategies if s.kind is StrategyKind.SECOND_ENGINE}
+    hedge = 0.0
+    for lr in snapshot.legs:
+        inst = lr.leg.instrument
+        if lr.leg.strategy not in engines or inst.root not in {"VX", "VIX"}:
+            continue
+        if inst.kind is Kind.FUTURE:
+            future: str | None = inst.id
+        else:
+            future = future_id("VX", inst.expiry) if inst.expiry else None
+        roll = snapshot.term.roll_points_per_day(future) if future else math.nan
+        hedge += -lr.risk.vix_vega_usd_per_point * roll + lr.risk.theta_usd_per_day
+    ratio = 100.0 * -hedge / condor_theta if condor_theta > 0.0 else math.nan
+    return (hedge, condor_theta, ratio)
+
+
+class HedgeQualityTracker:
+    """Bar closes of both layers' values and the rolling statistics of their changes."""
+
+    def __init__(self, bar_minutes: int, settings: QualitySettings | None = None) -> None:
+        self.settings = settings or QualitySettings()
+        self.bar_minutes = bar_minutes
+        self.reset()
+
+    def reset(self) -> None:
+        self._condor = BarBuilder(self.bar_minutes)
+        self._hedge = BarBuilder(self.bar_minutes)
+        self._last: tuple[float, float] | None = None  # previous (condor, hedge) closes
+        self._pnl: deque[tuple[float, float]] = deque(maxlen=self.settings.lookback_bars)
+        # Carry and theta summed over the open bar's snapshots, and the last bar's ratio.
+        self._carry_bar: datetime | None = None
+        self._carry_sums = (0.0, 0.0)
+        self._carry_ratio = math.nan
+
+    def update(self, snapshot: BookSnapshot) -> QualityView:
+        """Takes one snapshot; the view after it."""
+        moment = snapshot.time
+        condor_value, hedge_value = layer_values(snapshot)
+        if math.isfinite(condor_value) and math.isfinite(hedge_value):
+            closed_c = self._condor.update(moment, condor_value)
+            closed_h = self._hedge.update(moment, hedge_value)
+            for bc, bh in zip(closed_c, closed_h, strict=True):
+                if self._last is not None:
+                    self._pnl.append((bc.close - self._last[0], bh.close - self._last[1]))
+                self._last = (bc.close, bh.close)
+        hedge_carry, condor_theta, _ = carry(snapshot)
+        self._average_carry(moment, hedge_carry, condor_theta)
+        bars = len(self._pnl)
+        beta = corr = math.nan
+        if bars >= self.settings.min_bars:
+            beta, corr = beta_correlation([p[1] for p in self._pnl], [p[0] for p in self._pnl])
+        return QualityView(beta, corr, bars, hedge_carry, condor_theta, self._carry_ratio)
+
+    def _average_carry(self, moment: datetime, hedge_carry: float, condor_theta: float) -> None:
+        start = self._condor.bar_start(moment)
+        if self._carry_bar is not None and start > self._carry_bar:
+            total_carry, total_theta = self._carry_sums
+            self._carry_ratio = (
+                100.0 * -total_carry / total_theta if total_theta > 0.0 else math.nan
+            )
+            self._carry_sums = (0.0, 0.0)
+        if self._carry_bar is None or start > self._carry_bar:
+            self._carry_bar = start
+        if math.isfinite(hedge_carry) and math.isfinite(condor_theta):
+            total_carry, total_theta = self._carry_sums
+            self._carry_sums = (total_carry + hedge_carry, total_theta + condor_theta)
