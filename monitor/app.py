@@ -252,6 +252,7 @@ def build_pipeline(
 def signal_settings(config: SignalsConfig) -> SignalSettings:
     return SignalSettings(
         bar_minutes=config.bar_minutes,
+        weekly_vix_futures=config.weekly_vix_futures,
         breadth=BreadthSettings(
             lookback_bars=config.breadth_lookback_bars,
             ad_threshold_issues=config.breadth_ad_threshold_issues,

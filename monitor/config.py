@@ -142,6 +142,7 @@ class SignalsConfig(_Section):
     """Bars, MACD/RSI, breadth, hedge quality, and the warm-up (docs/rules.md, "Signals")."""
 
     bar_minutes: Literal[1, 5, 15] = 5
+    weekly_vix_futures: bool = False  # weekly VIX futures join the VX1..VX4 curve
     breadth_lookback_bars: Annotated[int, Field(ge=2, le=500)] = 6
     breadth_ad_threshold_issues: Annotated[float, Field(gt=0.0)] = 200.0
     breadth_near_extreme_pct: Annotated[float, Field(ge=0.0, le=5.0)] = 0.1

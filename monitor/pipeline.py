@@ -91,7 +91,9 @@ class Pipeline:
         # The bundled calendar unless the config names another (replays and backtests too).
         self.events = events if events is not None else load_events()
         self.valuer = Valuer([leg.instrument for leg in portfolio.legs], universe, pricing)
-        self.term = TermStructureTracker(universe)
+        self.term = TermStructureTracker(
+            universe, weeklies=self.signals.settings.weekly_vix_futures
+        )
         self.engine = RuleEngine(rules, inhibit_rules=inhibit_rules, silences=journal)
         self.journal = journal
         # Firing alerts of a previous run, taken back at the first batch (its time is "now").

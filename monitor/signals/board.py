@@ -25,6 +25,7 @@ BAR_MINUTES_CHOICES = (1, 5, 15)
 @dataclass(frozen=True, slots=True)
 class SignalSettings:
     bar_minutes: int = 5
+    weekly_vix_futures: bool = False  # weeklies join the VX1..VX4 curve
     breadth: BreadthSettings = field(default_factory=BreadthSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
 

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from monitor.calendars import vix_future_expiry
 from monitor.domain.instruments import Instrument, Kind
 from monitor.market.state import MarketState
 from monitor.pricing.expiry import settlement
@@ -88,12 +89,23 @@ class TermStructure:
         return self.vx1 > self.vx2
 
 
-class TermStructureTracker:
-    """Picks VX1/VX2 among the declared monthly futures, priced at their last valid mids."""
+def is_monthly(inst: Instrument) -> bool:
+    """A monthly VIX future: it settles on its month's CFE monthly date (not a weekly)."""
+    expiry = inst.expiry
+    return expiry is not None and expiry == vix_future_expiry(expiry.year, expiry.month)
 
-    def __init__(self, universe: dict[str, Instrument]) -> None:
+
+class TermStructureTracker:
+    """Picks VX1..VX4 among the declared monthly futures (weeklies too when ``weeklies``),
+    priced at their last valid mids."""
+
+    def __init__(self, universe: dict[str, Instrument], *, weeklies: bool = False) -> None:
         self.futures = sorted(
-            (i for i in universe.values() if i.kind is Kind.FUTURE and i.root == "VX"),
+            (
+                i
+                for i in universe.values()
+                if i.kind is Kind.FUTURE and i.root == "VX" and (weeklies or is_monthly(i))
+            ),
             key=settlement,
         )
 

@@ -8,6 +8,7 @@ import pytest
 from conftest import REPO, run_pipeline
 
 from monitor import bundled
+from monitor.market.state import MarketState
 from monitor.signals.term_structure import TermStructure
 
 
@@ -40,3 +41,22 @@ def test_the_bundled_day_has_four_futures_and_turns_to_backwardation() -> None:
     assert 14.9 < term.vx1_days < 15  # 2026-03-03 morning to the 2026-03-18 opening
     assert 42.9 < term.vx2_days < 43  # to 2026-04-15
     assert term.vx1 < term.vx2 < term.vx3 < term.vx4
+
+
+def test_weeklies_join_the_curve_only_when_configured() -> None:
+    from datetime import datetime
+
+    from monitor.domain.instruments import NEW_YORK, parse_instrument_id
+    from monitor.signals.term_structure import TermStructureTracker, is_monthly
+
+    ids = ["VX 20260318", "VX 20260325", "VX 20260401", "VX 20260415", "VX 20260519"]
+    universe = {i: parse_instrument_id(i) for i in ids}
+    # 2026-03-25 and 04-01 are Wednesdays between the March and April monthly settlements.
+    assert [is_monthly(universe[i]) for i in ids] == [True, False, False, True, True]
+    now = datetime(2026, 3, 19, 10, 0, tzinfo=NEW_YORK)  # March has settled
+    market = MarketState(dict(universe))
+    monthly = TermStructureTracker(universe).update(market, now)
+    assert (monthly.vx1_id, monthly.vx2_id) == ("VX 20260415", "VX 20260519")
+    weekly = TermStructureTracker(universe, weeklies=True).update(market, now)
+    assert (weekly.vx1_id, weekly.vx2_id) == ("VX 20260325", "VX 20260401")
+    assert [c[0] for c in weekly.curve] == ids[1:]
