@@ -7,19 +7,19 @@ prometheus_client).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
-from prometheus_client import start_http_server
 from prometheus_client.registry import CollectorRegistry
 
 from monitor import bundled
@@ -37,8 +37,11 @@ from monitor.delivery.chat import load_services
 from monitor.delivery.service import Delivery, read_password
 from monitor.domain.instruments import NEW_YORK, Instrument
 from monitor.domain.quotes import EventBatch
+from monitor.endpoints import Endpoints
 from monitor.errors import ConfigError, MonitorError
 from monitor.feeds.replay import ReplayReader, ReplayStats
+from monitor.health import Readiness, readiness
+from monitor.market.hours import market_view
 from monitor.metrics import DeliveryCollector, SnapshotCollector
 from monitor.pipeline import Pipeline
 from monitor.portfolio.book import BetaSettings, BookSnapshot
@@ -57,6 +60,8 @@ from monitor.sinks.alerts_file import AlertsFileSink
 from monitor.sinks.base import Sink
 from monitor.sinks.console import ConsoleSink
 from monitor.sinks.journal import Journal
+from monitor.state import state_document
+from monitor.systemd import Notifier, supervise
 
 log = structlog.get_logger(__name__)
 YIELD_EVERY_BATCHES = 64  # let signal handlers and other tasks run during a fast replay
@@ -193,8 +198,10 @@ class Runtime:
     delivery: Delivery
     reloader: RuleReloader
     stopping: Stop
-    server: Any = None
+    endpoints: Endpoints | None = None
     metrics_url: str | None = None
+    notifier: Notifier = field(default_factory=Notifier)
+    supervisor: asyncio.Task[None] | None = None
 
 
 def build_pipeline(
@@ -273,6 +280,48 @@ def warm_up_signals(pipeline: Pipeline, sessions: list[Path], until: datetime) -
     log.info("signals_warm_up", files=report.files, events=report.events, bars=report.bars)
 
 
+def _serve_endpoints(config: DaemonConfig, runtime: Runtime, *, live: bool) -> int:
+    """Starts /metrics, /healthz, /readyz and /state; the bound port."""
+    pipeline = runtime.pipeline
+    started = time.time()
+
+    def session_now() -> datetime:
+        # Live: the wall clock. A replay: its own clock, the time of its last evaluation.
+        if live or pipeline.evaluated_at is None:
+            return datetime.now(UTC)
+        return pipeline.evaluated_at
+
+    def ready() -> Readiness:
+        return readiness(pipeline, session_now(), config.metrics.ready_max_data_age_seconds)
+
+    def healthz() -> tuple[int, dict[str, Any]]:
+        return 200, {
+            "status": "ok",
+            "run_id": runtime.run_id,
+            "uptime_seconds": round(time.time() - started, 3),
+        }
+
+    def readyz() -> tuple[int, dict[str, Any]]:
+        state = ready()
+        return (200 if state.ready else 503), state.document()
+
+    def state() -> tuple[int, dict[str, Any]]:
+        latest = pipeline.latest
+        if latest is None:
+            return 503, {"error": "no book snapshot yet"}
+        document = state_document(latest, pipeline.firing, config.instance)
+        document["ready"] = ready().document()
+        return 200, document
+
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(pipeline, ready))
+    registry.register(DeliveryCollector(runtime.delivery))
+    runtime.endpoints = Endpoints(
+        registry, {"/healthz": healthz, "/readyz": readyz, "/state": state}
+    )
+    return runtime.endpoints.start(config.metrics.host, config.metrics.port)
+
+
 async def open_runtime(
     config: DaemonConfig,
     portfolio: Portfolio,
@@ -281,6 +330,7 @@ async def open_runtime(
     *,
     config_path: Path | None,
     bad_lines: Counter[str] | None = None,
+    live: bool = False,
 ) -> Runtime:
     """Journal, sinks, pipeline, delivery, metrics server and signal handlers."""
     run_id = uuid.uuid4().hex
@@ -309,13 +359,8 @@ async def open_runtime(
         Stop(),
     )
     if config.metrics.enabled:
-        registry = CollectorRegistry()
-        registry.register(SnapshotCollector(pipeline))
-        registry.register(DeliveryCollector(delivery))
         try:
-            runtime.server, _thread = start_http_server(
-                config.metrics.port, addr=config.metrics.host, registry=registry
-            )
+            port = _serve_endpoints(config, runtime, live=live)
         except OSError as exc:
             for sink in sinks:
                 await sink.close()
@@ -323,19 +368,47 @@ async def open_runtime(
                 f"cannot serve metrics on {config.metrics.host}:{config.metrics.port} "
                 f"({exc.strerror}); set [metrics] port, or enabled = false"
             ) from None
-        runtime.metrics_url = f"http://{config.metrics.host}:{runtime.server.server_port}/metrics"
-        log.info("metrics_serving", url=runtime.metrics_url)
+        base = f"http://{config.metrics.host}:{port}"
+        runtime.metrics_url = f"{base}/metrics"
+        log.info(
+            "metrics_serving", url=runtime.metrics_url, endpoints=f"{base}/{{healthz,readyz,state}}"
+        )
     loop = asyncio.get_running_loop()
     if hasattr(signal, "SIGHUP"):
         loop.add_signal_handler(signal.SIGHUP, runtime.reloader.request)
     for number in STOP_SIGNALS:
         loop.add_signal_handler(number, runtime.stopping.request, number)
     await delivery.start()
+    runtime.supervisor = asyncio.create_task(
+        supervise(
+            runtime.notifier,
+            is_ready=lambda: _ready_status(pipeline, live=live),
+            last_progress=lambda: pipeline.progress_wall,
+        ),
+        name="systemd-notify",
+    )
     return runtime
+
+
+def _ready_status(pipeline: Pipeline, *, live: bool) -> str | None:
+    """What READY=1 says once the monitor watches the book, else None."""
+    latest = pipeline.latest
+    if latest is not None:
+        since = latest.time.astimezone(NEW_YORK)
+        return f"watching {len(latest.strategies)} strategies from {since:%Y-%m-%d %H:%M:%S} ET"
+    link = pipeline.link_status() if pipeline.link_status else None
+    if live and link is not None and link.connected and not market_view(datetime.now(UTC)).open:
+        return "connected; the market is closed, waiting for the session"
+    return None
 
 
 async def close_runtime(runtime: Runtime) -> int:
     """Flushes delivery, closes the sinks and the metrics server; the undelivered count."""
+    runtime.notifier.stopping()
+    if runtime.supervisor is not None:
+        runtime.supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runtime.supervisor
     loop = asyncio.get_running_loop()
     if hasattr(signal, "SIGHUP"):
         loop.remove_signal_handler(signal.SIGHUP)
@@ -346,9 +419,8 @@ async def close_runtime(runtime: Runtime) -> int:
     undelivered = sum(w.outbox.backlog(w.channel).messages for w in delivery.workers)
     for sink in runtime.sinks:
         await sink.close()
-    if runtime.server is not None:
-        runtime.server.shutdown()
-        runtime.server.server_close()
+    if runtime.endpoints is not None:
+        runtime.endpoints.stop()
     return undelivered
 
 
@@ -358,7 +430,7 @@ async def process(runtime: Runtime, batch: EventBatch) -> None:
     pipeline = runtime.pipeline
     await pipeline.process(batch)
     if pipeline.latest is not None:
-        runtime.delivery.offer_state(pipeline.latest, pipeline.engine.firing())
+        runtime.delivery.offer_state(pipeline.latest, pipeline.firing)
 
 
 async def run(prepared: Prepared) -> RunSummary:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.domain.alerts import AlertTransition
+from monitor.domain.alerts import AlertTransition, InhibitRule
 from monitor.domain.instruments import NEW_YORK
 from monitor.feeds.replay import ReplayReader
 from monitor.pipeline import Pipeline
@@ -94,6 +95,8 @@ def _run(
     rules: list[Rule],
     pricing: PricingSettings,
     result: BacktestResult,
+    *,
+    inhibit_rules: Sequence[InhibitRule] = (),
 ) -> Pipeline:
     reader = ReplayReader(session)
     pipeline = Pipeline(
@@ -103,6 +106,7 @@ def _run(
         sinks=[],
         pricing=pricing,
         bad_lines=reader.stats.bad_by_reason,
+        inhibit_rules=inhibit_rules,
     )
     asyncio.run(_one(reader, pipeline, result))
     return pipeline
@@ -116,12 +120,17 @@ def replay_to_end(
 
 
 def backtest(
-    sessions: list[Path], portfolio: Portfolio, rules: list[Rule], pricing: PricingSettings
+    sessions: list[Path],
+    portfolio: Portfolio,
+    rules: list[Rule],
+    pricing: PricingSettings,
+    inhibit_rules: Sequence[InhibitRule] = (),
 ) -> BacktestResult:
-    """Each session runs from a fresh state: alerts do not carry over between days."""
+    """Each session runs from a fresh state: alerts do not carry over between days. The
+    packs' inhibition applies as in a run; a transition it would have held back is marked."""
     result = BacktestResult()
     for path in sessions:
-        _run(path, portfolio, rules, pricing, result)
+        _run(path, portfolio, rules, pricing, result, inhibit_rules=inhibit_rules)
     return result
 
 
@@ -141,6 +150,8 @@ def to_json(result: BacktestResult) -> dict[str, Any]:
                 "labels": dict(e.transition.labels),
                 "value": _num(e.transition.value),
                 "unit": e.transition.unit,
+                "notify": e.transition.notify,
+                "held_back": e.transition.suppressed_by,
                 "book": {k: _num(getattr(e.book, k)) for k in BookState.__slots__},
             }
             for e in result.entries
@@ -159,8 +170,9 @@ def render(result: BacktestResult, rules: list[Rule]) -> str:
         when = t.time.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S ET")
         value = f"{t.value:,.4g} {t.unit}" if math.isfinite(t.value) else "no value"
         labels = f" [{t.label_text}]" if t.labels else ""
+        held = f"  (held back: {t.suppressed_by})" if t.suppressed_by else ""
         lines.append(
-            f"{when}  {t.state.value.upper():8} {t.rule}{labels}  {value}\n"
+            f"{when}  {t.state.value.upper():8} {t.rule}{labels}  {value}{held}\n"
             f"    SPX {b.spx:,.2f}  VIX {b.vix:.2f}  VX1 {b.vx1:.2f}  VX2 {b.vx2:.2f}  |  delta "
             f"{b.delta_usd_per_pct:+,.0f} $/1% SPX  gamma {b.gamma_usd_per_pct:+,.0f} $/1% SPX  "
             f"vega {b.vega_usd_per_vol_point:+,.0f} $/vol pt  VIX layer "

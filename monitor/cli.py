@@ -250,15 +250,17 @@ def _backtest(args: argparse.Namespace) -> int:
     from monitor import backtest  # noqa: PLC0415
     from monitor.portfolio.model import load_portfolio  # noqa: PLC0415
     from monitor.pricing.valuation import PricingSettings  # noqa: PLC0415
-    from monitor.rules.loader import load_rules  # noqa: PLC0415
+    from monitor.rules.loader import load_rule_set  # noqa: PLC0415
 
     portfolio = load_portfolio(args.portfolio)
-    rules = load_rules(args.rules)
+    rule_set = load_rule_set(args.rules)
+    rules = rule_set.rules
     result = backtest.backtest(
         args.sessions,
         portfolio,
         rules,
         PricingSettings(rate=args.rate, vix_option_fallback_vol=0.9),
+        rule_set.inhibit_rules,
     )
     if args.json:
         print(json.dumps(backtest.to_json(result), sort_keys=True))

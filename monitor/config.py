@@ -191,6 +191,8 @@ class MetricsConfig(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    # /readyz: during market hours, market data older than this (session seconds) is stale.
+    ready_max_data_age_seconds: Annotated[float, Field(gt=0.0, le=3600.0)] = 60.0
 
     @field_validator("host")
     @classmethod

@@ -194,11 +194,19 @@ async def _serve(
     assert isinstance(feed_config, IbFeedConfig)
     universe = book.universe
     runtime = await open_runtime(
-        config, book.portfolio, rules, {i.id: i for i in universe}, config_path=config_path
+        config,
+        book.portfolio,
+        rules,
+        {i.id: i for i in universe},
+        config_path=config_path,
+        live=True,
     )
     pipeline = runtime.pipeline
     pipeline.link_status = lambda: LinkStatus(
-        feed.state.connected and feed.state.ib_connected, feed.denied, feed.data_types()
+        feed.state.connected and feed.state.ib_connected,
+        feed.denied,
+        feed.data_types(),
+        feed.state.connections,
     )
     recorder = (
         SessionRecorder(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     InfoMetricFamily,
     Metric,
 )
@@ -22,9 +23,11 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 from monitor.delivery.service import Delivery
 from monitor.domain.quotes import FeedGreeks
+from monitor.health import Readiness
 from monitor.market.state import MarketState
 from monitor.pipeline import Pipeline
 from monitor.portfolio.book import BookSnapshot, Risk
+from monitor.rules.engine import Phase
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +84,9 @@ STRATEGY_METRICS: tuple[RiskMetric, ...] = (
 class SnapshotCollector(Collector):
     """Reads the pipeline at scrape time: no gauge is set on the per-tick path."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, ready: Callable[[], Readiness] | None = None) -> None:
         self.pipeline = pipeline
+        self.ready = ready  # readiness at the session clock, as /readyz reports it
 
     def collect(self) -> Iterator[Metric]:
         yield InfoMetricFamily("condor_build", "Build information", value={"version": __version__})
@@ -118,12 +122,55 @@ class SnapshotCollector(Collector):
             "condor_alerts_firing", "Alerts currently firing", labels=["rule"]
         )
         counts: dict[str, int] = {r.name: 0 for r in self.pipeline.engine.rules}
-        for rule, _labels in self.pipeline.engine.firing():
-            counts[rule] += 1
+        phases: dict[tuple[str, str], int] = {}
+        for (rule, _labels), phase in self.pipeline.alert_states.items():
+            if phase is not Phase.PENDING:
+                counts[rule] = counts.get(rule, 0) + 1
+            key = (rule, phase.value.replace("-", "_"))
+            phases[key] = phases.get(key, 0) + 1
         for rule, count in sorted(counts.items()):
             firing.add_metric([rule], count)
         yield firing
+        states = GaugeMetricFamily(
+            "condor_alert_states",
+            "Alerts by rule and state (pending, firing, keep_firing); inactive ones are absent",
+            labels=["rule", "state"],
+        )
+        for rule in sorted(counts):
+            for phase in Phase:
+                name = phase.value.replace("-", "_")
+                states.add_metric([rule, name], phases.get((rule, name), 0))
+        yield states
+        yield from self._pipeline_health()
         yield from self._snapshot_metrics()
+
+    def _pipeline_health(self) -> Iterator[Metric]:
+        pipeline = self.pipeline
+        latency = HistogramMetricFamily(
+            "condor_pipeline_latency_seconds",
+            "Seconds from the pipeline taking a batch of ticks to its snapshot (stage=snapshot) "
+            "and to its alert transitions handed to the sinks (stage=alert)",
+            labels=["stage"],
+        )
+        for stage, buckets in pipeline.latency.stages.items():
+            latency.add_metric([stage], buckets.cumulative(), buckets.total)
+        yield latency
+        if pipeline.progress_wall is not None:
+            yield GaugeMetricFamily(
+                "condor_pipeline_last_progress_timestamp_seconds",
+                "Wall-clock time of the last rule evaluation (a batch or a timer), Unix seconds",
+                value=pipeline.progress_wall,
+            )
+        if self.ready is not None:
+            state = self.ready()
+            yield GaugeMetricFamily(
+                "condor_ready", "1 while /readyz answers ready", value=float(state.ready)
+            )
+            yield GaugeMetricFamily(
+                "condor_market_open",
+                "1 during the SPX options session (at the session clock)",
+                value=float(state.market_open),
+            )
 
     def _snapshot_metrics(self) -> Iterator[Metric]:
         snapshot = self.pipeline.latest
@@ -391,6 +438,11 @@ def _link_metrics(pipeline: Pipeline) -> Iterator[Metric]:
         types.add_metric([name], count)
     types.add_metric(["denied"], link.denied)
     yield types
+    yield CounterMetricFamily(
+        "condor_feed_reconnects",
+        "Connections to the broker after the first (each one renews every subscription)",
+        value=max(link.connections - 1, 0),
+    )
 
 
 def _feed_metrics(snapshot: BookSnapshot, market: MarketState) -> Iterator[Metric]:

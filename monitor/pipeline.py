@@ -8,6 +8,7 @@ snapshots and alerts; a live feed conflates ticks in the market state between sn
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,12 +19,14 @@ import structlog
 from monitor.domain.alerts import AlertTransition, InhibitRule
 from monitor.domain.instruments import Instrument
 from monitor.domain.quotes import EventBatch, IndexValue
+from monitor.latency import Latency
+from monitor.market.hours import market_view
 from monitor.market.state import MarketState, QuoteStatus
 from monitor.portfolio.book import BetaSettings, BookSnapshot, FeedHealth, aggregate
 from monitor.portfolio.model import Portfolio
 from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing.valuation import PricingSettings, Valuer
-from monitor.rules.engine import RuleEngine
+from monitor.rules.engine import Phase, RuleEngine
 from monitor.rules.loader import Rule
 from monitor.signals.board import SignalBoard, SignalSettings
 from monitor.signals.events import EventCalendar, event_view, load_events
@@ -50,6 +53,7 @@ class LinkStatus:
     # Subscribed instruments by the market data type IB reports for them (live, frozen,
     # delayed, delayed_frozen; "pending" before the first report), for metrics.
     data_types: Mapping[str, int] = field(default_factory=dict)
+    connections: int = 0  # successful connections so far (reconnects are the rest)
 
 
 @dataclass(slots=True)
@@ -104,6 +108,12 @@ class Pipeline:
         self.sinks = sinks
         self.stats = PipelineStats(bad_lines=bad_lines if bad_lines is not None else Counter())
         self.latest: BookSnapshot | None = None
+        # Published after each evaluation for readers on other threads (metrics, /state):
+        # replaced whole, never mutated.
+        self.alert_states: Mapping[tuple[str, tuple[tuple[str, str], ...]], Phase] = {}
+        self.evaluated_at: datetime | None = None  # session time of the last evaluation
+        self.progress_wall: float | None = None  # Unix wall-clock time of the same
+        self.latency = Latency()
 
     def feed_health(self, now: datetime) -> FeedHealth:
         rejected = self.market.rejected
@@ -151,6 +161,7 @@ class Pipeline:
             hedge=hedge_view(snapshot, self.market, self.hedge_settings),
             signals=self.signals.update(snapshot),
             events=event_view(self.events, now),
+            market=market_view(now),
         )
 
     def replace_portfolio(self, portfolio: Portfolio, universe: dict[str, Instrument]) -> None:
@@ -204,12 +215,24 @@ class Pipeline:
             return []
         age = (now - last_event).total_seconds()
         snapshot = replace(
-            latest, time=now, feed=replace(self.feed_health(now), data_age_seconds=age)
+            latest,
+            time=now,
+            feed=replace(self.feed_health(now), data_age_seconds=age),
+            market=market_view(now),
+            events=event_view(self.events, now),
         )
         return await self._evaluate(snapshot)
 
+    @property
+    def firing(self) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+        """Alerts firing (keep-firing included) at the last evaluation; any thread."""
+        return [k for k, phase in self.alert_states.items() if phase is not Phase.PENDING]
+
     async def _evaluate(self, snapshot: BookSnapshot) -> list[AlertTransition]:
         transitions = self.engine.evaluate(snapshot)
+        self.alert_states = self.engine.states()
+        self.evaluated_at = snapshot.time
+        self.progress_wall = time.time()
         for t in transitions:
             self.stats.alerts[(t.rule, t.severity.value, t.state.value)] += 1
             log.info(
@@ -230,6 +253,7 @@ class Pipeline:
         return transitions
 
     async def process(self, batch: EventBatch) -> list[AlertTransition]:
+        started = time.perf_counter()
         for event in batch.events:
             self.stats.events["index" if isinstance(event, IndexValue) else "quote"] += 1
         self.market.apply(batch)
@@ -240,4 +264,7 @@ class Pipeline:
         snapshot = self.snapshot()
         self.latest = snapshot
         self.stats.snapshots += 1
-        return await self._evaluate(snapshot)
+        self.latency.observe("snapshot", time.perf_counter() - started)
+        transitions = await self._evaluate(snapshot)
+        self.latency.observe("alert", time.perf_counter() - started)
+        return transitions

@@ -26,6 +26,7 @@ from monitor.pricing.valuation import LegValue
 from monitor.signals.term_structure import TermStructure, vx_response
 
 if TYPE_CHECKING:
+    from monitor.market.hours import MarketView
     from monitor.portfolio.scenarios import ScenarioGrid
     from monitor.signals.board import SignalsView
     from monitor.signals.events import EventView
@@ -165,6 +166,7 @@ class BookSnapshot:
     hedge: HedgeView | None = None  # the second-engine layer's size against its band
     signals: SignalsView | None = None  # MACD/RSI per series, breadth, hedge quality
     events: EventView | None = None  # the next scheduled macro event
+    market: MarketView | None = None  # the SPX options session at this moment
 
     def pct_of_account(self, dollars: float) -> float:
         return 100.0 * dollars / self.account_size_usd

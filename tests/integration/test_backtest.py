@@ -91,7 +91,7 @@ def test_backtest_text_timeline_on_the_bundled_day(capsys: pytest.CaptureFixture
 
 def test_rules_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "check", str(REPO / "rules")]) == EXIT_OK
-    assert "OK — 17 rules" in capsys.readouterr().out
+    assert "OK — 19 rules" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
     bad.write_text(ALWAYS.replace("spx < 6790", "spx <"))
     assert main(["rules", "check", str(bad)]) == EXIT_BAD_INPUT

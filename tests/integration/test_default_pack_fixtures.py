@@ -9,6 +9,7 @@ whole pack is tested in test_generator.py.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import operator
@@ -21,7 +22,12 @@ from conftest import REPO
 
 from monitor import bundled
 from monitor.cli import EXIT_OK, main
-from monitor.rules.loader import load_rule_file
+from monitor.domain.alerts import AlertTransition
+from monitor.feeds.replay import ReplayReader
+from monitor.pipeline import LinkStatus, Pipeline
+from monitor.portfolio.model import load_portfolio
+from monitor.pricing.valuation import PricingSettings
+from monitor.rules.loader import load_rule_file, load_rule_set
 
 PACK = REPO / "rules" / "second-engine.yaml"
 FIXTURES = REPO / "tests" / "fixtures" / "rules"
@@ -56,7 +62,13 @@ CASES: dict[str, Check] = {
     "VixTermStructureInverted": (bundled.PORTFOLIO, operator.gt, 0.0),
     "VixAboveFrontFuture": (bundled.PORTFOLIO, operator.gt, 1.0),
     "FeedStale": (bundled.PORTFOLIO, operator.gt, 60.0),
+    # The bundled day four hours later (13:30-20:15 New York): closed from 16:15.
+    "MarketClosed": (bundled.PORTFOLIO, operator.ge, 0.0),
+    # The bundled day with the broker link down from 11:00 to 11:03 (in-process: a replay
+    # has no link).
+    "FeedDisconnected": (bundled.PORTFOLIO, operator.ge, 0.0),
 }
+SHIFT = timedelta(hours=4)
 
 
 def with_gap(path: Path) -> Path:
@@ -71,6 +83,61 @@ def with_gap(path: Path) -> Path:
         )
     path.write_text("".join(kept), encoding="utf-8")
     return path
+
+
+def shifted(path: Path, by: timedelta) -> Path:
+    """The bundled day with every event (and the session date's meaning) ``by`` later."""
+    with gzip.open(bundled.SESSION, "rt", encoding="utf-8") as lines:
+        kept = [next(lines)]
+        for line in lines:
+            event = json.loads(line)
+            event["t"] = (datetime.fromisoformat(event["t"]) + by).isoformat(
+                timespec="milliseconds"
+            )
+            kept.append(json.dumps(event) + "\n")
+    path.write_text("".join(kept), encoding="utf-8")
+    return path
+
+
+def run_in_process(
+    session: Path, link_down: tuple[datetime, datetime] | None = None, until: datetime | None = None
+) -> tuple[Pipeline, list[AlertTransition]]:
+    """The default pack (with its inhibition) over ``session`` in a pipeline whose live link
+    is down between ``link_down``; timer evaluations run on to ``until`` after the last event."""
+    reader = ReplayReader(session)
+    rule_set = load_rule_set([PACK])
+    pipeline = Pipeline(
+        universe=reader.header.instruments,
+        portfolio=load_portfolio(bundled.PORTFOLIO),
+        rules=rule_set.rules,
+        inhibit_rules=rule_set.inhibit_rules,
+        sinks=[],
+        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+    )
+    clock: list[datetime] = []
+
+    def link() -> LinkStatus:
+        now = clock[-1] if clock else None
+        down = link_down is not None and now is not None and link_down[0] <= now < link_down[1]
+        return LinkStatus(connected=not down, denied=0)
+
+    pipeline.link_status = link
+    out: list[AlertTransition] = []
+
+    async def feed() -> None:
+        for batch in reader.batches():
+            for moment in pipeline.timer_moments(batch.time):
+                clock.append(moment)
+                out.extend(await pipeline.tick(moment))
+            clock.append(batch.time)
+            out.extend(await pipeline.process(batch))
+        if until is not None:
+            for moment in pipeline.timer_moments(until):
+                clock.append(moment)
+                out.extend(await pipeline.tick(moment))
+
+    asyncio.run(feed())
+    return pipeline, out
 
 
 def backtest(session: Path, portfolio: Path, capsys: pytest.CaptureFixture[str]) -> dict:
@@ -89,7 +156,19 @@ def test_rule_fires_on_its_fixture(
 ) -> None:
     portfolio, beyond, limit = CASES[rule]
     session = bundled.SESSION
-    if rule == "FeedStale":
+    if rule == "FeedDisconnected":
+        start, length = GAP
+        _, out = run_in_process(session, link_down=(start, start + length))
+        firing = [t for t in out if t.rule == rule]
+        assert [t.state.value for t in firing] == ["firing", "resolved"]
+        # At the first evaluation inside and after the outage (batches every ~5 s).
+        assert start <= firing[0].time < start + timedelta(seconds=6)
+        assert start + length <= firing[1].time < start + length + timedelta(seconds=6)
+        assert beyond(firing[0].value, limit)
+        return
+    if rule == "MarketClosed":
+        session = shifted(tmp_path / "late.jsonl", SHIFT)
+    elif rule == "FeedStale":
         session = with_gap(tmp_path / "gap.jsonl")
     elif portfolio == ONE_FUTURE:
         session = DAY_BEFORE_FOMC
@@ -101,3 +180,44 @@ def test_rule_fires_on_its_fixture(
         start, length = GAP
         fired_at = datetime.fromisoformat(firing[0]["time"])
         assert start + timedelta(seconds=60) < fired_at < start + length
+    if rule == "MarketClosed":
+        (fired,) = firing
+        close = datetime.fromisoformat("2026-03-03T16:15:00-05:00")
+        assert close <= datetime.fromisoformat(fired["time"]) < close + timedelta(seconds=6)
+        assert fired["value"] == pytest.approx(17 * 60 + 15, abs=0.2)  # to 09:30 tomorrow
+
+
+def test_greek_alerts_are_held_back_while_the_market_is_closed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Four hours late, the short put passes 0.25 delta before the close (sent) and 0.30
+    after it (held back by MarketClosed); the condition-level rules still fire."""
+    result = backtest(shifted(tmp_path / "late.jsonl", SHIFT), bundled.PORTFOLIO, capsys)
+    firing = {a["rule"]: a for a in result["transitions"] if a["state"] == "firing"}
+    close = datetime.fromisoformat("2026-03-03T16:15:00-05:00")
+    warning, critical = firing["ShortStrikeDeltaWarning"], firing["ShortStrikeDeltaCritical"]
+    assert datetime.fromisoformat(warning["time"]) < close
+    assert (warning["notify"], warning["held_back"]) == (True, None)
+    assert datetime.fromisoformat(critical["time"]) > close
+    assert (critical["notify"], critical["held_back"]) == (False, "inhibited by MarketClosed")
+    inverted = firing["VixTermStructureInverted"]  # not a greek alert: still sent
+    assert datetime.fromisoformat(inverted["time"]) > close
+    assert inverted["notify"] is True
+
+
+def test_a_quiet_feed_after_the_close_is_not_stale_and_the_link_holds_back_greeks() -> None:
+    close = datetime.fromisoformat("2026-03-03T16:15:00-05:00")
+    _, out = run_in_process(bundled.SESSION, until=close + timedelta(minutes=30))
+    after = [(t.rule, t.state.value) for t in out if t.time >= close]
+    assert ("MarketClosed", "firing") in after
+    assert not any(rule == "FeedStale" for rule, _ in after)  # 30 minutes without data
+    # The link down across the short put's 0.25-delta crossing (12:13:45): held back, and
+    # sent once the link is back.
+    down = (datetime.fromisoformat("2026-03-03T12:10:00-05:00"), timedelta(minutes=10))
+    _, out = run_in_process(bundled.SESSION, link_down=(down[0], down[0] + down[1]))
+    warning = [t for t in out if t.rule == "ShortStrikeDeltaWarning"]
+    assert warning[0].suppressed_by == "inhibited by FeedDisconnected"
+    assert not warning[0].notify
+    resent = [t for t in warning if t.notify]
+    assert resent
+    assert resent[0].time >= down[0] + down[1]

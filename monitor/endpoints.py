@@ -1,0 +1,78 @@
+"""The HTTP endpoints (docs/operations.md): /metrics, /healthz, /readyz and /state.
+
+prometheus_client's handler serves /metrics; the other paths answer JSON. The server runs on
+its own threads and reads only what the pipeline publishes whole (the latest snapshot, the
+alert states), so a request never waits for the event loop or sees a half-updated book.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from http.server import ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from prometheus_client.exposition import MetricsHandler
+from prometheus_client.registry import CollectorRegistry
+
+Route = Callable[[], tuple[int, Mapping[str, Any]]]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def _handler(registry: CollectorRegistry, routes: Mapping[str, Route]) -> type[MetricsHandler]:
+    base: type[MetricsHandler] = MetricsHandler.factory(registry)
+
+    class Handler(base):  # type: ignore[misc, valid-type]
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib handler's method name
+            path = urlsplit(self.path).path.rstrip("/") or "/"
+            route = routes.get(path)
+            if route is not None:
+                status, document = route()
+                self._json(status, document)
+            elif path == "/metrics":
+                super().do_GET()
+            else:
+                known = ", ".join(["/metrics", *routes])
+                self._json(404, {"error": f"no such path {path!r}; try {known}"})
+
+        def _json(self, status: int, document: Mapping[str, Any]) -> None:
+            body = json.dumps(document, allow_nan=False).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            return  # requests are not logged: scrapes every few seconds would flood the log
+
+    return Handler
+
+
+class Endpoints:
+    """The server; ``start`` binds (OSError when the address is taken), ``stop`` closes."""
+
+    def __init__(self, registry: CollectorRegistry, routes: Mapping[str, Route]) -> None:
+        self._handler = _handler(registry, routes)
+        self.server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, host: str, port: int) -> int:
+        self.server = _Server((host, port), self._handler)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="http-endpoints", daemon=True
+        )
+        self._thread.start()
+        return int(self.server.server_address[1])
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None

@@ -1,0 +1,59 @@
+"""Liveness and readiness: what /healthz and /readyz (and the systemd watchdog) report.
+
+Ready means the monitor is watching the book: a first snapshot exists, the live feed is
+connected, and during the SPX options session its market data is fresh (no older than
+``max_data_age_seconds`` of session time). Outside the session quiet data is normal, so only
+the first two hold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitor.market.hours import market_view
+from monitor.pipeline import Pipeline
+
+DEFAULT_MAX_DATA_AGE_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool
+    reasons: tuple[str, ...]  # why not, in words; empty when ready
+    market_open: bool
+    connected: bool
+    data_age_seconds: float  # session seconds since the last market event; NaN before one
+
+    def document(self) -> dict[str, object]:
+        age = self.data_age_seconds
+        return {
+            "ready": self.ready,
+            "reasons": list(self.reasons),
+            "market_open": self.market_open,
+            "feed_connected": self.connected,
+            "data_age_seconds": round(age, 3) if math.isfinite(age) else None,
+        }
+
+
+def readiness(
+    pipeline: Pipeline, now: datetime, max_data_age_seconds: float = DEFAULT_MAX_DATA_AGE_SECONDS
+) -> Readiness:
+    """Readiness at ``now``: the session clock (wall clock live, replay time in a replay)."""
+    link = pipeline.link_status() if pipeline.link_status else None
+    connected = link.connected if link else True
+    last = pipeline.market.time
+    age = (now - last).total_seconds() if last is not None else math.nan
+    market_open = market_view(now).open
+    reasons: list[str] = []
+    if pipeline.latest is None:
+        reasons.append("no book snapshot yet")
+    if not connected:
+        reasons.append("the live feed is disconnected")
+    if market_open and not age <= max_data_age_seconds:
+        shown = f"{age:,.0f} s old" if math.isfinite(age) else "missing"
+        reasons.append(
+            f"market data {shown} during market hours (limit {max_data_age_seconds:g} s)"
+        )
+    return Readiness(not reasons, tuple(reasons), market_open, connected, age)
