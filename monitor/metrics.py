@@ -25,7 +25,7 @@ from monitor.delivery.service import Delivery
 from monitor.domain.quotes import FeedGreeks
 from monitor.health import Readiness
 from monitor.market.state import MarketState
-from monitor.pipeline import Pipeline
+from monitor.pipeline import LinkStatus, Pipeline
 from monitor.portfolio.book import BookSnapshot, Risk
 from monitor.rules.engine import Phase
 
@@ -165,6 +165,12 @@ class SnapshotCollector(Collector):
             state = self.ready()
             yield GaugeMetricFamily(
                 "condor_ready", "1 while /readyz answers ready", value=float(state.ready)
+            )
+            yield GaugeMetricFamily(
+                "condor_feed_data_age_seconds",
+                "Seconds since the last market event at the session clock (wall clock live, "
+                "replay time in a replay); what /readyz judges freshness by",
+                value=state.data_age_seconds,
             )
             yield GaugeMetricFamily(
                 "condor_market_open",
@@ -423,9 +429,11 @@ def feed_model_differences(
 
 
 def _link_metrics(pipeline: Pipeline) -> Iterator[Metric]:
-    if pipeline.link_status is None:
-        return
-    link = pipeline.link_status()
+    if pipeline.link_status is not None:
+        link = pipeline.link_status()
+    else:  # a replay: always connected, its instruments under their own data type
+        replay = {"replay": len(pipeline.market.instruments)}
+        link = LinkStatus(connected=True, denied=0, data_types=replay, connections=1)
     yield GaugeMetricFamily(
         "condor_feed_connected", "1 while the live feed is connected", value=float(link.connected)
     )

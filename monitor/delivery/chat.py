@@ -17,6 +17,7 @@ import apprise
 from monitor.delivery import text
 from monitor.delivery.outbox import OutboxMessage
 from monitor.delivery.worker import DeliveryError
+from monitor.logs import register_url_secrets
 
 _NOTIFY_TYPES = {
     "critical": apprise.NotifyType.FAILURE,
@@ -35,6 +36,7 @@ def load_services(credentials: Path) -> apprise.Apprise:
     services.add(config)
     if len(services) == 0:
         raise ValueError(f"{credentials}: no valid Apprise URL in the file")
+    register_url_secrets(str(server.url()) for server in services)  # type: ignore[no-untyped-call]
     return services
 
 

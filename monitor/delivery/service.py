@@ -25,6 +25,7 @@ from monitor.delivery.routing import Route
 from monitor.delivery.worker import Backoff, ChannelPolicy, ChannelWorker
 from monitor.domain.alerts import Matcher, Severity
 from monitor.errors import ConfigError
+from monitor.logs import register_secret
 from monitor.portfolio.book import BookSnapshot
 from monitor.sinks.journal import Journal
 from monitor.state import Key, state_document
@@ -54,9 +55,11 @@ def read_password(mqtt: MqttConfig, config_path: Path | None) -> str | None:
     else:
         return None
     try:
-        return path.read_text(encoding="utf-8").rstrip("\n")
+        password = path.read_text(encoding="utf-8").rstrip("\n")
     except OSError as exc:
         raise ConfigError(where, f"field {field}: cannot read {path} ({exc.strerror})") from None
+    register_secret(password)  # masked in every log line from now on
+    return password
 
 
 class Delivery:
