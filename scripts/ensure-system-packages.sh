@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite runs for real when absent: the MQTT broker
-# (mosquitto) and Prometheus (prometheus: /usr/bin/prometheus and /usr/bin/promtool).
+# (mosquitto), Prometheus (prometheus: /usr/bin/prometheus and /usr/bin/promtool) and
+# systemd-analyze (systemd), which checks the unit file.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -30,6 +31,8 @@ stop_system_service() {
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v promtool >/dev/null 2>&1 || [ -x /usr/bin/promtool ] || missing+=(prometheus)
+# systemd-analyze checks the unit file (verify, security); it ships with the systemd package.
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
