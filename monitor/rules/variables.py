@@ -148,9 +148,18 @@ def _indicator_rows(series: str) -> tuple[Variable[BookSnapshot], ...]:
     )
 
 
-def _breadth(snapshot: BookSnapshot, name: str) -> float:
-    signals = snapshot.signals
-    return float(getattr(signals.breadth, name)) if signals is not None else math.nan
+def _signal_part(part: str) -> Callable[[BookSnapshot, str], float]:
+    """A reader of one field of the snapshot's ``signals.<part>`` (NaN without signals)."""
+
+    def read(snapshot: BookSnapshot, name: str) -> float:
+        signals = snapshot.signals
+        return float(getattr(getattr(signals, part), name)) if signals is not None else math.nan
+
+    return read
+
+
+_breadth = _signal_part("breadth")
+_quality = _signal_part("quality")
 
 
 def _breadth_rows() -> tuple[Variable[BookSnapshot], ...]:
@@ -172,11 +181,6 @@ def _breadth_rows() -> tuple[Variable[BookSnapshot], ...]:
         Variable(f"breadth.{name}", N, unit, meaning, _getter(_breadth, name))
         for name, unit, meaning in rows
     )
-
-
-def _quality(snapshot: BookSnapshot, name: str) -> float:
-    signals = snapshot.signals
-    return float(getattr(signals.quality, name)) if signals is not None else math.nan
 
 
 def _quality_rows() -> tuple[Variable[BookSnapshot], ...]:

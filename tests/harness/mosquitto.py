@@ -44,7 +44,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from harness.ports import LOOPBACK, accepts_connections, free_port
+from harness.ports import LOOPBACK, accepts_connections, find_binary, free_port
 
 INSTALL_HINT = "run scripts/ensure-system-packages.sh to install the mosquitto package"
 BROKER_FALLBACK = Path("/usr/sbin/mosquitto")
@@ -57,12 +57,7 @@ POLL_INTERVAL = 0.02
 
 
 def _find_binary(name: str, fallback: Path) -> Path:
-    found = shutil.which(name)
-    if found is not None:
-        return Path(found)
-    if os.access(fallback, os.X_OK):
-        return fallback
-    raise RuntimeError(f"{name} was not found on PATH nor at {fallback}: {INSTALL_HINT}")
+    return find_binary(name, fallback, INSTALL_HINT)
 
 
 def find_mosquitto() -> Path:

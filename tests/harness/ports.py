@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import time
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
@@ -32,3 +35,13 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0, interval: float =
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{host}:{port} did not accept connections within {timeout}s")
         time.sleep(interval)
+
+
+def find_binary(name: str, fallback: Path, install_hint: str) -> Path:
+    """``name`` on PATH, else ``fallback`` if executable; RuntimeError with the hint if absent."""
+    found = shutil.which(name)
+    if found is not None:
+        return Path(found)
+    if os.access(fallback, os.X_OK):
+        return fallback
+    raise RuntimeError(f"{name} was not found on PATH nor at {fallback}: {install_hint}")

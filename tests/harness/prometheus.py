@@ -15,7 +15,6 @@ gets SIGTERM, then SIGKILL, and the work directory is removed.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from harness.ports import LOOPBACK, free_port
+from harness.ports import LOOPBACK, find_binary, free_port
 
 INSTALL_HINT = "run scripts/ensure-system-packages.sh to install the prometheus package"
 PROMETHEUS_FALLBACK = Path("/usr/bin/prometheus")
@@ -40,12 +39,7 @@ HTTP_TIMEOUT = 5.0
 
 
 def _find_binary(name: str, fallback: Path) -> Path:
-    found = shutil.which(name)
-    if found is not None:
-        return Path(found)
-    if os.access(fallback, os.X_OK):
-        return fallback
-    raise RuntimeError(f"{name} was not found on PATH nor at {fallback}: {INSTALL_HINT}")
+    return find_binary(name, fallback, INSTALL_HINT)
 
 
 def find_prometheus() -> Path:
