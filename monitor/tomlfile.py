@@ -58,7 +58,9 @@ def load_toml(path: Path, model: type[M], *, context: dict[str, object]) -> M:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(path, "not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
+    except RecursionError:
+        raise ConfigError(path, "not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer past Python's digit limit
         raise ConfigError(path, f"not valid TOML: {exc}") from None
     try:
         return model.model_validate(data, context=context)

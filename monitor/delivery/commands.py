@@ -12,18 +12,31 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 ALERT_ID = r"^[0-9a-f]{16}$"
 LABEL = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 MAX_PAYLOAD_BYTES = 4096
+MAX_SILENCE_ID = 2**63 - 1  # SQLite's largest integer
+
+
+def _text(value: str) -> str:
+    # JSON may escape a lone UTF-16 surrogate (\ud800): a str that cannot be stored or sent.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("holds a lone surrogate (\\ud800-\\udfff), not text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_text)]
 
 
 class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    request_id: Annotated[str, Field(max_length=64)] = ""
-    by: Annotated[str, Field(max_length=64, description="who sent it, for the record")] = ""
+    request_id: Annotated[Text, Field(max_length=64)] = ""
+    by: Annotated[Text, Field(max_length=64, description="who sent it, for the record")] = ""
 
 
 class Ack(_Command):
@@ -35,15 +48,15 @@ class Ack(_Command):
 class SilenceCommand(_Command):
     """Silence alerts matching every matcher (label -> value; ``alertname`` is the rule)."""
 
-    matchers: Annotated[dict[Annotated[str, Field(pattern=LABEL)], str], Field(min_length=1)]
+    matchers: Annotated[dict[Annotated[str, Field(pattern=LABEL)], Text], Field(min_length=1)]
     minutes: Annotated[float, Field(gt=0.0, le=7 * 24 * 60)]
-    comment: Annotated[str, Field(max_length=200)] = ""
+    comment: Annotated[Text, Field(max_length=200)] = ""
 
 
 class Expire(_Command):
     """End a silence now."""
 
-    silence_id: Annotated[int, Field(ge=1)]
+    silence_id: Annotated[int, Field(ge=1, le=MAX_SILENCE_ID)]
 
 
 COMMANDS: dict[str, type[_Command]] = {
@@ -99,7 +112,9 @@ class CommandProcessor:
             return _error(name, "", f"payload over {MAX_PAYLOAD_BYTES} bytes")
         try:
             data = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except RecursionError:
+            return _error(name, "", "payload is not JSON: nested too deeply")
+        except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
             return _error(name, "", f"payload is not JSON: {exc}")
         if not isinstance(data, dict):
             return _error(name, "", "payload must be a JSON object")
@@ -129,6 +144,8 @@ class CommandProcessor:
                 f"{command.comment} (by {command.by} over MQTT)" if command.by else command.comment
             )
             ends = now + timedelta(minutes=command.minutes)
+            if ends <= now:
+                return f"minutes: {command.minutes!r} is shorter than a microsecond"
             silence_id = self.target.add_silence(dict(command.matchers), now, ends, comment)
             return {"silence_id": silence_id, "ends": ends.isoformat()}
         if isinstance(command, Expire):

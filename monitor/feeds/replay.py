@@ -94,7 +94,10 @@ def _number(obj: dict[str, Any], key: str, *, negative_ok: bool = False) -> floa
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadLineError("bad field", f"field {key!r} is not a number: {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal beyond the float range
+        raise BadLineError("infinite price", f"field {key!r} is too large") from None
     if math.isnan(number):
         raise BadLineError("NaN price", f"field {key!r} is NaN")
     if math.isinf(number):
@@ -114,7 +117,11 @@ def _timestamp(obj: dict[str, Any], session: date) -> datetime:
         raise BadLineError("bad timestamp", f"field 't' is not ISO 8601: {text!r}") from None
     if stamp.tzinfo is None:
         raise BadLineError("bad timestamp", f"field 't' has no UTC offset: {text!r}")
-    if stamp.astimezone(NEW_YORK).date() != session:
+    try:
+        day = stamp.astimezone(NEW_YORK).date()
+    except OverflowError:  # year 1 or 9999 shifted past the calendar's ends
+        raise BadLineError("bad timestamp", f"field 't' is out of range: {text!r}") from None
+    if day != session:
         raise BadLineError(
             "bad timestamp", f"timestamp {text} is not on the session date {session.isoformat()}"
         )
@@ -190,13 +197,22 @@ def _check_order(stamp: datetime, previous: datetime | None) -> None:
         )
 
 
+def _decode(line: bytes) -> Any:
+    """One JSON value. Raises ValueError for everything that is not: json's own errors, bytes
+    that are not UTF-8, integers past Python's digit limit, and nesting too deep to decode."""
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def parse_header(line: bytes, path: Path) -> Header:
     def fail(reason: str) -> ReplayFormatError:
         return ReplayFormatError(path, f"header: {reason}", line=1)
 
     try:
-        obj = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        obj = _decode(line)
+    except ValueError as exc:
         raise fail(f"not JSON ({exc})") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:
         raise fail(f"the first line must be a header object with format {FORMAT_NAME!r}")
@@ -297,8 +313,8 @@ class ReplayReader:
                     continue
                 try:
                     try:
-                        obj = json.loads(raw)
-                    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                        obj = _decode(raw)
+                    except ValueError as exc:
                         raise BadLineError("malformed JSON", f"malformed JSON: {exc}") from None
                     stamp, event = parse_event(obj, self.header)
                     _check_order(stamp, previous)

@@ -116,7 +116,10 @@ class _Compiler:
         if isinstance(value, bool):
             kind = VarType.BOOL
         elif isinstance(value, int | float):
-            kind, value = VarType.NUMBER, float(value)
+            try:
+                kind, value = VarType.NUMBER, float(value)
+            except OverflowError:  # an integer literal beyond the float range
+                raise ExpressionError("number is too large", _column(node)) from None
         elif isinstance(value, str):
             kind = VarType.STRING
         else:
@@ -228,6 +231,11 @@ def compile_expression(source: str, catalogue: Mapping[str, VarType]) -> Express
         # Python reports offset 0 when the text ends too early: point just past the end.
         column = exc.offset or len(text) + 1
         raise ExpressionError(f"syntax error: {exc.msg}", column) from None
+    except RecursionError:
+        raise ExpressionError("the expression is nested too deeply", 1) from None
     compiler = _Compiler(catalogue)
-    kind, fn = compiler.compile(tree.body)
+    try:
+        kind, fn = compiler.compile(tree.body)
+    except RecursionError:  # a chain such as 1+1+...+1 parses flat but nests as a tree
+        raise ExpressionError("the expression is nested too deeply", 1) from None
     return Expression(text, kind, frozenset(compiler.names), fn)

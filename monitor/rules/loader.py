@@ -39,7 +39,10 @@ def parse_duration(text: str) -> timedelta:
     if not text.strip() or match is None:
         raise ValueError(f"duration {text!r} is not like 30s, 5m or 1h30m")
     hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"duration {text!r} is too long") from None
 
 
 class RuleSpec(BaseModel):
@@ -138,6 +141,21 @@ class Rule:
         return used - {"value"}
 
 
+class _SafeLoader(yaml.SafeLoader):
+    """SafeLoader whose scalars that cannot be built (a date 2026-02-30, an integer past
+    Python's digit limit, ``!!bool maybe``) are YAML errors with their line, not whatever
+    PyYAML's constructor happened to raise."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except ValueError as exc:
+            problem = str(exc)
+        except (LookupError, AttributeError):  # an explicit tag on text that does not fit it
+            problem = f"the value does not fit its tag {node.tag}"
+        raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+
+
 def _rule_lines(text: str) -> dict[tuple[int, int], int]:
     """(group index, rule index) -> 1-based line of the rule, from the YAML node tree."""
     lines: dict[tuple[int, int], int] = {}
@@ -216,13 +234,15 @@ def _parse_file(path: Path) -> tuple[list[Rule], list[InhibitRule]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, f"cannot read ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - SafeLoader's constructors
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(
             path, f"not valid YAML: {getattr(exc, 'problem', exc)}", line=line
         ) from None
+    except RecursionError:
+        raise ConfigError(path, "not valid YAML: nested too deeply") from None
     try:
         spec = RuleFile.model_validate(data)
     except ValidationError as exc:

@@ -6,6 +6,7 @@ never reaches an attribute of a Python object.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +15,9 @@ from typing import Any
 from monitor.rules.expressions import Value, VarType
 
 _SAMPLES: dict[VarType, Value] = {VarType.NUMBER: 1.5, VarType.BOOL: True, VarType.STRING: "x"}
+# A message goes to a phone: a width or precision beyond this is a mistake, and a huge one
+# ({spx:1000000000000}) would allocate the padding when the template is checked or rendered.
+MAX_FORMAT_DIGITS = 100
 
 
 class TemplateError(ValueError):
@@ -37,6 +41,12 @@ class Template:
         return _FORMATTER.vformat(self.text, (), dict(values))
 
 
+def _too_wide(spec: str) -> bool:
+    # Leading zeros dropped first: int() refuses a run of more than 4300 digits.
+    numbers = (n.lstrip("0") or "0" for n in re.findall(r"[0-9]+", spec))
+    return any(len(n) > 3 or int(n) > MAX_FORMAT_DIGITS for n in numbers)
+
+
 def compile_template(text: str, catalogue: Mapping[str, VarType]) -> Template:
     """Checks every field and format spec of ``text``; raises TemplateError naming the field."""
     try:
@@ -54,6 +64,11 @@ def compile_template(text: str, catalogue: Mapping[str, VarType]) -> Template:
             raise TemplateError(f"field {{{name}}} is not a variable of this rule")
         if spec and "{" in spec:
             raise TemplateError(f"field {{{name}}}: nested fields are not allowed")
+        if _too_wide(spec or ""):
+            raise TemplateError(
+                f"field {{{name}}}: width and precision are at most {MAX_FORMAT_DIGITS} "
+                f"(format {spec!r})"
+            )
         try:
             format(_SAMPLES[catalogue[name]], spec or "")
         except ValueError as exc:
