@@ -64,9 +64,9 @@ INDEXES: dict[str, ClassFacts] = {
 }
 
 _OPTION_ID = re.compile(
-    r"^(?P<root>[A-Z]+) (?P<expiry>\d{8}) (?P<right>[CP])(?P<strike>\d+(\.\d+)?)$"
+    r"^(?P<root>[A-Z]+) (?P<expiry>[0-9]{8}) (?P<right>[CP])(?P<strike>[0-9]+(\.[0-9]+)?)$"
 )
-_FUTURE_ID = re.compile(r"^(?P<root>[A-Z]+) (?P<expiry>\d{8})$")
+_FUTURE_ID = re.compile(r"^(?P<root>[A-Z]+) (?P<expiry>[0-9]{8})$")
 
 
 @dataclass(frozen=True, slots=True)

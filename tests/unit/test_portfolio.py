@@ -47,6 +47,8 @@ def test_example_portfolio() -> None:
         ('C7200", quantity = 50', 'C7200", quantity = 40', "same size"),
         ("SPX 20260417 C7200", "SPX 20260515 C7200", "share one class and expiry"),
         ("SPX 20260417 P6375", "SPX 2026-04-17 P6375", "is not a contract id"),
+        # Digits of another script: never the feed's contract, so refused, not read as 6375.
+        ("SPX 20260417 P6375", "SPX 20260417 P\u0666\u0663\u0667\u0665", "is not a contract id"),
         ("SPX 20260417 P6375", "FOO 20260417 P6375", "unknown option class 'FOO'"),
         ("quantity = 50 }", "quantity = 0 }", "must not be zero"),
         ("quantity = 50 }", 'quantity = "fifty" }', "strategies[0].legs[0].quantity"),
