@@ -13,7 +13,7 @@ import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 from prometheus_client.registry import CollectorRegistry
 
-from monitor import bundled
+from monitor import bundled, logs
 from monitor.clock import ReplayClock
 from monitor.config import (
     ConsoleConfig,
@@ -150,13 +150,42 @@ class Stop:
 
     def __init__(self) -> None:
         self.requested = False
+        self._event = asyncio.Event()
 
     def request(self, number: int) -> None:
         if self.requested:
             log.warning("forced_exit", signal=signal.Signals(number).name)
             os._exit(128 + number)
         self.requested = True
+        self._event.set()
         log.info("stopping", signal=signal.Signals(number).name)
+
+    async def wait(self) -> None:
+        """Returns once a stop is requested."""
+        await self._event.wait()
+
+
+async def _advance(clock: ReplayClock, moment: datetime, stopping: Stop) -> bool:
+    """Moves the replay clock to ``moment``, pacing as configured; False when a stop request
+    ends the wait first (a slow replay can wait minutes between two recorded ticks)."""
+    if clock.speed <= 0.0:
+        await clock.advance_to(moment)
+        return not stopping.requested
+    pacing = asyncio.ensure_future(clock.advance_to(moment))
+    stopped = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait((pacing, stopped), return_when=asyncio.FIRST_COMPLETED)
+    for task in (pacing, stopped):
+        task.cancel()
+    await asyncio.gather(pacing, stopped, return_exceptions=True)
+    return not stopping.requested
+
+
+def listen_for_stop(stopping: Stop) -> None:
+    """Routes SIGTERM and SIGINT to ``stopping``; ``close_runtime`` undoes it. A live run
+    calls it before connecting, so a stop while the gateway is awaited is clean too."""
+    loop = asyncio.get_running_loop()
+    for number in STOP_SIGNALS:
+        loop.add_signal_handler(number, stopping.request, number)
 
 
 @dataclass(slots=True)
@@ -181,7 +210,7 @@ def _sinks(config: DaemonConfig, journal: Journal) -> list[Sink]:
     sinks: list[Sink] = [journal]
     if config.console.enabled:
         colour = {"auto": None, "always": True, "never": False}[config.console.colour]
-        sinks.append(ConsoleSink(colour=colour))
+        sinks.append(ConsoleSink(colour=colour, as_log=logs.to_stdout()))
     if config.alerts_out is not None:
         sinks.append(AlertsFileSink(config.alerts_out))
     return sinks
@@ -280,7 +309,13 @@ def warm_up_signals(pipeline: Pipeline, sessions: list[Path], until: datetime) -
     log.info("signals_warm_up", files=report.files, events=report.events, bars=report.bars)
 
 
-def _serve_endpoints(config: DaemonConfig, runtime: Runtime, *, live: bool) -> int:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _serve_endpoints(
+    config: DaemonConfig, runtime: Runtime, *, live: bool, wall: Callable[[], datetime]
+) -> int:
     """Starts /metrics, /healthz, /readyz and /state; the bound port."""
     pipeline = runtime.pipeline
     started = time.time()
@@ -288,7 +323,7 @@ def _serve_endpoints(config: DaemonConfig, runtime: Runtime, *, live: bool) -> i
     def session_now() -> datetime:
         # Live: the wall clock. A replay: its own clock, the time of its last evaluation.
         if live or pipeline.evaluated_at is None:
-            return datetime.now(UTC)
+            return wall()
         return pipeline.evaluated_at
 
     def ready() -> Readiness:
@@ -331,8 +366,12 @@ async def open_runtime(
     config_path: Path | None,
     bad_lines: Counter[str] | None = None,
     live: bool = False,
+    wall: Callable[[], datetime] = _utc_now,
+    stopping: Stop | None = None,
 ) -> Runtime:
-    """Journal, sinks, pipeline, delivery, metrics server and signal handlers."""
+    """Journal, sinks, pipeline, delivery, metrics server and signal handlers; ``wall`` is
+    the live clock (replaced in tests that run a live day at another time); ``stopping``, a
+    stop already listening (``listen_for_stop``) before the feed connected."""
     run_id = uuid.uuid4().hex
     journal = Journal(config.journal.path, run_id=run_id)
     sinks = _sinks(config, journal)
@@ -356,11 +395,11 @@ async def open_runtime(
         pipeline,
         delivery,
         RuleReloader(config.rules, pipeline.engine),
-        Stop(),
+        stopping or Stop(),
     )
     if config.metrics.enabled:
         try:
-            port = _serve_endpoints(config, runtime, live=live)
+            port = _serve_endpoints(config, runtime, live=live, wall=wall)
         except OSError as exc:
             for sink in sinks:
                 await sink.close()
@@ -376,13 +415,12 @@ async def open_runtime(
     loop = asyncio.get_running_loop()
     if hasattr(signal, "SIGHUP"):
         loop.add_signal_handler(signal.SIGHUP, runtime.reloader.request)
-    for number in STOP_SIGNALS:
-        loop.add_signal_handler(number, runtime.stopping.request, number)
+    listen_for_stop(runtime.stopping)
     await delivery.start()
     runtime.supervisor = asyncio.create_task(
         supervise(
             runtime.notifier,
-            is_ready=lambda: _ready_status(pipeline, live=live),
+            is_ready=lambda: _ready_status(pipeline, live=live, now=wall()),
             last_progress=lambda: pipeline.progress_wall,
         ),
         name="systemd-notify",
@@ -390,14 +428,14 @@ async def open_runtime(
     return runtime
 
 
-def _ready_status(pipeline: Pipeline, *, live: bool) -> str | None:
+def _ready_status(pipeline: Pipeline, *, live: bool, now: datetime) -> str | None:
     """What READY=1 says once the monitor watches the book, else None."""
     latest = pipeline.latest
     if latest is not None:
         since = latest.time.astimezone(NEW_YORK)
         return f"watching {len(latest.strategies)} strategies from {since:%Y-%m-%d %H:%M:%S} ET"
     link = pipeline.link_status() if pipeline.link_status else None
-    if live and link is not None and link.connected and not market_view(datetime.now(UTC)).open:
+    if live and link is not None and link.connected and not market_view(now).open:
         return "connected; the market is closed, waiting for the session"
     return None
 
@@ -462,26 +500,32 @@ async def run(prepared: Prepared) -> RunSummary:
     )
     try:
         clock: ReplayClock | None = None
+        stopping = runtime.stopping
         for count, batch in enumerate(reader.batches()):
-            if runtime.stopping.requested:
+            if stopping.requested:
                 break
             if clock is None:
                 clock = ReplayClock(batch.time, speed=config.feed.speed)
             for moment in pipeline.timer_moments(batch.time):
-                await clock.advance_to(moment)
+                if not await _advance(clock, moment, stopping):
+                    break
                 await pipeline.tick(moment)
-            await clock.advance_to(batch.time)
+            if not await _advance(clock, batch.time, stopping):
+                break
             await process(runtime, batch)
             if count % YIELD_EVERY_BATCHES == 0:
                 await asyncio.sleep(0)
     finally:
         undelivered = await close_runtime(runtime)
+    current = asyncio.current_task()
     log.info(
         "replay_end",
         run_id=runtime.run_id,
         snapshots=pipeline.stats.snapshots,
         bad_lines=reader.stats.bad_lines,
         truncated=reader.stats.truncated,
+        # Everything the run started is closed by now: a name here is a leaked task.
+        tasks_left=sorted(t.get_name() for t in asyncio.all_tasks() if t is not current),
     )
     return RunSummary(
         session=config.feed.session,

@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument(
+        "--log-stream",
+        default="auto",
+        choices=["auto", "stdout", "stderr"],
+        help="where log lines go; auto: stdout under systemd (JOURNAL_STREAM set), else "
+        "stderr. On stdout, alerts on the console are JSON log lines too",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the monitor from a config (default: the bundled demo)")
@@ -240,7 +247,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     prepared = app.prepare(config, config_path=path)
     result = asyncio.run(app.run(prepared))
-    print(summary.render(result))
+    print(summary.render_for_stream(result))
     return EXIT_TRUNCATED if result.replay.truncated else EXIT_OK
 
 
@@ -369,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from monitor import logs  # noqa: PLC0415
 
-    logs.configure(args.log_level)
+    logs.configure(args.log_level, args.log_stream)
     try:
         if args.command in {"run", "replay", "record"}:
             return _run(args)

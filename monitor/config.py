@@ -25,7 +25,10 @@ from monitor.tomlfile import load_toml
 
 def _resolve(value: Path, info: ValidationInfo) -> Path:
     base = (info.context or {}).get("base")
-    path = value.expanduser()
+    try:
+        path = value.expanduser()
+    except RuntimeError:  # ~name of no such user, or no home directory to expand ~ to
+        raise ValueError(f"cannot expand '~' in {str(value)!r}") from None
     if not path.is_absolute() and isinstance(base, Path):
         path = base / path
     return path
@@ -62,6 +65,12 @@ class IbFeedConfig(_Section):
     record_dir: Path | None = None
     evaluation_interval_seconds: Annotated[float, Field(gt=0.0, le=60.0)] = 15.0
     connect_timeout_seconds: Annotated[float, Field(gt=0.0, le=120.0)] = 10.0
+    # Outside the SPX options session (weekends, holidays, nights; early closes from the
+    # exchange calendar) the market data subscriptions are cancelled and the connection kept;
+    # they are made again this long before the next open.
+    idle_outside_session: bool = True
+    wake_minutes_before_open: Annotated[float, Field(ge=0.0, le=240.0)] = 15.0
+    idle_minutes_after_close: Annotated[float, Field(ge=0.0, le=240.0)] = 15.0
 
     @field_validator("record_dir")
     @classmethod

@@ -3,7 +3,9 @@
 Ready means the monitor is watching the book: a first snapshot exists, the live feed is
 connected, and during the SPX options session its market data is fresh (no older than
 ``max_data_age_seconds`` of session time). Outside the session quiet data is normal, so only
-the first two hold.
+the first two hold; a live monitor started outside the session (its feed idling, see
+``[feed] idle_outside_session``) is ready once connected and takes its first snapshot at the
+open.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def readiness(
     age = (now - last).total_seconds() if last is not None else math.nan
     market_open = market_view(now).open
     reasons: list[str] = []
-    if pipeline.latest is None:
+    # Live and closed, the first snapshot waits for the session (the feed idles meanwhile).
+    if pipeline.latest is None and (link is None or market_open):
         reasons.append("no book snapshot yet")
     if not connected:
         reasons.append("the live feed is disconnected")

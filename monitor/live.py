@@ -8,19 +8,30 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import structlog
 
-from monitor.app import Runtime, close_runtime, open_runtime, process, warm_up_signals
+from monitor.app import (
+    STOP_SIGNALS,
+    Runtime,
+    Stop,
+    close_runtime,
+    listen_for_stop,
+    open_runtime,
+    process,
+    warm_up_signals,
+)
 from monitor.calendars import vix_future_expiries
+from monitor.clock import Clock, LiveClock
 from monitor.config import DaemonConfig, IbFeedConfig
 from monitor.delivery.worker import Backoff
 from monitor.domain.instruments import NEW_YORK, Instrument, future_id, parse_instrument_id
 from monitor.errors import MonitorError
 from monitor.feeds.ib import IbFeed, IbSettings, MarketDataType
 from monitor.feeds.recorder import SessionRecorder
+from monitor.market.hours import feed_window, next_open
 from monitor.pipeline import LinkStatus
 from monitor.portfolio.grouping import group_positions
 from monitor.portfolio.model import Portfolio
@@ -68,20 +79,33 @@ def base_instruments(feed: IbFeedConfig, today: datetime) -> list[Instrument]:
 
 
 async def run_live(
-    config: DaemonConfig, file_portfolio: Portfolio, rules: RuleSet, *, config_path: Path | None
+    config: DaemonConfig,
+    file_portfolio: Portfolio,
+    rules: RuleSet,
+    *,
+    config_path: Path | None,
+    clock: Clock | None = None,
 ) -> None:
+    """Runs until stopped; ``clock`` is the wall clock (replaced by tests of other hours)."""
     feed_config = config.feed
     assert isinstance(feed_config, IbFeedConfig)  # the caller dispatched on the feed kind
-    base = base_instruments(feed_config, datetime.now(UTC))
+    clock = clock or LiveClock()
+    base = base_instruments(feed_config, clock.now())
     file_legs = [leg.instrument for leg in file_portfolio.legs]
     feed = IbFeed(
         settings_from(feed_config),
         with_underlyings(base + file_legs),
         legs=[i.id for i in file_legs],
+        clock=clock.now,
     )
+    follow_session(feed, feed_config, clock.now())  # idle from the first connection
+    stopping = Stop()
+    listen_for_stop(stopping)  # a stop while the gateway is awaited is clean too
     connection = asyncio.create_task(feed.run(), name="ib-feed")
     try:
         while not feed.ib.isConnected() or not feed.state.connected:
+            if stopping.requested:
+                return
             if connection.done():
                 connection.result()  # raises what stopped it
             await asyncio.sleep(POLL_SECONDS)
@@ -103,11 +127,15 @@ async def run_live(
             rules,
             feed=feed,
             config_path=config_path,
+            clock=clock,
+            stopping=stopping,
         )
     finally:
         connection.cancel()
         await asyncio.gather(connection, return_exceptions=True)
         await feed.close()
+        for number in STOP_SIGNALS:
+            asyncio.get_running_loop().remove_signal_handler(number)
 
 
 def imported(feed: IbFeed, file_portfolio: Portfolio) -> Portfolio:
@@ -155,14 +183,41 @@ async def _follow_positions(
     )
 
 
-async def _warm_up(config: DaemonConfig, runtime: Runtime, feed: IbFeed) -> None:
+def follow_session(feed: IbFeed, config: IbFeedConfig, now: datetime) -> None:
+    """Idles the feed outside the session window (``idle_outside_session``) and wakes it
+    ``wake_minutes_before_open`` ahead of the next open."""
+    if not config.idle_outside_session:
+        return
+    awake = feed_window(
+        now,
+        before_open=timedelta(minutes=config.wake_minutes_before_open),
+        after_close=timedelta(minutes=config.idle_minutes_after_close),
+    )
+    if awake and feed.idle:
+        feed.wake()
+        log.info("feed_awake", instruments=len(feed.instruments))
+    elif not awake and not feed.idle:
+        feed.go_idle()
+        upcoming = next_open(now)
+        wake_at = (
+            upcoming - timedelta(minutes=config.wake_minutes_before_open)
+            if upcoming is not None
+            else None
+        )
+        log.info(
+            "feed_idle",
+            next_open=upcoming.isoformat() if upcoming is not None else None,
+            wake_at=wake_at.isoformat() if wake_at is not None else None,
+        )
+
+
+async def _warm_up(config: DaemonConfig, runtime: Runtime, feed: IbFeed, now: datetime) -> None:
     """Primes the bar signals: IB's recent bars where it has them, then the recordings (their
     ticks continue each series after its last bar), then the live ticks."""
     feed_config = config.feed
     assert isinstance(feed_config, IbFeedConfig)
     signals = config.signals
     pipeline = runtime.pipeline
-    now = datetime.now(UTC)
     if signals.ib_history:
         term = pipeline.term.update(pipeline.market, now)
         series = {"spx": "SPX", "vix": "VIX", "vx1": term.vx1_id, "vx2": term.vx2_id}
@@ -189,6 +244,8 @@ async def _serve(
     *,
     feed: IbFeed,
     config_path: Path | None,
+    clock: Clock,
+    stopping: Stop,
 ) -> None:
     feed_config = config.feed
     assert isinstance(feed_config, IbFeedConfig)
@@ -200,6 +257,8 @@ async def _serve(
         {i.id: i for i in universe},
         config_path=config_path,
         live=True,
+        wall=clock.now,
+        stopping=stopping,
     )
     pipeline = runtime.pipeline
     pipeline.link_status = lambda: LinkStatus(
@@ -207,6 +266,7 @@ async def _serve(
         feed.denied,
         feed.data_types(),
         feed.state.connections,
+        feed.idle,
     )
     recorder = (
         SessionRecorder(
@@ -217,7 +277,7 @@ async def _serve(
     )
     interval = feed_config.evaluation_interval_seconds
     try:
-        await _warm_up(config, runtime, feed)
+        await _warm_up(config, runtime, feed, clock.now())
     except MonitorError:
         await close_runtime(runtime)
         raise
@@ -225,6 +285,7 @@ async def _serve(
     log.info("live_start", run_id=runtime.run_id, instruments=len(universe))
     try:
         while not runtime.stopping.requested:
+            follow_session(feed, feed_config, clock.now())
             if feed.positions_changed and feed_config.import_positions:
                 await _follow_positions(book, feed, runtime, recorder)
             batch = await feed.next_batch(min(POLL_SECONDS, interval))
@@ -234,7 +295,7 @@ async def _serve(
                 await process(runtime, batch)
                 last_evaluation = time.monotonic()
             elif time.monotonic() - last_evaluation >= interval:
-                await pipeline.tick(datetime.now(UTC))
+                await pipeline.tick(clock.now())
                 last_evaluation = time.monotonic()
     finally:
         if recorder is not None:

@@ -1,9 +1,11 @@
 """structlog set-up: readable lines on a terminal, JSON lines otherwise (journald, files).
 
-Logs go to stderr so that stdout carries only alerts and the run summary (journald records
-both streams of a service); the format follows stdout, so an interactive run reads well and a
-service or pipe gets JSON. The standard library's loggers (ib_async, aiomqtt, Apprise) are
-routed through the same processors, so every line has the same shape.
+Where logs go (``--log-stream``): under systemd (``JOURNAL_STREAM`` set, so both streams are
+the journal) to stdout, as JSON lines, and the console sink writes each alert transition as
+one more JSON line (event ``alert``) among them; elsewhere to stderr, so that stdout carries
+only the alerts and the run summary a person reads. The format follows the stream: a
+terminal gets readable lines, anything else JSON. The standard library's loggers (ib_async,
+aiomqtt, Apprise) are routed through the same processors, so every line has the same shape.
 
 No secret is ever written: values of keys that name a secret (password, token, secret,
 credential, api key) are masked, and every secret the monitor reads (the MQTT password, the
@@ -13,11 +15,14 @@ replaced wherever it appears in a line, in our events and third-party messages a
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
-from typing import Any
+from collections.abc import Iterable, Mapping, MutableMapping
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
 from urllib.parse import unquote, urlsplit
 
 import structlog
@@ -72,9 +77,31 @@ def redact(
     return event
 
 
-def configure(level: str = "info") -> None:
+Stream = Literal["auto", "stdout", "stderr"]
+_to_stdout = False
+
+
+def _chosen(stream: Stream) -> bool:
+    """True for stdout: asked for, or ``auto`` under systemd (journald reads both streams)."""
+    return stream == "stdout" or (stream == "auto" and bool(os.environ.get("JOURNAL_STREAM")))
+
+
+def to_stdout() -> bool:
+    """Whether log lines go to stdout (then alerts on the console are JSON lines too)."""
+    return _to_stdout
+
+
+def _stream() -> TextIO:
+    # Looked up per line: a replaced stream (a test harness, a re-opened terminal) is never
+    # written after it was closed.
+    return sys.stdout if _to_stdout else sys.stderr
+
+
+def configure(level: str = "info", stream: Stream = "auto") -> None:
+    global _to_stdout  # noqa: PLW0603 - one logging set-up per process
+    _to_stdout = _chosen(stream)
     renderer: structlog.typing.Processor
-    if sys.stdout.isatty():
+    if _stream().isatty():
         renderer = structlog.dev.ConsoleRenderer()
     else:
         renderer = structlog.processors.JSONRenderer(sort_keys=True)
@@ -87,9 +114,8 @@ def configure(level: str = "info") -> None:
     structlog.configure(
         processors=[*shared, redact, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=_stderr_logger,
-        # Not cached: the logger looks up sys.stderr when it is made, so a replaced stream
-        # (a test harness, a re-opened terminal) is never written after it was closed.
+        logger_factory=_logger,
+        # Not cached: the logger looks its stream up when it is made (see _stream).
         cache_logger_on_first_use=False,
     )
     # Third-party libraries log through the standard library: same processors, same stream.
@@ -101,26 +127,39 @@ def configure(level: str = "info") -> None:
             renderer,
         ],
     )
-    handler = _StderrHandler()
+    handler = _StreamHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    for previous in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+    for previous in [h for h in root.handlers if isinstance(h, _StreamHandler)]:
         root.removeHandler(previous)  # configured again (tests, a second run in-process)
     root.addHandler(handler)
     # Their chatter (per-message debug) stays out unless asked for.
     root.setLevel(max(numeric, logging.INFO) if numeric > logging.DEBUG else numeric)
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to the current sys.stderr (looked up per record, like the structlog side)."""
+class _StreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the current log stream (looked up per record, like the structlog side)."""
 
     def __init__(self) -> None:
         super().__init__()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
+        self.stream = _stream()
         super().emit(record)
 
 
-def _stderr_logger(*_args: object) -> structlog.PrintLogger:
-    return structlog.PrintLogger(sys.stderr)
+def _logger(*_args: object) -> structlog.PrintLogger:
+    return structlog.PrintLogger(_stream())
+
+
+def json_line(event: str, level: str, logger: str, fields: Mapping[str, object]) -> str:
+    """One line in the shape of the JSON log lines, written whatever the log level: for what
+    must reach the stream (alerts, the run summary) when it is shared with the logs."""
+    record: dict[str, object] = {
+        "event": event,
+        "level": level,
+        "logger": logger,
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        **fields,
+    }
+    return json.dumps(record, sort_keys=True, ensure_ascii=False)

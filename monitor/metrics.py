@@ -142,6 +142,9 @@ class SnapshotCollector(Collector):
                 states.add_metric([rule, name], phases.get((rule, name), 0))
         yield states
         yield from self._pipeline_health()
+        # The feed's link is reported before the first snapshot too: a live monitor started
+        # outside the session shows it is connected (and idle) while it waits for the open.
+        yield from _link_metrics(self.pipeline)
         yield from self._snapshot_metrics()
 
     def _pipeline_health(self) -> Iterator[Metric]:
@@ -225,7 +228,6 @@ class SnapshotCollector(Collector):
         yield from _term_metrics(snapshot)
         yield from _signal_metrics(snapshot)
         yield from _feed_metrics(snapshot, self.pipeline.market)
-        yield from _link_metrics(self.pipeline)
         yield from _hedge_metrics(snapshot)
 
 
@@ -436,6 +438,11 @@ def _link_metrics(pipeline: Pipeline) -> Iterator[Metric]:
         link = LinkStatus(connected=True, denied=0, data_types=replay, connections=1)
     yield GaugeMetricFamily(
         "condor_feed_connected", "1 while the live feed is connected", value=float(link.connected)
+    )
+    yield GaugeMetricFamily(
+        "condor_feed_idle",
+        "1 while a live feed idles outside the session (connected, nothing subscribed)",
+        value=float(link.idle),
     )
     types = GaugeMetricFamily(
         "condor_feed_instruments",

@@ -54,6 +54,7 @@ class LinkStatus:
     # delayed, delayed_frozen; "pending" before the first report), for metrics.
     data_types: Mapping[str, int] = field(default_factory=dict)
     connections: int = 0  # successful connections so far (reconnects are the rest)
+    idle: bool = False  # outside the session: connected, market data not subscribed
 
 
 @dataclass(slots=True)
@@ -235,8 +236,8 @@ class Pipeline:
         self.progress_wall = time.time()
         for t in transitions:
             self.stats.alerts[(t.rule, t.severity.value, t.state.value)] += 1
-            log.info(
-                "alert",
+            log.debug(  # the console sink writes each transition (a JSON line on a service)
+                "alert_transition",
                 rule=t.rule,
                 state=t.state.value,
                 severity=t.severity.value,

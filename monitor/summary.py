@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from monitor import logs
 from monitor.app import RunSummary
 from monitor.domain.instruments import NEW_YORK
 from monitor.portfolio.book import Risk
@@ -121,3 +122,12 @@ def render(summary: RunSummary) -> str:
     if summary.metrics_url is not None:
         lines.append(f"  metrics were at    {summary.metrics_url}")
     return "\n".join(lines)
+
+
+def render_for_stream(summary: RunSummary) -> str:
+    """The report as text; as one JSON log line (event ``run_summary``, its text lines under
+    ``lines``) when log lines share stdout, so that stream stays JSON throughout."""
+    text = render(summary)
+    if not logs.to_stdout():
+        return text
+    return logs.json_line("run_summary", "info", "monitor.summary", {"lines": text.splitlines()})

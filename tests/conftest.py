@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
@@ -19,6 +20,9 @@ from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import load_rules
 
 REPO = Path(__file__).resolve().parent.parent
+# Daemons started by the tests log to stderr, where the tests read them; under systemd
+# (JOURNAL_STREAM set, e.g. a CI runner that is a service) they would log to stdout.
+os.environ.pop("JOURNAL_STREAM", None)
 SMALL_IDS = (
     "SPX",
     "VIX",

@@ -224,6 +224,7 @@ class Delivery:
         for task in running:  # an attempt stuck past its own timeouts
             task.cancel()
         timeout = self.config.delivery.shutdown_flush_seconds
+        deadline = asyncio.get_running_loop().time() + timeout
         drained = await asyncio.gather(*(w.drain(timeout) for w in self.workers))
         for worker, done in zip(self.workers, drained, strict=True):
             if not done:
@@ -234,8 +235,12 @@ class Delivery:
                     note="delivered at the next start",
                 )
         if self._state_task is not None:
-            with contextlib.suppress(Exception):
-                await self._state_task
+            # The last book state, best effort, within what is left of the flush time: a
+            # publish caught by a broker going away waits for its own timeout otherwise.
+            left = max(deadline - asyncio.get_running_loop().time(), 0.0)
+            await asyncio.wait((self._state_task,), timeout=left)
+            self._state_task.cancel()
+            await asyncio.gather(self._state_task, return_exceptions=True)
         if self.link is not None:
             await self.link.close(self._link_task)
         return all(drained)

@@ -169,6 +169,7 @@ class IbFeed:
         self.ib.pendingTickersEvent += self._on_tickers
         self.ib.positionEvent += self._on_position
         self.positions_changed = False  # set on every position message; the owner clears it
+        self.idle = False  # outside the session: connected, nothing subscribed
 
     # -- connection -----------------------------------------------------------------------
 
@@ -204,7 +205,8 @@ class IbFeed:
         self.state.connections += 1
         log.info("ib_connected", host=s.host, port=s.port, client_id=self._client_id)
         await self._qualify()
-        self.subscribe_all()
+        if not self.idle:
+            self.subscribe_all()
 
     _client_id_refused = False
 
@@ -217,7 +219,32 @@ class IbFeed:
         self.legs |= set(legs)
         if self.ib.isConnected():
             await self._qualify()
+            if not self.idle:
+                self.subscribe_all()
+
+    def go_idle(self) -> None:
+        """Cancels every market-data subscription; the connection (and the position updates
+        it brings) stays up. ``wake`` subscribes again."""
+        if self.idle:
+            return
+        self.idle = True
+        self._cancel_all()
+
+    def wake(self) -> None:
+        """Subscribes every instrument again after ``go_idle`` (now, or at the next connect)."""
+        if not self.idle:
+            return
+        self.idle = False
+        if self.ib.isConnected():
             self.subscribe_all()
+
+    def _cancel_all(self) -> None:
+        for inst_id in list(self._tickers):
+            with contextlib.suppress(Exception):  # a subscription lost with the connection
+                self.ib.cancelMktData(self._contracts[inst_id])
+        self._tickers.clear()
+        for status in self.status.values():
+            status.subscribed = False
 
     def data_types(self) -> dict[str, int]:
         """Subscribed instruments counted by the market data type IB reports for them."""
@@ -263,10 +290,7 @@ class IbFeed:
 
     def subscribe_all(self) -> None:
         """(Re)subscribes every qualified instrument within the line budget."""
-        for inst_id in list(self._tickers):
-            with contextlib.suppress(Exception):  # a subscription lost with the connection
-                self.ib.cancelMktData(self._contracts[inst_id])
-        self._tickers.clear()
+        self._cancel_all()
         order = sorted(self._contracts, key=lambda i: _priority(self.instruments[i], self.legs))
         budget = self.settings.max_lines
         chosen, left_out = order[:budget], order[budget:]
@@ -275,7 +299,18 @@ class IbFeed:
             log.warning("ib_line_budget", subscribed=len(chosen), left_out=left_out)
         self.ib.reqMarketDataType(int(self.settings.market_data_type))
         for inst_id in chosen:
-            self._subscribe(inst_id, self.settings.market_data_type)
+            self._subscribe(inst_id, self._data_type(inst_id))
+
+    def _data_type(self, inst_id: str) -> MarketDataType:
+        """The configured type; delayed for an instrument already refused, when allowed."""
+        delayed = MarketDataType.DELAYED
+        if (
+            self.status[inst_id].denied_code is not None
+            and self.settings.fall_back_to_delayed
+            and self.settings.market_data_type < delayed
+        ):
+            return delayed
+        return self.settings.market_data_type
 
     def _subscribe(self, inst_id: str, data_type: MarketDataType) -> None:
         if data_type != self.settings.market_data_type:
@@ -368,7 +403,8 @@ class IbFeed:
             log.info("ib_farm_ok", code=code, message=message)
             if broken:
                 self.state.broken_farms -= broken
-                self.subscribe_all()
+                if not self.idle:
+                    self.subscribe_all()
         elif kind is IbErrorClass.FARM_BROKEN:
             self.state.broken_farms.add(code)
             log.warning("ib_farm_broken", code=code, farm=FARM_BROKEN[code], message=message)
@@ -378,7 +414,8 @@ class IbFeed:
         elif kind is IbErrorClass.RESTORED_DATA_LOST:
             self.state.ib_connected = True
             log.warning("ib_restored_data_lost", code=code, message=message)
-            self.subscribe_all()
+            if not self.idle:
+                self.subscribe_all()
         elif kind is IbErrorClass.RESTORED_DATA_KEPT:
             self.state.ib_connected = True
             log.info("ib_restored_data_kept", code=code, message=message)

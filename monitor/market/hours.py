@@ -77,3 +77,15 @@ def market_view(now: datetime) -> MarketView:
     return MarketView(
         open=False, minutes_to_close=math.nan, minutes_to_open=until, early_close=early
     )
+
+
+def feed_window(now: datetime, *, before_open: timedelta, after_close: timedelta) -> bool:
+    """Whether a live feed should be subscribed at ``now``: from ``before_open`` ahead of a
+    session's open to ``after_close`` past its close (each at most a few hours, so only
+    yesterday's, today's and tomorrow's sessions can contain ``now``)."""
+    local = now.astimezone(NEW_YORK)
+    for offset in (-1, 0, 1):
+        found = options_session(local.date() + timedelta(days=offset))
+        if found is not None and found.open - before_open <= local <= found.close + after_close:
+            return True
+    return False

@@ -33,6 +33,7 @@ def write_config(
     broker: Mosquitto | None = None,
     chat: ChatReceiver | None = None,
     group_window: float = 0.0,
+    shutdown_flush_seconds: float = 20.0,
 ) -> Path:
     lines = [
         f'instance = "{INSTANCE}"',
@@ -50,7 +51,7 @@ def write_config(
         "[delivery]",
         "retry_initial_seconds = 0.2",
         "retry_max_seconds = 1.0",
-        "shutdown_flush_seconds = 20",
+        f"shutdown_flush_seconds = {shutdown_flush_seconds}",
     ]
     if broker is not None:
         lines += ["[mqtt]", "enabled = true", f"port = {broker.port}", "state_interval_seconds = 1"]

@@ -253,6 +253,7 @@ def write_config(tmp_path: Path, port: int, book: Book) -> Path:
         'alerts_out = "alerts.jsonl"\n'
         f'[feed]\nkind = "ib"\nport = {port}\nclient_id = 7\nrecord_dir = "recordings"\n'
         "evaluation_interval_seconds = 0.5\nconnect_timeout_seconds = 5\n"
+        "idle_outside_session = false\n"  # subscribed at any hour the test runs
         '[journal]\npath = "journal.sqlite"\n[metrics]\nport = 0\n'
         "[console]\nenabled = false\n"
     )

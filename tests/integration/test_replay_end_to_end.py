@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, replay_alerts
 
-from monitor import bundled
+from monitor import bundled, logs
 from monitor.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_TRUNCATED, main
 
 
@@ -157,3 +157,27 @@ def test_bad_metrics_port_on_the_command_line_is_refused(
         main(["run", "--metrics-port", "70000"])
     assert caught.value.code == 2
     assert "--metrics-port: 70000 is outside 0-65535" in capsys.readouterr().err
+
+
+def test_logs_on_stdout_keep_the_stream_json_lines_alerts_and_summary_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(["--log-level", "info", "--log-stream", "stdout", "run", "--metrics-port", "0"])
+    finally:
+        logs.configure("warning", "stderr")
+    assert code == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    lines = [json.loads(line) for line in captured.out.splitlines()]  # every line is JSON
+    events = [line["event"] for line in lines]
+    assert "replay_start" in events
+    assert events[-1] == "run_summary"
+    assert any("bad lines skipped  0" in text for text in lines[-1]["lines"])
+    alerts = [line for line in lines if line["event"] == "alert"]  # once each
+    fired = {(a["rule"], a["level"]) for a in alerts if a["state"] == "firing"}
+    assert ("ShortStrikeDeltaWarning", "warning") in fired
+    assert ("VixTermStructureInverted", "critical") in fired
+    assert all(a["alert_time"].startswith("2026-03-03T") for a in alerts)
+    assert len({a["id"] for a in alerts}) == len(alerts)

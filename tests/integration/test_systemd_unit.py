@@ -16,7 +16,7 @@ UNIT = REPO / "systemd" / "condor-monitor.service"
 ENV_EXAMPLE = REPO / "systemd" / "condor-monitor.env.example"
 ENTRY_POINT = REPO / ".venv" / "bin" / "condor-monitor"
 INSTALLED_EXEC_START = (
-    "/opt/condor-monitor/.venv/bin/condor-monitor run --config "
+    "/opt/condor-monitor/.venv/bin/condor-monitor --log-stream stdout run --config "
     "/etc/condor-monitor/condor-monitor.toml"
 )
 MAX_EXPOSURE = 2.0

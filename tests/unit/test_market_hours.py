@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
 from monitor.domain.instruments import NEW_YORK
-from monitor.market.hours import market_view, next_open, options_session
+from monitor.market.hours import feed_window, market_view, next_open, options_session
 
 
 def ny(*args: int) -> datetime:
@@ -64,3 +64,31 @@ def test_summer_time_does_not_move_the_session() -> None:
     assert next_open(ny(2026, 3, 7, 12, 0)) == ny(2026, 3, 9, 9, 30)
     assert market_view(datetime.fromisoformat("2026-03-09T13:30:00+00:00")).open  # 09:30 EDT
     assert not market_view(datetime.fromisoformat("2026-03-09T13:29:00+00:00")).open
+
+
+def window(moment: datetime, before: float = 15, after: float = 15) -> bool:
+    return feed_window(
+        moment, before_open=timedelta(minutes=before), after_close=timedelta(minutes=after)
+    )
+
+
+def test_the_feed_window_around_a_regular_session() -> None:
+    assert not window(ny(2026, 3, 3, 9, 14, 59))
+    assert window(ny(2026, 3, 3, 9, 15))  # 15 minutes before the open
+    assert window(ny(2026, 3, 3, 16, 30))  # 15 minutes after the 16:15 close
+    assert not window(ny(2026, 3, 3, 16, 30, 1))
+    assert not window(ny(2026, 3, 3, 9, 20), before=0)
+    assert window(ny(2026, 3, 3, 9, 30), before=0)
+
+
+def test_the_feed_window_on_holidays_weekends_and_early_closes() -> None:
+    assert not window(ny(2026, 11, 26, 12, 0))  # Thanksgiving
+    # The day after closes at 13:15 (index options; stocks at 13:00): awake until 13:30.
+    assert window(ny(2026, 11, 27, 13, 30))
+    assert not window(ny(2026, 11, 27, 13, 31))
+    assert not window(ny(2026, 11, 28, 9, 30))  # Saturday
+    assert not window(ny(2026, 11, 30, 9, 14))
+    assert window(ny(2026, 11, 30, 9, 15))  # Monday
+    # Long margins reach into the evening and the early morning.
+    assert window(ny(2026, 3, 3, 20, 15), after=240)
+    assert window(ny(2026, 3, 4, 5, 30), before=240)
