@@ -92,6 +92,27 @@ BAD_TICK_PROBABILITY = 0.006  # per option quote, split evenly among the three f
 QUOTE_UPDATE_PROBABILITY = 0.25
 
 
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What is quoted and how often: the bundled session's defaults, or a denser day.
+
+    ``instrument_ids`` None means the bundled set (``instruments()``); option ids must be on
+    ``SPX_EXPIRY`` (SPX) or the front VIX future's expiry (VIX). ``hours`` None runs to the
+    exchange's close. ``vix_every`` and ``breadth_every`` are in steps.
+    """
+
+    step_seconds: float = STEP_SECONDS
+    jitter_ms: int = 900  # each step's stamp is delayed by up to this; below the step length
+    update_probability: float = QUOTE_UPDATE_PROBABILITY  # per tradable per step
+    vix_every: int = 3
+    breadth_every: int = 6
+    hours: float | None = None
+    instrument_ids: tuple[str, ...] | None = None
+
+
+BUNDLED_LAYOUT = Layout()
+
+
 def _interpolate(points: tuple[tuple[int, float], ...], minute: float) -> float:
     """Cosine interpolation between key points: smooth, monotone between them."""
     for (m0, v0), (m1, v1) in itertools.pairwise(points):
@@ -148,25 +169,30 @@ def _r2(value: float) -> float:
 
 
 class _Session:
-    def __init__(self, seed: int, scenario: Scenario) -> None:
+    def __init__(self, seed: int, scenario: Scenario, layout: Layout = BUNDLED_LAYOUT) -> None:
         self.scenario = scenario
+        self.layout = layout
         self.rng = np.random.default_rng(seed)
         day = session(Exchange.CBOE_INDEX_OPTIONS, SESSION_DATE)
         if day is None:  # pragma: no cover - the session date is a known trading day
             raise ValueError(f"{SESSION_DATE} is not a CBOE index-options session")
         self.open, self.close = day.open, day.close
-        self.instruments = instruments()
+        if layout.hours is not None:
+            self.close = min(self.close, self.open + timedelta(hours=layout.hours))
+        ids = layout.instrument_ids
+        self.instruments = instruments() if ids is None else [parse_instrument_id(i) for i in ids]
         self.options = [i for i in self.instruments if i.kind is Kind.OPTION]
         self.spx_opts = [i for i in self.options if i.root == "SPX"]
         self.vix_opts = [i for i in self.options if i.root == "VIX"]
         self.futures = [i for i in self.instruments if i.kind is Kind.FUTURE]
 
     def markets(self) -> Iterator[tuple[datetime, _Market]]:
-        steps = int((self.close - self.open).total_seconds() // STEP_SECONDS)
+        step_seconds = self.layout.step_seconds
+        steps = int((self.close - self.open).total_seconds() // step_seconds)
         noise = 0.0
         vix_noise = 0.0
         for step in range(steps + 1):
-            minute = step * STEP_SECONDS / 60.0
+            minute = step * step_seconds / 60.0
             # Mean-reverting noise around the day's shape: wiggles, never a different day.
             noise = 0.985 * noise + self.rng.normal(0.0, 0.00022)
             vix_noise = 0.97 * vix_noise + self.rng.normal(0.0, 0.004)
@@ -177,8 +203,11 @@ class _Session:
             futures = tuple(
                 b + beta * (vix - VIX_OPEN) for b, beta in zip(VX_BASE, VX_BETA, strict=True)
             )
-            jitter = timedelta(milliseconds=int(self.rng.integers(0, 900)))
-            stamp = self.open + timedelta(seconds=step * STEP_SECONDS) + jitter
+            jitter_ms = self.layout.jitter_ms
+            jitter = timedelta(
+                milliseconds=int(self.rng.integers(0, jitter_ms)) if jitter_ms else 0
+            )
+            stamp = self.open + timedelta(seconds=step * step_seconds) + jitter
             stamp = min(stamp, self.close)
             yield stamp, _Market(spx, vix, breadth, futures)
 
@@ -233,26 +262,37 @@ class _Session:
         return quote
 
 
-def session_lines(seed: int, scenario: str = "vol-spike") -> Iterator[bytes]:
+def session_lines(
+    seed: int,
+    scenario: str = "vol-spike",
+    *,
+    layout: Layout = BUNDLED_LAYOUT,
+    source: str | None = None,
+) -> Iterator[bytes]:
     """The session, line by line: the header, then events in time order."""
     day = SCENARIOS[scenario]
-    session = _Session(seed, day)
-    flag = "" if scenario == "vol-spike" else f" --scenario {scenario}"
-    source = f"condor-monitor generate-session --seed {seed}{flag} ({day.description})"
+    session = _Session(seed, day, layout)
+    if source is None:
+        flag = "" if scenario == "vol-spike" else f" --scenario {scenario}"
+        source = f"condor-monitor generate-session --seed {seed}{flag} ({day.description})"
     yield line(header(SESSION_DATE, source, session.instruments))
     tradables = [i for i in session.instruments if i.kind is not Kind.INDEX]
+    indexes = {i.id for i in session.instruments if i.kind is Kind.INDEX}
+    update_probability = layout.update_probability
     for step, (stamp, market) in enumerate(session.markets()):
         t = stamp.isoformat(timespec="milliseconds")
-        yield line({"t": t, "type": "index", "id": "SPX", "value": _r2(market.spx)})
-        if step % 3 == 0:
+        if "SPX" in indexes:
+            yield line({"t": t, "type": "index", "id": "SPX", "value": _r2(market.spx)})
+        if "VIX" in indexes and step % layout.vix_every == 0:
             yield line({"t": t, "type": "index", "id": "VIX", "value": _r2(market.vix)})
-        if step % 6 == 0:
+        if "AD-NYSE" in indexes and step % layout.breadth_every == 0:
             yield line(
                 {"t": t, "type": "index", "id": "AD-NYSE", "value": float(round(market.breadth))}
             )
         mids = session.option_mids(stamp, market)
         for inst in tradables:
-            if step and session.rng.random() >= QUOTE_UPDATE_PROBABILITY:
+            # A layout quoting everything every step draws no number for it.
+            if step and update_probability < 1.0 and session.rng.random() >= update_probability:
                 continue
             if inst.kind is Kind.FUTURE:
                 mid = (

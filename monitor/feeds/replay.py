@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,8 @@ def _number(obj: dict[str, Any], key: str, *, negative_ok: bool = False) -> floa
     value = obj.get(key)
     if value is None:
         return None
+    if type(value) is float and math.isfinite(value) and (value >= 0.0 or negative_ok):
+        return value  # the usual case, checked in one step
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadLineError("bad field", f"field {key!r} is not a number: {value!r}")
     try:
@@ -111,6 +114,12 @@ def _timestamp(obj: dict[str, Any], session: date) -> datetime:
     text = obj.get("t")
     if not isinstance(text, str):
         raise BadLineError("bad timestamp", "field 't' (timestamp) is missing or not a string")
+    return _stamp(text, session)
+
+
+@lru_cache(maxsize=64)
+def _stamp(text: str, session: date) -> datetime:
+    """The time of ``text`` (a batch's lines share one: parsed once; errors are not cached)."""
     try:
         stamp = datetime.fromisoformat(text)
     except ValueError:
@@ -161,8 +170,8 @@ def parse_event(obj: Any, header: Header) -> tuple[datetime, Event]:
             "unknown instrument", f"unknown instrument {inst_id!r} (not declared in the header)"
         )
     if kind == "index":
-        unknown = set(obj) - INDEX_KEYS
-        if unknown:
+        if not obj.keys() <= INDEX_KEYS:
+            unknown = set(obj) - INDEX_KEYS
             raise BadLineError("unknown field", f"unknown field(s) {sorted(unknown)}")
         if inst.kind is not Kind.INDEX:
             raise BadLineError("wrong type", f"{inst_id!r} is a {inst.kind.value}, not an index")
@@ -171,8 +180,8 @@ def parse_event(obj: Any, header: Header) -> tuple[datetime, Event]:
             raise BadLineError("bad field", "field 'value' is missing")
         return stamp, IndexValue(inst_id, value)
     if kind == "quote":
-        unknown = set(obj) - QUOTE_KEYS
-        if unknown:
+        if not obj.keys() <= QUOTE_KEYS:
+            unknown = set(obj) - QUOTE_KEYS
             raise BadLineError("unknown field", f"unknown field(s) {sorted(unknown)}")
         if inst.kind is Kind.INDEX:
             raise BadLineError("wrong type", f"{inst_id!r} is an index: it has values, not quotes")

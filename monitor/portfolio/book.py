@@ -64,10 +64,21 @@ class Risk:
 
 
 def total(risks: Iterable[Risk]) -> Risk:
-    out = Risk()
-    for risk in risks:
-        out = out + risk
-    return out
+    """The sum of ``risks``, field by field, left to right (as repeated ``+`` adds them)."""
+    # One pass with local sums: a Risk per addition cost more than the additions on the
+    # snapshot path, where this runs for every strategy, group and the book.
+    spx_point = pct = gamma = vega = vix_vega = theta = value = beta = shock = 0.0
+    for r in risks:
+        spx_point += r.delta_usd_per_spx_point
+        pct += r.delta_usd_per_pct
+        gamma += r.gamma_usd_per_pct
+        vega += r.vega_usd_per_vol_point
+        vix_vega += r.vix_vega_usd_per_point
+        theta += r.theta_usd_per_day
+        value += r.market_value_usd
+        beta += r.beta_delta_usd_per_pct
+        shock += r.vol_shock_usd_per_point
+    return Risk(spx_point, pct, gamma, vega, vix_vega, theta, value, beta, shock)
 
 
 @dataclass(frozen=True, slots=True)

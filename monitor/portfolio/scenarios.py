@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from monitor.domain.instruments import Kind
 from monitor.portfolio.book import BookSnapshot, LegRisk
-from monitor.portfolio.model import StrategyKind
+from monitor.portfolio.model import Leg, StrategyKind
 from monitor.pricing import black76
 
 FloatArray = NDArray[np.float64]
@@ -58,6 +58,38 @@ class ScenarioGrid:
         return (float(layer[i, j]), self.spx_moves_pct[i], self.vol_shocks_points[j])
 
 
+@dataclass(frozen=True, slots=True)
+class _OptionTerms:
+    """What the grid needs of the option legs that does not change between snapshots."""
+
+    legs: tuple[Leg, ...]
+    kinds: tuple[StrategyKind, ...]
+    strike: FloatArray
+    is_call: NDArray[np.bool_]
+    on_spx: NDArray[np.bool_]
+    size: FloatArray
+    masks: dict[StrategyKind, NDArray[np.bool_]]
+
+    def same(self, legs: Sequence[LegRisk], kinds: tuple[StrategyKind, ...]) -> bool:
+        return (
+            kinds == self.kinds
+            and len(legs) == len(self.legs)
+            and all(lr.leg is leg for lr, leg in zip(legs, self.legs, strict=True))
+        )
+
+
+def _option_terms(legs: Sequence[LegRisk], kinds: tuple[StrategyKind, ...]) -> _OptionTerms:
+    return _OptionTerms(
+        legs=tuple(lr.leg for lr in legs),
+        kinds=kinds,
+        strike=np.array([lr.leg.instrument.strike for lr in legs], dtype=float),
+        is_call=np.array([lr.leg.instrument.is_call for lr in legs], dtype=bool),
+        on_spx=np.array([lr.leg.instrument.underlying == "SPX" for lr in legs], dtype=bool),
+        size=np.array([lr.leg.quantity * lr.leg.instrument.multiplier for lr in legs], float),
+        masks={kind: np.array([k is kind for k in kinds], dtype=bool) for kind in StrategyKind},
+    )
+
+
 class ScenarioEngine:
     """Revalues a book's legs over the grid of ``spec`` in one Black-76 call."""
 
@@ -66,6 +98,14 @@ class ScenarioEngine:
         self.rate = rate
         self.moves = np.asarray(spec.spx_moves_pct, dtype=float)[:, None, None] / 100.0
         self.shocks = np.asarray(spec.vol_shocks_points, dtype=float)[None, :, None]
+        # The option legs' fixed terms, kept while the book's legs are the same objects.
+        self._terms: _OptionTerms | None = None
+
+    def _terms_for(self, legs: Sequence[LegRisk], kinds: tuple[StrategyKind, ...]) -> _OptionTerms:
+        terms = self._terms
+        if terms is None or not terms.same(legs, kinds):
+            terms = self._terms = _option_terms(legs, kinds)
+        return terms
 
     def grid(self, snapshot: BookSnapshot) -> ScenarioGrid:
         kinds = {s.name: s.kind for s in snapshot.strategies}
@@ -75,10 +115,10 @@ class ScenarioEngine:
         shape = (len(self.spec.spx_moves_pct), len(self.spec.vol_shocks_points))
         layers = {kind: np.zeros(shape) for kind in StrategyKind}
         if options:
-            pnl = self._options(options)
+            terms = self._terms_for(options, tuple(kinds[lr.leg.strategy] for lr in options))
+            pnl = self._options(options, terms)
             for kind in StrategyKind:
-                mask = np.array([kinds[lr.leg.strategy] is kind for lr in options])
-                layers[kind] = layers[kind] + pnl[:, :, mask].sum(axis=2)
+                layers[kind] = layers[kind] + pnl[:, :, terms.masks[kind]].sum(axis=2)
         for lr in futures:
             size = lr.leg.quantity * lr.leg.instrument.multiplier
             move = self.shocks[:, :, 0] * self._response(np.array([lr.value.years]))[0]
@@ -95,17 +135,14 @@ class ScenarioEngine:
         days = np.maximum(years * 365.0, 0.0)
         return np.asarray(0.5 ** (days / self.spec.vx_response_half_life_days), dtype=float)
 
-    def _options(self, legs: Sequence[LegRisk]) -> FloatArray:
+    def _options(self, legs: Sequence[LegRisk], terms: _OptionTerms) -> FloatArray:
         """P&L per cell and leg, shape (moves, shocks, legs)."""
         values = [lr.value for lr in legs]
         forward = np.array([v.underlying_price for v in values])
-        strike = np.array([lr.leg.instrument.strike for lr in legs], dtype=float)
+        strike, is_call, on_spx, size = terms.strike, terms.is_call, terms.on_spx, terms.size
         years = np.array([v.years for v in values])
         vol = np.array([v.iv for v in values])
         base = np.array([v.price for v in values])
-        is_call = np.array([lr.leg.instrument.is_call for lr in legs])
-        on_spx = np.array([lr.leg.instrument.underlying == "SPX" for lr in legs])
-        size = np.array([lr.leg.quantity * lr.leg.instrument.multiplier for lr in legs], float)
         vix_move = self.shocks * self._response(years)  # VIX futures under the VIX options
         shocked_forward = np.where(
             on_spx, forward * (1.0 + self.moves), np.maximum(forward + vix_move, 0.01)

@@ -84,8 +84,16 @@ def fit_smile(log_moneyness: np.ndarray, vols: np.ndarray, at: float) -> float:
     if len(x) < MIN_SMILE_POINTS:
         return math.nan
     degree = 2 if len(x) > MIN_SMILE_POINTS else 1
-    coefficients = np.polyfit(x, y, degree)
-    value = float(np.polyval(coefficients, min(max(at, float(x.min())), float(x.max()))))
+    # np.polyfit's own steps (columns scaled to unit norm, then least squares), without its
+    # argument handling, which cost more than the fit on the snapshot path.
+    lhs = np.vander(x, degree + 1)
+    scale = np.sqrt((lhs * lhs).sum(axis=0))
+    lhs /= scale
+    coefficients = np.linalg.lstsq(lhs, y, rcond=len(x) * np.finfo(float).eps)[0] / scale
+    read_at = min(max(at, float(x.min())), float(x.max()))
+    value = 0.0
+    for c in coefficients.tolist():  # Horner, as np.polyval
+        value = value * read_at + c
     return value if value > 0.0 and math.isfinite(value) else math.nan
 
 

@@ -295,9 +295,17 @@ class RuleEngine:
                 resolved.append(key)
             else:
                 del self.active[key]
+        # The variables of a scope are the same for every rule of it in this snapshot: built
+        # once per scope, not once per rule. Rules only read them.
+        by_scope: dict[Scope, list[tuple[Labels, dict[str, Value]]]] = {}
         for rule in self.rules:
             seen: set[Labels] = set()
-            for item_labels, values in scope_items(rule.scope, snapshot, book, self.needed):
+            items = by_scope.get(rule.scope)
+            if items is None:
+                items = by_scope[rule.scope] = list(
+                    scope_items(rule.scope, snapshot, book, self.needed)
+                )
+            for item_labels, values in items:
                 labels = tuple(sorted((*rule.labels, *item_labels)))
                 seen.add(labels)
                 outcome = self._step(rule, labels, values, now)
