@@ -30,7 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from benchmarks import workload
-from monitor import bundled
+from monitor import bundled, logs
 from monitor.app import close_runtime, open_runtime, process
 from monitor.config import ConsoleConfig, DaemonConfig, FeedConfig, JournalConfig, MetricsConfig
 from monitor.domain.quotes import EventBatch
@@ -169,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a one-hour day instead of 6.5 h")
     args = parser.parse_args()
+    logs.configure("warning", "stderr")  # as the daemon runs by default
     print(json.dumps(run(quick=args.quick), sort_keys=True))
 
 

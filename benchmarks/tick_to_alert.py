@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.replay import percentile
-from monitor import bundled
+from monitor import bundled, logs
 from monitor.app import close_runtime, open_runtime, process
 from monitor.config import (
     ConsoleConfig,
@@ -200,6 +200,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 samples instead of 400")
     args = parser.parse_args()
+    logs.configure("warning", "stderr")  # as the daemon runs by default
     print(json.dumps(run(quick=args.quick), sort_keys=True))
 
 
