@@ -112,8 +112,13 @@ class MqttLink:
         await self._connected.wait()
 
     async def run(self) -> None:
-        """Connects, announces ``online``, serves commands; reconnects when the link drops."""
+        """Connects, announces ``online``, serves commands; reconnects when the link drops.
+
+        A lost link or a refused connection is a warning once (and again when the error
+        changes); the retries that fail the same way are logged at debug level, so a broker
+        down for an hour does not fill the journal. ``mqtt_connected`` says after how many."""
         failures = 0
+        warned: str | None = None  # the error last logged as a warning, until a connection
         while True:
             try:
                 async with self._client_for() as client:
@@ -122,8 +127,14 @@ class MqttLink:
                     await client.subscribe(self.command_filter, qos=1)
                     self._connected.set()
                     self.connects += 1
+                    log.info(
+                        "mqtt_connected",
+                        host=self.settings.host,
+                        port=self.settings.port,
+                        failed_attempts=failures,
+                    )
                     failures = 0
-                    log.info("mqtt_connected", host=self.settings.host, port=self.settings.port)
+                    warned = None
                     if self.on_connect is not None:
                         self.on_connect()
                     async for message in client.messages:
@@ -133,7 +144,17 @@ class MqttLink:
                 self._client = None
                 failures += 1
                 delay = self.settings.backoff.delay(failures, self._rng)
-                log.warning("mqtt_disconnected", error=str(exc), retry_in_seconds=round(delay, 3))
+                error = str(exc)
+                if error != warned:
+                    log.warning("mqtt_disconnected", error=error, retry_in_seconds=round(delay, 3))
+                    warned = error
+                else:
+                    log.debug(
+                        "mqtt_retry_failed",
+                        error=error,
+                        attempt=failures,
+                        retry_in_seconds=round(delay, 3),
+                    )
                 await asyncio.sleep(delay)
             finally:
                 self._connected.clear()

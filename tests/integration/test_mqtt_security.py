@@ -219,6 +219,9 @@ def assert_delivered_nothing(outcome: Outcome, subscriber: Subscriber) -> list[s
     disconnects = outcome.events("mqtt_disconnected")
     assert disconnects
     assert {d["level"] for d in disconnects} == {"warning"}
+    # The same refusal again and again is one warning; the retries are debug lines.
+    errors = [str(d["error"]) for d in disconnects]
+    assert len(errors) == len(set(errors)), errors
     assert outcome.events("outbox_not_flushed")
     assert alerts(subscriber) == []
     return [str(d["error"]) for d in disconnects]
