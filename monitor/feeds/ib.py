@@ -301,15 +301,15 @@ class IbFeed:
         for inst_id in chosen:
             self._subscribe(inst_id, self._data_type(inst_id))
 
+    def _falls_back(self) -> bool:
+        """Whether a refused instrument is asked again with delayed data."""
+        s = self.settings
+        return s.fall_back_to_delayed and s.market_data_type < MarketDataType.DELAYED
+
     def _data_type(self, inst_id: str) -> MarketDataType:
         """The configured type; delayed for an instrument already refused, when allowed."""
-        delayed = MarketDataType.DELAYED
-        if (
-            self.status[inst_id].denied_code is not None
-            and self.settings.fall_back_to_delayed
-            and self.settings.market_data_type < delayed
-        ):
-            return delayed
+        if self.status[inst_id].denied_code is not None and self._falls_back():
+            return MarketDataType.DELAYED
         return self.settings.market_data_type
 
     def _subscribe(self, inst_id: str, data_type: MarketDataType) -> None:
@@ -432,15 +432,10 @@ class IbFeed:
         first = status.denied_code is None
         status.denied_code = code
         log.warning("ib_not_entitled", instrument=inst_id, code=code, message=message)
-        delayed = MarketDataType.DELAYED
-        if (
-            first
-            and self.settings.fall_back_to_delayed
-            and self.settings.market_data_type < delayed
-        ):
+        if first and self._falls_back():
             if self._tickers.pop(inst_id, None) is not None:
                 self.ib.cancelMktData(self._contracts[inst_id])
-            self._subscribe(inst_id, delayed)
+            self._subscribe(inst_id, MarketDataType.DELAYED)
         else:
             status.subscribed = False
 

@@ -34,13 +34,14 @@ def write_config(
     chat: ChatReceiver | None = None,
     group_window: float = 0.0,
     shutdown_flush_seconds: float = 20.0,
+    session: Path = bundled.SESSION,
 ) -> Path:
     lines = [
         f'instance = "{INSTANCE}"',
         f'portfolio = "{bundled.PORTFOLIO}"',
         f'rules = ["{REPO / "rules"}"]',
         "[feed]",
-        f'session = "{bundled.SESSION}"',
+        f'session = "{session}"',
         f"speed = {speed}",
         "[journal]",
         'path = "journal.sqlite"',

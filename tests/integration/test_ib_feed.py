@@ -4,6 +4,8 @@ farms, and the batches it makes of ticks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from ibemu.gateway import IBGateway
 
@@ -84,15 +86,24 @@ def data_types_of_requests(gw: IBGateway, key: str) -> list[int]:
     return out
 
 
+@contextlib.asynccontextmanager
+async def connected_feed(gw: IBGateway) -> AsyncIterator[IbFeed]:
+    """The feed connected to ``gw`` (qualified and subscribed), closed afterwards."""
+    feed = feed_for(gw)
+    try:
+        await feed.connect()
+        yield feed
+    finally:
+        await feed.close()
+
+
 def test_a_refused_instrument_stays_on_delayed_data_when_subscriptions_are_renewed() -> None:
     leg = "SPX 20260417 P6425"
 
     async def scenario() -> None:
         async with IBGateway() as gw:
             gw.deny(leg, 354)
-            feed = feed_for(gw)
-            try:
-                await feed.connect()
+            async with connected_feed(gw) as feed:
                 await gw.wait_until(
                     lambda: len(data_types_of_requests(gw, leg)) == 2, what="the delayed retry"
                 )
@@ -105,31 +116,24 @@ def test_a_refused_instrument_stays_on_delayed_data_when_subscriptions_are_renew
                 # Live first, then delayed after the refusal, and delayed again on renewal.
                 assert data_types_of_requests(gw, leg) == [1, 3, 3]
                 assert data_types_of_requests(gw, "SPX") == [1, 1]
-            finally:
-                await feed.close()
 
     asyncio.run(scenario())
 
 
 def test_idle_cancels_every_subscription_and_a_reconnect_while_idle_subscribes_nothing() -> None:
     async def scenario() -> None:
-        async with IBGateway() as gw:
-            feed = feed_for(gw)
-            try:
-                await feed.connect()
-                await gw.wait_until(lambda: len(gw.subscribed_keys()) == len(IDS), what="lines")
-                feed.go_idle()
-                await gw.wait_until(lambda: gw.subscribed_keys() == set(), what="cancels")
-                assert feed.data_types() == {}
-                before = len(gw.requests("reqMktData"))
-                gw.lose_connectivity()
-                gw.restore_connectivity(data_kept=False)  # 1101 would renew: not while idle
-                await gw.wait_until(lambda: feed.state.ib_connected, what="1101")
-                await asyncio.sleep(0.3)
-                assert len(gw.requests("reqMktData")) == before
-                feed.wake()
-                await gw.wait_until(lambda: len(gw.subscribed_keys()) == len(IDS), what="wake")
-            finally:
-                await feed.close()
+        async with IBGateway() as gw, connected_feed(gw) as feed:
+            await gw.wait_until(lambda: len(gw.subscribed_keys()) == len(IDS), what="lines")
+            feed.go_idle()
+            await gw.wait_until(lambda: gw.subscribed_keys() == set(), what="cancels")
+            assert feed.data_types() == {}
+            before = len(gw.requests("reqMktData"))
+            gw.lose_connectivity()
+            gw.restore_connectivity(data_kept=False)  # 1101 would renew: not while idle
+            await gw.wait_until(lambda: feed.state.ib_connected, what="1101")
+            await asyncio.sleep(0.3)
+            assert len(gw.requests("reqMktData")) == before
+            feed.wake()
+            await gw.wait_until(lambda: len(gw.subscribed_keys()) == len(IDS), what="wake")
 
     asyncio.run(scenario())

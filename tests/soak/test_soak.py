@@ -56,6 +56,7 @@ from integration.test_delivery_end_to_end import (
     journal_records,
     undelivered,
     wait_until,
+    write_config,
 )
 
 from monitor import bundled
@@ -219,34 +220,6 @@ def build_session(plan: SoakPlan, path: Path, rng: random.Random) -> Session:
 
 
 # -- the daemon and the faults around it ---------------------------------------------------------
-
-
-def write_config(workdir: Path, session: Path, broker: Mosquitto, speed: float) -> Path:
-    lines = [
-        f'instance = "{INSTANCE}"',
-        f'portfolio = "{bundled.PORTFOLIO}"',
-        f'rules = ["{bundled.RULES}"]',
-        "[feed]",
-        f'session = "{session}"',
-        f"speed = {speed}",
-        "[journal]",
-        'path = "journal.sqlite"',
-        "[metrics]",
-        "enabled = false",
-        "[console]",
-        "enabled = false",
-        "[delivery]",
-        "retry_initial_seconds = 0.2",
-        "retry_max_seconds = 1.0",
-        "shutdown_flush_seconds = 20",
-        "[mqtt]",
-        "enabled = true",
-        f"port = {broker.port}",
-        "state_interval_seconds = 1",
-    ]
-    path = workdir / "condor.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 @dataclass(slots=True)
@@ -459,7 +432,7 @@ def soak(plan: SoakPlan, tmp_path: Path, broker: Mosquitto) -> dict[str, Any]:
     session = build_session(plan, tmp_path / "soak.jsonl", rng)
     subscriber = Subscriber.for_broker(broker, f"condor/{INSTANCE}/alerts/#").start()
     try:
-        config = write_config(tmp_path, session.path, broker, plan.speed)
+        config = write_config(tmp_path, speed=plan.speed, broker=broker, session=session.path)
         run = run_daemon(
             config,
             broker=broker,
