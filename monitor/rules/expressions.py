@@ -6,17 +6,31 @@ functions abs, min and max. Every name is checked against the catalogue and ever
 against the types of its operands when the rule loads, so a typo or a type error is a
 load-time error with its column, never a surprise during the session. Compiled expressions
 are trees of closures: no eval, no access to Python objects.
+
+An expression is bounded before it reaches the parser (its length, then a linear token scan
+for bracket depth, runs of signs and ``not``, and its number of terms) and again on the
+syntax tree (its nodes and their depth), so a rule file cannot make the loader run out of
+memory or stack: a rule is a few comparisons, and a text past these bounds is refused.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import io
 import math
 import operator
+import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+
+# The default pack's largest expressions: 88 characters, 19 tokens, 15 expression nodes, 5
+# levels deep. These bounds are far above any real rule and far below what strains Python's
+# parser (which needs memory for every level of nesting) or this recursive compiler.
+MAX_EXPRESSION_CHARS = 2_000
+MAX_EXPRESSION_DEPTH = 32  # brackets, signs, not, attribute dots, chained arithmetic
+MAX_EXPRESSION_TERMS = 200  # tokens before parsing; expression nodes of the syntax tree after
 
 Value = float | bool | str
 Variables = Mapping[str, Value]
@@ -220,22 +234,93 @@ class _Compiler:
         return VarType.NUMBER, lambda v: pick(float(a(v)) for a in args)
 
 
+_TOO_DEEP = f"the expression is nested too deeply: more than {MAX_EXPRESSION_DEPTH} levels"
+_TOO_MANY = f"the expression has too many terms: more than {MAX_EXPRESSION_TERMS}"
+_LAYOUT = frozenset(
+    {
+        tokenize.NEWLINE,
+        tokenize.NL,
+        tokenize.INDENT,
+        tokenize.DEDENT,
+        tokenize.COMMENT,
+        tokenize.ENDMARKER,
+    }
+)
+_UNARY = frozenset({"not", "-", "+", "~"})  # each one of a run nests the rest one level
+_OPEN = frozenset("([{")
+_CLOSE = frozenset(")]}")
+
+
+def _check_text(text: str) -> None:
+    """Bounds on the text, in one linear pass, before the parser sees it."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExpressionError(
+            f"the expression is too long: {len(text):,} characters, "
+            f"at most {MAX_EXPRESSION_CHARS:,}",
+            1,
+        )
+    brackets = unary_run = terms = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type in _LAYOUT:
+                continue
+            column = token.start[1] + 1
+            terms += 1
+            if terms > MAX_EXPRESSION_TERMS:
+                raise ExpressionError(_TOO_MANY, column)
+            unary_run = unary_run + 1 if token.string in _UNARY else 0
+            if token.string in _OPEN:
+                brackets += 1
+            elif token.string in _CLOSE:
+                brackets -= 1
+            if brackets + unary_run > MAX_EXPRESSION_DEPTH:
+                raise ExpressionError(_TOO_DEEP, column)
+    except (tokenize.TokenError, SyntaxError):
+        # The text is short enough by now: the parser gives the better message.
+        return
+
+
+def _check_tree(tree: ast.Expression) -> None:
+    """Bounds on the syntax tree (an f-string is one token but many nodes)."""
+    terms = 0
+    pending: list[tuple[ast.AST, int]] = [(tree.body, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, ast.expr):
+            terms += 1
+            if terms > MAX_EXPRESSION_TERMS:
+                raise ExpressionError(_TOO_MANY, _column(node))
+            if depth > MAX_EXPRESSION_DEPTH:
+                raise ExpressionError(_TOO_DEEP, _column(node))
+        inner = depth + isinstance(node, ast.expr)
+        pending.extend((child, inner) for child in ast.iter_child_nodes(node))
+
+
+def _parse(text: str) -> ast.Expression:
+    _check_text(text)
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        # Python reports offset 0 when the text ends too early: point just past the end.
+        column = min(exc.offset or len(text) + 1, len(text) + 1)
+        raise ExpressionError(f"syntax error: {exc.msg}", max(column, 1)) from None
+    except (RecursionError, MemoryError):  # the bounds above keep the parser far from these
+        raise ExpressionError(_TOO_DEEP, 1) from None
+    except ValueError as exc:  # null bytes, on the Python versions that raise this for them
+        raise ExpressionError(f"syntax error: {exc}", 1) from None
+    _check_tree(tree)
+    return tree
+
+
 def compile_expression(source: str, catalogue: Mapping[str, VarType]) -> Expression:
     """Compiles ``source`` against the variables of ``catalogue``; raises ExpressionError."""
     text = source.strip()
     if not text:
         raise ExpressionError("the expression is empty", 1)
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError as exc:
-        # Python reports offset 0 when the text ends too early: point just past the end.
-        column = exc.offset or len(text) + 1
-        raise ExpressionError(f"syntax error: {exc.msg}", column) from None
-    except RecursionError:
-        raise ExpressionError("the expression is nested too deeply", 1) from None
+    tree = _parse(text)
     compiler = _Compiler(catalogue)
     try:
         kind, fn = compiler.compile(tree.body)
-    except RecursionError:  # a chain such as 1+1+...+1 parses flat but nests as a tree
-        raise ExpressionError("the expression is nested too deeply", 1) from None
+    except RecursionError:  # kept as a guard: the depth bound keeps the compiler far from it
+        raise ExpressionError(_TOO_DEEP, 1) from None
     return Expression(text, kind, frozenset(compiler.names), fn)

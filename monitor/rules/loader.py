@@ -1,7 +1,10 @@
 """Rule packs: YAML files shaped like Prometheus alerting rules, compiled once at load.
 
 Every problem is a ConfigError naming the file, the line of the rule, the rule and the
-field (and the column within an expression).
+field (and the column within an expression). A file is bounded before it is parsed (its size),
+as a YAML tree before it is built into Python objects (its nodes with every alias written
+out, its number of rules), and each expression and template when it compiles, so no rule
+file can exhaust the loader's memory or stack.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ from monitor.rules.expressions import Expression, ExpressionError, VarType, comp
 from monitor.rules.templates import Template, TemplateError, compile_template
 from monitor.rules.variables import Scope, catalogue
 from monitor.tomlfile import describe_validation_error
+
+# The default pack: 13 KB, 484 YAML nodes, 19 rules. Far above any real pack, far below a
+# file that takes seconds to parse (pure-Python YAML runs at about 100 KB a second).
+MAX_RULE_FILE_BYTES = 256 * 1024
+MAX_YAML_NODES = 50_000  # aliases written out: ten aliases of ten aliases ... grow tenfold each
+MAX_RULES_PER_FILE = 250
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 RULE_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
@@ -156,27 +165,116 @@ class _SafeLoader(yaml.SafeLoader):
         raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
 
 
-def _rule_lines(text: str) -> dict[tuple[int, int], int]:
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expanded_size(path: Path, root: yaml.Node) -> None:
+    """Refuses a tree of more than MAX_YAML_NODES nodes once every alias is expanded (as
+    validation would walk it), counted without expanding: each node once, in a loop."""
+    size: dict[int, int] = {}
+    inside: set[int] = set()  # the nodes whose children are being counted
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while pending:
+        node, counted = pending.pop()
+        key = id(node)
+        if counted:
+            inside.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+            if size[key] > MAX_YAML_NODES:
+                raise ConfigError(
+                    path,
+                    f"not valid YAML: more than {MAX_YAML_NODES:,} nodes once its aliases "
+                    "are expanded",
+                    line=node.start_mark.line + 1,
+                )
+        elif key in inside:
+            raise ConfigError(
+                path,
+                "not valid YAML: an alias refers to a node that holds it",
+                line=node.start_mark.line + 1,
+            )
+        elif key not in size:
+            inside.add(key)
+            pending.append((node, True))
+            pending.extend((child, False) for child in _children(node))
+
+
+def _rule_lines(root: yaml.Node | None) -> dict[tuple[int, int], int]:
     """(group index, rule index) -> 1-based line of the rule, from the YAML node tree."""
     lines: dict[tuple[int, int], int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
 
-    def child(node: Any, key: str) -> Any:
+    def child(node: yaml.Node | None, key: str) -> yaml.Node | None:
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
-                if getattr(k, "value", None) == key:
+                if getattr(k, "value", None) == key and isinstance(v, yaml.Node):
                     return v
         return None
 
     groups = child(root, "groups")
-    for gi, group in enumerate(getattr(groups, "value", []) or []):
+    for gi, group in enumerate(_children(groups) if groups is not None else []):
         rules = child(group, "rules")
-        for ri, rule in enumerate(getattr(rules, "value", []) or []):
+        for ri, rule in enumerate(_children(rules) if rules is not None else []):
             lines[(gi, ri)] = rule.start_mark.line + 1
     return lines
+
+
+def _read(path: Path) -> str:
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_RULE_FILE_BYTES + 1)  # never more, whatever the file holds
+    except FileNotFoundError:
+        raise ConfigError(path, "no such rule file") from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read ({exc})") from None
+    if len(raw) > MAX_RULE_FILE_BYTES:
+        raise ConfigError(
+            path, f"the rule file is too large: more than {MAX_RULE_FILE_BYTES:,} bytes"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, f"cannot read ({exc})") from None
+
+
+def _load_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[int, int], int]]:
+    """The document and the line of each rule; the tree is checked before it is built."""
+    try:
+        loader = _SafeLoader(text)  # refuses control characters at once
+    except yaml.reader.ReaderError as exc:
+        at = text.count("\n", 0, exc.position) + 1
+        problem = f"character #x{exc.character:04x}: {exc.reason}"
+        raise ConfigError(path, f"not valid YAML: {problem}", line=at) from None
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, {}
+        _check_expanded_size(path, root)
+        lines = _rule_lines(root)
+        if len(lines) > MAX_RULES_PER_FILE:
+            beyond = list(lines.values())[MAX_RULES_PER_FILE]  # in document order
+            raise ConfigError(
+                path,
+                f"the rule file holds {len(lines):,} rules, at most {MAX_RULES_PER_FILE}",
+                line=beyond,
+            )
+        return loader.construct_document(root), lines
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(
+            path, f"not valid YAML: {getattr(exc, 'problem', exc)}", line=line
+        ) from None
+    except RecursionError:
+        raise ConfigError(path, "not valid YAML: nested too deeply") from None
+    except MemoryError:  # a guard: the size bound keeps the parser far from it
+        raise ConfigError(path, "not valid YAML: too large to load") from None
+    finally:
+        loader.dispose()
 
 
 def _compile_rule(spec: RuleSpec, group: str, path: Path, line: int | None) -> Rule:
@@ -226,33 +324,27 @@ def _compile_rule(spec: RuleSpec, group: str, path: Path, line: int | None) -> R
     )
 
 
+def _compile_rules(spec: RuleFile, path: Path, lines: dict[tuple[int, int], int]) -> list[Rule]:
+    rules = []
+    for gi, group in enumerate(spec.groups):
+        for ri, rule in enumerate(group.rules):
+            line = lines.get((gi, ri))
+            try:
+                rules.append(_compile_rule(rule, group.name, path, line))
+            except (RecursionError, MemoryError) as exc:  # a guard: the bounds keep these away
+                where = f"rule {rule.alert!r}"
+                problem = "nested too deeply" if isinstance(exc, RecursionError) else "too large"
+                raise ConfigError(path, f"{where}: {problem} to compile", line=line) from None
+    return rules
+
+
 def _parse_file(path: Path) -> tuple[list[Rule], list[InhibitRule]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, "no such rule file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, f"cannot read ({exc})") from None
-    try:
-        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - SafeLoader's constructors
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(
-            path, f"not valid YAML: {getattr(exc, 'problem', exc)}", line=line
-        ) from None
-    except RecursionError:
-        raise ConfigError(path, "not valid YAML: nested too deeply") from None
+    data, lines = _load_yaml(path, _read(path))
     try:
         spec = RuleFile.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(path, describe_validation_error(exc)) from None
-    lines = _rule_lines(text)
-    rules = [
-        _compile_rule(rule, group.name, path, lines.get((gi, ri)))
-        for gi, group in enumerate(spec.groups)
-        for ri, rule in enumerate(group.rules)
-    ]
+    rules = _compile_rules(spec, path, lines)
     inhibits = [
         InhibitRule(
             tuple(Matcher(k, v) for k, v in sorted(i.source.items())),

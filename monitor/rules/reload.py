@@ -1,7 +1,9 @@
 """Hot reload of rule packs: on SIGHUP and when a rule file changes.
 
 A valid new rule set replaces the old one in a single assignment between two snapshots; an
-invalid one is rejected with the error logged, and the old set stays in force.
+invalid one is rejected with the error logged, and the old set stays in force. Nothing a
+rule file holds can end the daemon here: a load that fails in any other way than a
+ConfigError is logged and refused the same way.
 """
 
 from __future__ import annotations
@@ -66,20 +68,29 @@ class RuleReloader:
         return self.reload()
 
     def reload(self) -> bool:
+        kept = len(self.engine.rules)
         try:
             rule_set = load_rule_set(self.paths)
         except ConfigError as exc:
-            self.failures += 1
-            self.last_error = str(exc)
+            error = str(exc)
             log.error(  # noqa: TRY400 - the message names file and rule; no traceback needed
-                "rules_reload_rejected", error=str(exc), kept=len(self.engine.rules)
+                "rules_reload_rejected", error=error, kept=kept
             )
-            return False
-        self.engine.replace(rule_set)
-        self.reloads += 1
-        self.last_error = None
-        log.info("rules_reloaded", rules=len(rule_set.rules))
-        return True
+        except Exception as exc:
+            # The loop edge: the loader makes every problem of a file a ConfigError, so this is
+            # a MemoryError, a RecursionError or a bug. Logged with its traceback and refused
+            # like a bad file: the old rules keep watching the book.
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("rules_reload_rejected", error=error, kept=kept)
+        else:
+            self.engine.replace(rule_set)
+            self.reloads += 1
+            self.last_error = None
+            log.info("rules_reloaded", rules=len(rule_set.rules))
+            return True
+        self.failures += 1
+        self.last_error = error
+        return False
 
 
 __all__ = ["RuleReloader", "RuleSet"]

@@ -18,6 +18,9 @@ _SAMPLES: dict[VarType, Value] = {VarType.NUMBER: 1.5, VarType.BOOL: True, VarTy
 # A message goes to a phone: a width or precision beyond this is a mistake, and a huge one
 # ({spx:1000000000000}) would allocate the padding when the template is checked or rendered.
 MAX_FORMAT_DIGITS = 100
+# The longest template of the default pack has 320 characters and 7 fields.
+MAX_TEMPLATE_CHARS = 2_000
+MAX_TEMPLATE_FIELDS = 50
 
 
 class TemplateError(ValueError):
@@ -49,14 +52,24 @@ def _too_wide(spec: str) -> bool:
 
 def compile_template(text: str, catalogue: Mapping[str, VarType]) -> Template:
     """Checks every field and format spec of ``text``; raises TemplateError naming the field."""
+    if len(text) > MAX_TEMPLATE_CHARS:
+        raise TemplateError(
+            f"the template is too long: {len(text):,} characters, at most {MAX_TEMPLATE_CHARS:,}"
+        )
     try:
         parts = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise TemplateError(f"malformed template ({exc})") from None
     names = set()
+    fields = 0
     for _literal, name, spec, conversion in parts:
         if name is None:
             continue
+        fields += 1
+        if fields > MAX_TEMPLATE_FIELDS:
+            raise TemplateError(
+                f"the template has too many fields: more than {MAX_TEMPLATE_FIELDS}"
+            )
         names.add(name)
         if conversion is not None:
             raise TemplateError(f"field {{{name}}}: conversions like !{conversion} are not allowed")

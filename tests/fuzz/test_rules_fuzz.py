@@ -74,12 +74,16 @@ def _compose(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 
 EXPRESSIONS = st.recursive(ATOMS, _compose, max_leaves=10)
-# Chains that parse flat but nest as deep trees; the compiler must refuse them, not crash.
+# Chains that parse flat but nest as deep trees, and runs long enough to exhaust the parser's
+# memory (100,000 signs): the compiler must refuse them with a column, never crash.
 DEEP = st.one_of(
     st.integers(1, 3000).map(lambda n: " + ".join(["spx"] * n)),
-    st.integers(1, 3000).map(lambda n: "-" * n + "spx"),
-    st.integers(1, 1500).map(lambda n: "not " * n + "true"),
-    st.integers(1, 300).map(lambda n: "(" * n + "spx" + ")" * n),
+    st.integers(1, 100_000).map(lambda n: "-" * n + "spx"),
+    st.integers(1, 100_000).map(lambda n: "not " * n + "true"),
+    st.integers(1, 100_000).map(lambda n: "(" * n + "spx" + ")" * n),
+    st.integers(1, 100_000).map(lambda n: "(" * n),
+    st.integers(1, 100_000).map(lambda n: " and ".join(["true"] * n)),
+    st.integers(1, 1000).map(lambda n: "f'" + "{spx}" * n + "'"),
 )
 
 
@@ -96,6 +100,10 @@ def values_for(expression_names: frozenset[str], number: float) -> dict[str, Any
 @example(source="0x" + "f" * 300, number=1.0)
 @example(source=" + ".join(["spx"] * 3000), number=1.0)
 @example(source="-" * 3000 + "spx", number=1.0)
+@example(source="not " * 50_000 + "x", number=1.0)
+@example(source="-" * 100_000 + "1", number=1.0)
+@example(source="(" * 100_000, number=1.0)
+@example(source=" and ".join(["spx > 0"] * 100_000), number=1.0)
 @FUZZ
 def test_expression_compiles_and_evaluates_or_is_refused_with_column(
     source: str, number: float
@@ -120,9 +128,22 @@ def test_expression_compiles_and_evaluates_or_is_refused_with_column(
     [
         ("1" * 400 + " > spx", "number is too large"),
         ("0x" + "f" * 300, "number is too large"),
-        (" + ".join(["spx"] * 3000), "the expression is nested too deeply"),
-        ("-" * 3000 + "spx", "the expression is nested too deeply"),
-        ("not " * 3000 + "true", "the expression is nested too deeply"),
+        (
+            " + ".join(["spx"] * 3000),
+            "the expression is too long: 17,997 characters, at most 2,000",
+        ),
+        ("-" * 3000 + "spx", "the expression is too long: 3,003 characters, at most 2,000"),
+        ("not " * 3000 + "true", "the expression is too long: 12,004 characters, at most 2,000"),
+        ("not " * 50_000 + "x", "the expression is too long: 200,001 characters, at most 2,000"),
+        ("-" * 100_000 + "1", "the expression is too long: 100,001 characters, at most 2,000"),
+        ("(" * 100_000, "the expression is too long: 100,000 characters, at most 2,000"),
+        (" + ".join(["spx"] * 40), "the expression is nested too deeply: more than 32 levels"),
+        ("-" * 40 + "spx", "the expression is nested too deeply: more than 32 levels"),
+        ("not " * 40 + "true", "the expression is nested too deeply: more than 32 levels"),
+        ("(" * 40 + "spx" + ")" * 40, "the expression is nested too deeply: more than 32 levels"),
+        ("-(" * 33 + "spx" + ")" * 33, "the expression is nested too deeply: more than 32 levels"),
+        (" and ".join(["true"] * 201), "the expression has too many terms: more than 200"),
+        ("f'" + "{spx}" * 150 + "'", "the expression has too many terms: more than 200"),
     ],
 )
 def test_regression_expressions(source: str, message: str) -> None:
@@ -197,13 +218,25 @@ ODD_YAML = [
 ]
 
 
+# Ten aliases of ten aliases, nine times over: 10**10 nodes once expanded, from 500 bytes.
+ALIAS_BOMB = "groups: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+    f"x{n + 1}: &a{n + 1} [{', '.join([f'*a{n}'] * 10)}]\n" for n in range(9)
+)
+
+
 @pytest.fixture(scope="module")
 def workdir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="fuzz-rules-") as name:
         yield Path(name)
 
 
-FILE_PROBLEMS = ("not valid YAML: ", "cannot read (", "inhibit_rules: source alertname ")
+FILE_PROBLEMS = (
+    "not valid YAML: ",
+    "cannot read (",
+    "inhibit_rules: source alertname ",
+    "the rule file is too large: ",
+    "the rule file holds ",
+)
 RULE_PROBLEM = re.compile(r"^rule '(?P<rule>[^']*)': field (?P<field>\w+): \S")
 FIELD_PROBLEM = re.compile(r"^field (?P<field>.+?): \S")
 
@@ -240,6 +273,10 @@ def check_rule_file(path: Path, text: str) -> None:
 @example({"groups": [{"name": "g", "rules": [{**BOOK_RULE, "for": "99999999999999h"}]}]})
 @example({"groups": [{"name": "g", "rules": [{**BOOK_RULE, "summary": "{vix:1000000000000}"}]}]})
 @example({"groups": [{"name": "g", "rules": [{**BOOK_RULE, "value": "0x" + "f" * 300}]}]})
+@example({"groups": [{"name": "g", "rules": [{**BOOK_RULE, "expr": "not " * 50_000 + "x"}]}]})
+@example({"groups": [{"name": "g", "rules": [{**BOOK_RULE, "clear": "-" * 100_000 + "1"}]}]})
+@example({"groups": [{"name": "g", "rules": [{**BOOK_RULE, "value": "(" * 100_000}]}]})
+@example({"groups": [{"name": "g", "rules": [{**BOOK_RULE, "summary": "{vix}" * 60_000}]}]})
 @FUZZ
 def test_rule_file_from_fields(workdir: Path, data: Any) -> None:
     text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
@@ -300,6 +337,16 @@ def test_random_bytes_rule_file(workdir: Path, data: bytes) -> None:
             ),
             ":4: rule 'VixHigh': field expr: number is too large (at column 1)",
         ),
+        (
+            yaml.safe_dump(
+                {"groups": [{"name": "g", "rules": [{**BOOK_RULE, "expr": "not " * 50_000}]}]},
+                width=10**6,
+            ),
+            ":4: rule 'VixHigh': field expr: the expression is too long: 199,999 characters",
+        ),
+        ("groups: &a [*a]\n", ":1: not valid YAML: an alias refers to a node that holds it"),
+        (ALIAS_BOMB, ":5: not valid YAML: more than 50,000 nodes once its aliases are expanded"),
+        ("#" * 300_000, ": the rule file is too large: more than 262,144 bytes"),
     ],
 )
 def test_regression_rule_files(workdir: Path, text: str, message: str) -> None:

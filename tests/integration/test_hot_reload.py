@@ -11,8 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import REPO, WriteSession, t
 
+from monitor.rules import reload
 from monitor.rules.engine import RuleEngine
 from monitor.rules.loader import load_rule_set
 from monitor.rules.reload import RuleReloader
@@ -52,6 +54,50 @@ def test_valid_set_replaces_invalid_set_is_refused(tmp_path: Path) -> None:
     assert "pack.yaml" in reloader.last_error
     assert "syntax error" in reloader.last_error
     assert (reloader.reloads, reloader.failures) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("expr", "length"),
+    [("not " * 50_000 + "x", 200_001), ("-" * 100_000 + "1", 100_001), ("(" * 100_000, 100_000)],
+    ids=["not", "signs", "brackets"],
+)
+def test_attack_sized_expression_is_refused_and_the_old_set_kept(
+    tmp_path: Path, expr: str, length: int
+) -> None:
+    write_rules(tmp_path, "Old", "spx > 0")
+    engine = RuleEngine(load_rule_set([tmp_path]).rules)
+    reloader = RuleReloader([tmp_path], engine)
+    write_rules(tmp_path, "Huge", json.dumps(expr))
+    reloader.request()  # the SIGHUP path
+    assert reloader.maybe_reload() is False
+    assert [r.name for r in engine.rules] == ["Old"]
+    assert reloader.last_error == (
+        f"{tmp_path / 'pack.yaml'}:5: rule 'Huge': field expr: the expression is too long: "
+        f"{length:,} characters, at most 2,000 (at column 1)"
+    )
+    assert (reloader.reloads, reloader.failures) == (0, 1)
+
+
+@pytest.mark.parametrize("error", [MemoryError, RecursionError, KeyError])
+def test_no_failure_of_the_loader_escapes_the_reloader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+) -> None:
+    write_rules(tmp_path, "Old", "spx > 0")
+    engine = RuleEngine(load_rule_set([tmp_path]).rules)
+    reloader = RuleReloader([tmp_path], engine)
+
+    def failing(paths: list[Path]) -> None:
+        raise error("while loading")
+
+    monkeypatch.setattr(reload, "load_rule_set", failing)
+    assert reloader.reload() is False
+    assert [r.name for r in engine.rules] == ["Old"]
+    assert reloader.last_error is not None
+    assert reloader.last_error.startswith(f"{error.__name__}: ")
+    monkeypatch.undo()
+    write_rules(tmp_path, "New", "spx > 1")
+    assert reloader.reload() is True  # and the next good file is taken
+    assert [r.name for r in engine.rules] == ["New"]
 
 
 def test_request_forces_a_reload_and_unchanged_files_do_not(tmp_path: Path) -> None:
