@@ -3,6 +3,11 @@
 A missing or wrong header stops the reader with ReplayFormatError: without it no event can be
 interpreted. A bad event line is reported with its line number and reason, counted and skipped.
 A gzip stream cut short ends the replay with ``truncated`` set and the loss reported.
+
+Time order (docs/replay-format.md, "Time order"): a line earlier than the last accepted one is
+one bad line; so is a line far ahead of it that the lines after it do not follow, while a real
+gap in the feed, which the lines after it confirm, is accepted. Deciding a jump takes a few
+lines of look-ahead, never more than the jump's own batch and ``JUMP_CONFIRMING_LINES``.
 """
 
 from __future__ import annotations
@@ -12,13 +17,13 @@ import io
 import json
 import math
 import zlib
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -35,6 +40,12 @@ QUOTE_KEYS = {"t", "type", "id", "bid", "ask", "bid_size", "ask_size", "last", "
 INDEX_KEYS = {"t", "type", "id", "value"}
 MODEL_KEYS = {"iv", "delta", "gamma", "vega", "theta", "underlying"}
 KEPT_BAD_LINE_DETAILS = 50
+# A line more than this ahead of the last accepted one is a jump: accepted once
+# JUMP_CONFIRMING_LINES later lines follow it, one bad line ("time jump") otherwise.
+JUMP_SECONDS = 300
+JUMP_CONFIRMING_LINES = 3
+TIME_JUMP = "time jump"
+TIME_GOES_BACKWARDS = "time goes backwards"
 
 log = structlog.get_logger(__name__)
 
@@ -198,12 +209,112 @@ def parse_event(obj: Any, header: Header) -> tuple[datetime, Event]:
     raise BadLineError("bad field", f"field 'type' must be 'quote' or 'index', not {kind!r}")
 
 
-def _check_order(stamp: datetime, previous: datetime | None) -> None:
-    if previous is not None and stamp < previous:
-        raise BadLineError(
-            "time goes backwards",
-            f"timestamp {stamp.isoformat()} is before {previous.isoformat()}",
-        )
+class _Line(NamedTuple):
+    """An event line that parsed, waiting for the time-order check."""
+
+    number: int
+    stamp: datetime
+    event: Event
+
+
+def _backwards(stamp: datetime, previous: datetime) -> str:
+    return f"timestamp {stamp.isoformat()} is before {previous.isoformat()}"
+
+
+class _TimeOrder:
+    """Decides which event lines come in time order (docs/replay-format.md, "Time order").
+
+    ``accepted`` is the time of the last accepted line. A line more than ``JUMP_SECONDS``
+    after it, or the first event line of the file, is held as the candidate of a new time,
+    with the lines after it, until ``JUMP_CONFIRMING_LINES`` of them are later than it
+    (accepted) or one goes on from the old time (every held line is a bad line). The reader
+    checks the common case, a line at or shortly after ``accepted``, itself.
+    """
+
+    def __init__(self, bad: Callable[[int, str, str], None]) -> None:
+        self.accepted: datetime | None = None
+        self.horizon: datetime | None = None  # accepted + JUMP_SECONDS
+        self.held: list[_Line] = []  # the candidate first, then the lines after it
+        self._later = 0  # held lines later than the candidate
+        self._bad = bad
+
+    def accept(self, stamp: datetime) -> None:
+        self.accepted = stamp
+        self.horizon = stamp + timedelta(seconds=JUMP_SECONDS)
+
+    def push(self, line: _Line) -> list[_Line]:
+        """The lines accepted now that ``line`` has arrived, in file order."""
+        return self._run(deque([line]))
+
+    def finish(self) -> list[_Line]:
+        """At the end of the file: the held lines, accepted or refused for good."""
+        out: list[_Line] = []
+        while self.held:
+            group, self.held = self.held, []
+            if self.accepted is None:  # the file's first lines: nothing went before them
+                self.accept(group[0].stamp)
+                out.append(group[0])
+                out += self._run(deque(group[1:]))
+            else:
+                self._refuse(
+                    group,
+                    f"and the file ends before {JUMP_CONFIRMING_LINES} later lines follow it",
+                )
+        return out
+
+    def _run(self, queue: deque[_Line]) -> list[_Line]:
+        out: list[_Line] = []
+        while queue:
+            line = queue.popleft()
+            stamp, accepted = line.stamp, self.accepted
+            if not self.held:
+                if accepted is not None and stamp < accepted:
+                    self._bad(line.number, TIME_GOES_BACKWARDS, _backwards(stamp, accepted))
+                elif accepted is not None and self.horizon is not None and stamp <= self.horizon:
+                    self.accept(stamp)
+                    out.append(line)
+                else:
+                    self.held = [line]
+                    self._later = 0
+                continue
+            candidate = self.held[0].stamp
+            if stamp >= candidate:
+                self.held.append(line)
+                if stamp > candidate:
+                    self._later += 1
+                if self._later == JUMP_CONFIRMING_LINES:  # confirmed: a real gap in the feed
+                    group, self.held = self.held, []
+                    self.accept(candidate)
+                    out.append(group[0])
+                    queue.extendleft(reversed(group[1:]))  # checked again, from the new time
+                continue
+            if accepted is None:  # the first line is the candidate
+                refutes = candidate - stamp > timedelta(seconds=JUMP_SECONDS)
+            else:
+                refutes = stamp >= accepted
+            if refutes:
+                self._refuse(self.held, f"and line {line.number} goes on from an earlier time")
+                self.held = []
+                queue.appendleft(line)  # checked again, against the old time
+            else:
+                self._bad(
+                    line.number, TIME_GOES_BACKWARDS, _backwards(stamp, accepted or candidate)
+                )
+        return out
+
+    def _refuse(self, held: list[_Line], why: str) -> None:
+        for line in held:
+            if self.accepted is None:
+                ahead = f"is more than {JUMP_SECONDS} s ahead of the lines after it"
+            else:
+                since = self.accepted
+                ahead = f"jumps {_span(line.stamp - since)} ahead of {since.isoformat()}"
+            self._bad(line.number, TIME_JUMP, f"timestamp {line.stamp.isoformat()} {ahead}, {why}")
+
+
+def _span(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _decode(line: bytes) -> Any:
@@ -311,8 +422,22 @@ class ReplayReader:
             )
 
     def batches(self) -> Iterator[EventBatch]:
+        """The events in time order, a batch per time stamp; read lazily, line by line."""
         previous: datetime | None = None
         pending: list[Event] = []
+        for _number, stamp, event in self._in_order():
+            if stamp != previous and pending and previous is not None:
+                yield self._batch(previous, pending)
+                pending = []
+            previous = stamp
+            pending.append(event)
+            self.stats.events += 1
+        if pending and previous is not None:
+            yield self._batch(previous, pending)
+
+    def _in_order(self) -> Iterator[_Line]:
+        """The event lines that parse and come in time order; the others reported as bad."""
+        order = _TimeOrder(self._bad)
         with _open(self.path) as stream:
             lines = self._lines(stream)
             next(lines, None)  # the header, already parsed
@@ -326,18 +451,22 @@ class ReplayReader:
                     except ValueError as exc:
                         raise BadLineError("malformed JSON", f"malformed JSON: {exc}") from None
                     stamp, event = parse_event(obj, self.header)
-                    _check_order(stamp, previous)
                 except BadLineError as exc:
                     self._bad(line_no, exc.kind, str(exc))
                     continue
-                if previous is not None and stamp != previous and pending:
-                    yield self._batch(previous, pending)
-                    pending = []
-                previous = stamp
-                pending.append(event)
-                self.stats.events += 1
-        if pending and previous is not None:
-            yield self._batch(previous, pending)
+                accepted, horizon = order.accepted, order.horizon
+                if (
+                    not order.held
+                    and accepted is not None
+                    and horizon is not None
+                    and accepted <= stamp <= horizon
+                ):  # the usual case: at or shortly after the line before
+                    if stamp != accepted:
+                        order.accept(stamp)
+                    yield _Line(line_no, stamp, event)
+                else:
+                    yield from order.push(_Line(line_no, stamp, event))
+        yield from order.finish()
 
     def _batch(self, stamp: datetime, events: list[Event]) -> EventBatch:
         self.stats.batches += 1

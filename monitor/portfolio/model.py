@@ -1,17 +1,31 @@
-"""Portfolio file (TOML): positions grouped into strategies, validated as the trader wrote them."""
+"""Portfolio file (TOML): positions grouped into strategies, validated as the trader wrote them.
+
+What cannot be right is refused (ConfigError naming the file and field): a wrong strategy shape,
+an unknown contract, a quantity of zero or beyond ``MAX_LEG_QUANTITY`` contracts. What may be
+right but is likely stale is a warning (``portfolio_warnings``): a leg already expired on the
+session's date, which pricing values as expired (an option at its intrinsic value, with no
+gamma, vega or theta) until the leg is removed from the file.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor.domain.instruments import Instrument, Kind, Right, parse_instrument_id
+from monitor.domain.instruments import NEW_YORK, Instrument, Kind, Right, parse_instrument_id
 from monitor.pricing.expiry import settlement
 from monitor.tomlfile import load_toml
+
+MAX_LEG_QUANTITY = 10_000  # contracts per leg, long or short: more is a typo, not a position
+SESSION_OPEN = time(9, 30)  # New York; a leg settled by then is expired for the whole session
+
+log = structlog.get_logger(__name__)
 
 
 class StrategyKind(StrEnum):
@@ -36,9 +50,15 @@ class LegSpec(BaseModel):
 
     @field_validator("quantity")
     @classmethod
-    def _non_zero(cls, value: int) -> int:
+    def _non_zero_and_bounded(cls, value: int) -> int:
         if value == 0:
             raise ValueError("must not be zero (remove the leg instead)")
+        if abs(value) > MAX_LEG_QUANTITY:
+            digits = len(str(abs(value)))
+            shown = f"{value:,}" if digits <= 15 else f"a {digits}-digit number"
+            raise ValueError(
+                f"must be at most {MAX_LEG_QUANTITY:,} contracts long or short, not {shown}"
+            )
         return value
 
     @property
@@ -162,3 +182,62 @@ def load_portfolio(path: Path) -> Portfolio:
         for s in spec.strategies
     )
     return Portfolio(path, strategies, spec.account_size_usd)
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioWarning:
+    """A leg that loads but is likely a mistake, named as a ConfigError would name it."""
+
+    field: str  # strategies[0].legs[1].contract
+    strategy: str
+    contract: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"field {self.field}: {self.message}"
+
+
+def portfolio_warnings(portfolio: Portfolio, session_date: date) -> tuple[PortfolioWarning, ...]:
+    """The legs already expired on ``session_date``: settled before that day's 09:30 ET open
+    (the day before or earlier, or an AM-settled leg on the day itself)."""
+    opening = datetime.combine(session_date, SESSION_OPEN, NEW_YORK)
+    warnings = []
+    for s_index, strategy in enumerate(portfolio.strategies):
+        for l_index, leg in enumerate(strategy.legs):
+            inst = leg.instrument
+            if inst.expiry is None or settlement(inst) > opening:
+                continue
+            settled = settlement(inst).astimezone(NEW_YORK)
+            warnings.append(
+                PortfolioWarning(
+                    field=f"strategies[{s_index}].legs[{l_index}].contract",
+                    strategy=strategy.name,
+                    contract=inst.id,
+                    message=(
+                        f"{inst.id!r} of strategy {strategy.name!r} expired "
+                        f"{settled:%Y-%m-%d %H:%M} ET, before the session of "
+                        f"{session_date.isoformat()}; it is valued as settled (an option at "
+                        "its intrinsic value, no gamma, vega or theta) until it is removed"
+                    ),
+                )
+            )
+    return tuple(warnings)
+
+
+def log_portfolio_warnings(
+    portfolio: Portfolio, session_date: date
+) -> tuple[PortfolioWarning, ...]:
+    """``portfolio_warnings``, each logged once (event ``portfolio_leg_expired``); for the
+    caller that loads the portfolio for a run."""
+    warnings = portfolio_warnings(portfolio, session_date)
+    for warning in warnings:
+        log.warning(
+            "portfolio_leg_expired",
+            file=str(portfolio.source),
+            field=warning.field,
+            strategy=warning.strategy,
+            contract=warning.contract,
+            session_date=session_date.isoformat(),
+            message=warning.message,
+        )
+    return warnings

@@ -8,7 +8,7 @@ import json
 import math
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,15 @@ from fuzz.strategies import JSON_VALUES, NUMBERS, mutated_lines, mutated_mapping
 from monitor import bundled
 from monitor.domain.quotes import Event, IndexValue, Quote
 from monitor.errors import InputError, ReplayFormatError
-from monitor.feeds.replay import BadLineError, Header, ReplayReader, parse_event, parse_header
+from monitor.feeds.replay import (
+    JUMP_CONFIRMING_LINES,
+    JUMP_SECONDS,
+    BadLineError,
+    Header,
+    ReplayReader,
+    parse_event,
+    parse_header,
+)
 
 # The reasons docs/replay-format.md gives for a skipped line, as the summary counts them.
 BAD_LINE_KINDS = {
@@ -37,6 +45,7 @@ BAD_LINE_KINDS = {
     "negative price",
     "bad timestamp",
     "time goes backwards",
+    "time jump",
 }
 
 
@@ -228,6 +237,75 @@ def test_file_of_random_bytes(workdir: Path, head: bytes, body: bytes, compress:
     result = read(path)
     if head:
         assert result is not None
+
+
+# Steps between time stamps: the same batch, ticks, a quiet minute, gaps around the jump limit.
+STEPS = st.sampled_from([0, 0, 1, 1, 1, 60, JUMP_SECONDS - 1, JUMP_SECONDS, JUMP_SECONDS + 1, 1200])
+OPEN = datetime.fromisoformat("2026-03-03T10:30:00-05:00")
+
+
+@st.composite
+def in_order_times(draw: st.DrawFn) -> list[datetime]:
+    """Times in order, each gap longer than JUMP_SECONDS followed by enough later lines."""
+    steps: list[int] = []
+    for step in draw(st.lists(STEPS, min_size=1, max_size=30)):
+        steps.append(step)
+        if step > JUMP_SECONDS:
+            steps += [1] * JUMP_CONFIRMING_LINES
+    seconds = 0
+    times = []
+    for step in steps:
+        seconds += step
+        times.append(OPEN + timedelta(seconds=seconds))
+    return times
+
+
+def read_times(workdir: Path, times: list[datetime]) -> tuple[ReplayReader, list[float]]:
+    """A file of SPX values (the value is the line's index) at ``times``; the values read."""
+    lines = [
+        _line({"t": stamp.isoformat(), "type": "index", "id": "SPX", "value": float(n)})
+        for n, stamp in enumerate(times)
+    ]
+    path = workdir / "times.jsonl"
+    path.write_bytes(b"\n".join([HEADER_LINE, *lines]) + b"\n")
+    reader = ReplayReader(path)
+    events = read_batches(reader)
+    return reader, [e.value for e in events if isinstance(e, IndexValue)]
+
+
+@given(in_order_times())
+@FUZZ
+def test_lines_in_order_are_all_kept_whatever_the_gaps(
+    workdir: Path, times: list[datetime]
+) -> None:
+    reader, values = read_times(workdir, times)
+    assert reader.stats.bad_lines == 0
+    assert values == [float(n) for n in range(len(times))]
+
+
+@given(in_order_times(), st.data())
+@FUZZ
+def test_one_line_far_ahead_is_the_only_bad_line(
+    workdir: Path, times: list[datetime], data: st.DataObject
+) -> None:
+    at = data.draw(st.integers(0, len(times)))
+    ahead = max(times) + timedelta(seconds=data.draw(st.integers(JUMP_SECONDS + 1, 7200)))
+    reader, values = read_times(workdir, [*times[:at], ahead, *times[at:]])
+    assert reader.stats.bad_by_reason == {"time jump": 1}
+    assert reader.stats.bad_details[0][0] == at + 2  # after the header and ``at`` lines
+    assert values == [float(n) for n in range(len(times) + 1) if n != at]
+
+
+@given(in_order_times(), st.data())
+@FUZZ
+def test_one_line_going_back_is_the_only_bad_line(
+    workdir: Path, times: list[datetime], data: st.DataObject
+) -> None:
+    at = data.draw(st.integers(1, len(times)))
+    back = times[0] - timedelta(seconds=data.draw(st.integers(1, JUMP_SECONDS)))
+    reader, values = read_times(workdir, [*times[:at], back, *times[at:]])
+    assert reader.stats.bad_by_reason == {"time goes backwards": 1}
+    assert values == [float(n) for n in range(len(times) + 1) if n != at]
 
 
 HEADER_VALUES = st.one_of(

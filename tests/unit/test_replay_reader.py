@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from conftest import WriteSession, header, t
 
 from monitor.domain.quotes import IndexValue, Quote
 from monitor.errors import ReplayFormatError
-from monitor.feeds.replay import ReplayReader
+from monitor.feeds.replay import JUMP_CONFIRMING_LINES, JUMP_SECONDS, ReplayReader
 
 GOOD_QUOTE = {"t": t(0), "type": "quote", "id": "SPX 20260417 P6425", "bid": 31.9, "ask": 32.4}
 GOOD_INDEX = {"t": t(0), "type": "index", "id": "SPX", "value": 6800.25}
@@ -131,6 +132,108 @@ def test_time_going_backwards_is_skipped(write_session: WriteSession) -> None:
     reader, batches = read_all(write_session(lines))
     assert reader.stats.bad_by_reason == {"time goes backwards": 1}
     assert len(batches) == 2
+
+
+def spx_at(*seconds: int) -> list[dict]:
+    """An SPX value per time stamp (seconds after 09:30), the value telling them apart."""
+    return [{**GOOD_INDEX, "t": t(s), "value": 6800.0 + n} for n, s in enumerate(seconds)]
+
+
+def values(batches: list) -> list[float]:
+    return [e.value for b in batches for e in b.events]
+
+
+def test_one_line_far_ahead_is_one_bad_line_not_the_rest_of_the_file(
+    write_session: WriteSession,
+) -> None:
+    # 11:00 among 09:45 lines: a clock glitch on one line, the file goes on at 09:45.
+    seconds = [900, 901, 902, 5400, 903, 904, 905, 906, 907]
+    reader, batches = read_all(write_session(spx_at(*seconds)))
+    assert reader.stats.bad_by_reason == {"time jump": 1}
+    ((line_no, detail),) = reader.stats.bad_details
+    assert line_no == 5  # the header, three good lines, then the jump
+    assert "jumps 75.0 min ahead of 2026-03-03T09:45:02-05:00" in detail
+    assert "line 6 goes on from an earlier time" in detail
+    assert values(batches) == [6800.0 + n for n in range(9) if n != 3]
+
+
+def test_a_gap_in_the_feed_confirmed_by_the_lines_after_it_is_kept(
+    write_session: WriteSession,
+) -> None:
+    seconds = [900, 901, 902, 2100, 2100, 2101, 2102, 2103, 2104]  # silent for 20 minutes
+    reader, batches = read_all(write_session(spx_at(*seconds)))
+    assert reader.stats.bad_lines == 0
+    assert values(batches) == [6800.0 + n for n in range(9)]
+    assert [len(b.events) for b in batches] == [1, 1, 1, 2, 1, 1, 1, 1]  # 10:05 is one batch
+
+
+def test_a_jump_just_confirmed_and_one_just_not(write_session: WriteSession) -> None:
+    after = list(range(2101, 2101 + JUMP_CONFIRMING_LINES))
+    reader, _ = read_all(write_session(spx_at(900, 2100, *after)))
+    assert reader.stats.bad_lines == 0
+    reader, _ = read_all(write_session(spx_at(900, 2100, *after[:-1], 901)))
+    assert reader.stats.bad_by_reason == {"time jump": JUMP_CONFIRMING_LINES}
+    reader, _ = read_all(write_session(spx_at(900, 900 + JUMP_SECONDS, 901)))
+    assert reader.stats.bad_by_reason == {"time goes backwards": 1}  # not a jump: accepted
+
+
+def test_a_jump_at_the_end_of_the_file_is_one_bad_line(write_session: WriteSession) -> None:
+    reader, batches = read_all(write_session(spx_at(900, 901, 902, 5400)))
+    assert reader.stats.bad_by_reason == {"time jump": 1}
+    ((line_no, detail),) = reader.stats.bad_details
+    assert line_no == 5
+    assert "the file ends before 3 later lines follow it" in detail
+    assert values(batches) == [6800.0, 6801.0, 6802.0]
+
+
+def test_a_whole_batch_stamped_ahead_is_refused_line_by_line(write_session: WriteSession) -> None:
+    seconds = [900, 901, 5400, 5400, 5400, 5400, 902, 903]
+    reader, batches = read_all(write_session(spx_at(*seconds)))
+    assert reader.stats.bad_by_reason == {"time jump": 4}
+    assert [n for n, _ in reader.stats.bad_details] == [4, 5, 6, 7]
+    assert values(batches) == [6800.0, 6801.0, 6806.0, 6807.0]
+
+
+def test_a_first_line_far_ahead_of_the_file_is_the_bad_one(write_session: WriteSession) -> None:
+    reader, batches = read_all(write_session(spx_at(5400, 900, 901, 902, 903)))
+    assert reader.stats.bad_by_reason == {"time jump": 1}
+    assert reader.stats.bad_details[0][0] == 2
+    assert values(batches) == [6801.0, 6802.0, 6803.0, 6804.0]
+
+
+def test_a_line_going_back_while_a_jump_is_held_is_one_bad_line_of_its_own(
+    write_session: WriteSession,
+) -> None:
+    seconds = [900, 910, 2100, 905, 2101, 2102, 2103]  # a gap, one line going back in it
+    reader, batches = read_all(write_session(spx_at(*seconds)))
+    assert reader.stats.bad_by_reason == {"time goes backwards": 1}
+    assert reader.stats.bad_details[0][0] == 5
+    assert values(batches) == [6800.0, 6801.0, 6802.0, 6804.0, 6805.0, 6806.0]
+
+
+def test_bad_lines_while_a_jump_is_held_count_once_and_the_jump_goes_on(
+    write_session: WriteSession,
+) -> None:
+    lines: list[dict | str] = [*spx_at(900, 2100), "{not json", *spx_at(2101, 2102, 2103)]
+    reader, batches = read_all(write_session(lines))
+    assert reader.stats.bad_by_reason == {"malformed JSON": 1}
+    assert len(values(batches)) == 5
+
+
+def test_a_sparse_file_is_kept_but_for_the_lines_nothing_can_confirm(
+    write_session: WriteSession,
+) -> None:
+    seconds = [600 * n for n in range(11)]  # a line every ten minutes: each one a jump
+    reader, batches = read_all(write_session(spx_at(*seconds)))
+    assert values(batches) == [6800.0 + n for n in range(8)]
+    assert reader.stats.bad_by_reason == {"time jump": JUMP_CONFIRMING_LINES}
+
+
+def test_batches_are_read_lazily(write_session: WriteSession) -> None:
+    reader = ReplayReader(write_session(spx_at(*range(900, 3900))))
+    first = next(reader.batches())
+    assert first.time == datetime.fromisoformat(t(900))
+    assert reader.stats.lines <= JUMP_CONFIRMING_LINES + 2  # a look-ahead of a few lines
 
 
 def test_crossed_zero_bid_and_one_sided_quotes_are_accepted_events(
