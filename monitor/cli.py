@@ -179,6 +179,24 @@ def _parser() -> argparse.ArgumentParser:
         "--journal", type=Path, default=Path("state/journal.sqlite"), help=journal_help
     )
 
+    mqtt = sub.add_parser("mqtt", help="MQTT: sign a command for cmd/<command>")
+    mqtt_sub = mqtt.add_subparsers(dest="mqtt_command", required=True)
+    sign = mqtt_sub.add_parser(
+        "sign",
+        help='print a signed command payload (docs/delivery.md, "Signing a command")',
+    )
+    sign.add_argument("name", choices=["ack", "expire", "silence"], help="the command")
+    sign.add_argument(
+        "fields",
+        nargs="?",
+        default="{}",
+        help="the command's JSON object, e.g. '{\"minutes\": 30}'",
+    )
+    sign.add_argument("--config", type=Path, help="daemon config: prefix, instance, secret")
+    sign.add_argument("--secret-file", type=Path, help="the command secret (default: the config's)")
+    sign.add_argument("--prefix", help="topic prefix (default: the config's, or condor)")
+    sign.add_argument("--instance", help="instance name (default: the config's, or default)")
+
     check = sub.add_parser("check-config", help="validate a daemon config and what it references")
     check.add_argument("config", type=Path)
 
@@ -350,9 +368,46 @@ def _silence(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _mqtt_sign(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+    import secrets  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from monitor.config import MqttConfig, load_config  # noqa: PLC0415
+    from monitor.delivery.commands import ENVELOPE, Refusal, sign_command, validate  # noqa: PLC0415
+    from monitor.delivery.service import read_command_secret  # noqa: PLC0415
+
+    mqtt, instance = MqttConfig(), "default"
+    if args.config is not None:
+        config = load_config(args.config)
+        mqtt, instance = config.mqtt, config.instance
+    if args.secret_file is not None:
+        mqtt = mqtt.model_copy(
+            update={"command_secret_file": args.secret_file, "command_secret_credential": None}
+        )
+    secret = read_command_secret(mqtt, args.config)
+    if secret is None:
+        raise MonitorError("no command secret: give --secret-file, or a --config that names one")
+    try:
+        fields = json.loads(args.fields)
+    except ValueError as exc:
+        raise MonitorError(f"fields: not JSON ({exc})") from None
+    if not isinstance(fields, dict) or any(k in fields for k in ENVELOPE):
+        raise MonitorError(f"fields: a JSON object without {', '.join(ENVELOPE)}")
+    checked = validate(args.name, fields)
+    if isinstance(checked, Refusal):
+        raise MonitorError(f"{args.name}: {checked.message}")
+    topic = f"{args.prefix or mqtt.prefix}/{args.instance or instance}/cmd/{args.name}"
+    payload = sign_command(secret, topic, fields, ts=int(time.time()), nonce=secrets.token_hex(8))
+    print(json.dumps(payload, ensure_ascii=False))
+    return EXIT_OK
+
+
 def _check(args: argparse.Namespace) -> int:
     from monitor import app  # noqa: PLC0415
     from monitor.config import IbFeedConfig, load_config  # noqa: PLC0415
+    from monitor.domain.instruments import NEW_YORK  # noqa: PLC0415
+    from monitor.portfolio.model import portfolio_warnings  # noqa: PLC0415
 
     config = load_config(args.config)
     if isinstance(config.feed, IbFeedConfig):
@@ -362,13 +417,17 @@ def _check(args: argparse.Namespace) -> int:
             f"(client id {config.feed.client_id}), {len(portfolio.strategies)} strategies in "
             f"the portfolio file, {len(rules.rules)} rules"
         )
-        return EXIT_OK
-    prepared = app.prepare(config, config_path=args.config)
-    print(
-        f"{args.config}: OK — session {prepared.reader.header.session_date} "
-        f"({len(prepared.reader.header.instruments)} instruments), "
-        f"{len(prepared.portfolio.strategies)} strategies, {len(prepared.rules.rules)} rules"
-    )
+        session_date = datetime.now(NEW_YORK).date()  # a live run's session is today's
+    else:
+        prepared = app.prepare(config, config_path=args.config)
+        portfolio, session_date = prepared.portfolio, prepared.reader.header.session_date
+        print(
+            f"{args.config}: OK — session {session_date} "
+            f"({len(prepared.reader.header.instruments)} instruments), "
+            f"{len(portfolio.strategies)} strategies, {len(prepared.rules.rules)} rules"
+        )
+    for warning in portfolio_warnings(portfolio, session_date):
+        print(f"{portfolio.source}: warning: {warning}")
     return EXIT_OK
 
 
@@ -388,6 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules(args)
         if args.command == "silence":
             return _silence(args)
+        if args.command == "mqtt":
+            return _mqtt_sign(args)
         from monitor.feeds import generator  # noqa: PLC0415
 
         path = generator.write_session(args.out, seed=args.seed, scenario=args.scenario)

@@ -227,7 +227,7 @@ def _optional_path(value: Path | None, info: ValidationInfo) -> Path | None:
 
 
 class MqttConfig(_Section):
-    """The MQTT link: alerts, liveness, the book's state and commands (docs/mqtt.md)."""
+    """The MQTT link: alerts, liveness, the book's state and commands (docs/delivery.md)."""
 
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -246,15 +246,21 @@ class MqttConfig(_Section):
     state_interval_seconds: Annotated[float, Field(ge=0.5, le=3600.0)] = 5.0
     severities: list[Severity] = []  # alerts of these severities (all when empty)
     send_resolved: bool = True
+    # The shared secret commands are signed with (HMAC-SHA256): a file, or a systemd
+    # credential by name; at least 32 characters. Without one every command is refused.
+    command_secret_file: Path | None = None
+    command_secret_credential: Name | None = None
 
-    _paths = field_validator("password_file", "tls_ca_file", "tls_cert_file", "tls_key_file")(
-        _optional_path
-    )
+    _paths = field_validator(
+        "password_file", "tls_ca_file", "tls_cert_file", "tls_key_file", "command_secret_file"
+    )(_optional_path)
 
     @model_validator(mode="after")
     def _one_password(self) -> MqttConfig:
         if self.password_file is not None and self.password_credential is not None:
             raise ValueError("give password_file or password_credential, not both")
+        if self.command_secret_file is not None and self.command_secret_credential is not None:
+            raise ValueError("give command_secret_file or command_secret_credential, not both")
         if (self.password_file or self.password_credential) and not self.username:
             raise ValueError("a password needs a username")
         if self.tls_key_file is not None and self.tls_cert_file is None:
@@ -273,6 +279,8 @@ class ChannelConfig(_Section):
     group_window_seconds: Annotated[float, Field(ge=0.0, le=600.0)] = 20.0
     max_group: Annotated[int, Field(ge=1, le=100)] = 20
     min_interval_seconds: Annotated[float, Field(ge=0.0, le=3600.0)] = 2.0
+    # One send to one URL fails after this long; its thread is abandoned (see docs/delivery.md)
+    timeout_seconds: Annotated[float, Field(gt=0.0, le=600.0)] = 30.0
 
 
 class NotifyConfig(_Section):

@@ -5,7 +5,9 @@ Topics, under ``<prefix>/<instance>``:
   the Last Will when the connection drops, the daemon publishes it on a clean shutdown.
 - ``alerts/<severity>``: one JSON alert record per message, QoS 1, not retained.
 - ``state``: the book summary in JSON, retained, at most once per configured interval.
-- ``cmd/<command>`` (subscribed) and ``reply``: commands from a phone; see docs/mqtt.md.
+- ``cmd/<command>`` (subscribed) and ``reply``: signed commands from a phone, answered by
+  a ``CommandGate``; see docs/delivery.md. Who may publish or read each topic is the
+  broker's ACL (deploy/mosquitto/): MQTT tells a subscriber nothing about the sender.
 
 The connection is kept up by ``run``: it reconnects with capped, jittered backoff under a
 stable client id and a persistent session, so the broker keeps the command subscription

@@ -1,7 +1,10 @@
 """Delivery as configured: routes into the outbox, one worker per channel, the MQTT link.
 
-Channels: ``mqtt`` (alerts to the broker) and ``chat:<name>`` per configured phone/chat
-channel. Console and alerts file are local sinks written directly, not through the outbox.
+Channels: ``mqtt`` (alerts to the broker), and for each configured phone/chat channel one per
+Apprise URL its tags select: ``chat:<name>`` when they select one URL (or none: its messages
+then wait until the credentials name one), ``chat:<name>/<schema>-<8 hex>`` each when they
+select several (see ``monitor.delivery.chat``), so one dead service never holds back another.
+Console and alerts file are local sinks written directly, not through the outbox.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from pathlib import Path
 import structlog
 
 from monitor.config import DaemonConfig, MqttConfig
-from monitor.delivery.chat import ChatTransport, load_services
-from monitor.delivery.commands import CommandProcessor, CommandTarget
+from monitor.delivery.chat import NoServices, chat_channels, load_services
+from monitor.delivery.commands import CommandGate, CommandProcessor, CommandSecret, CommandTarget
 from monitor.delivery.mqtt import MqttAlertTransport, MqttLink, MqttSettings
 from monitor.delivery.routing import Route
 from monitor.delivery.worker import Backoff, ChannelPolicy, ChannelWorker
@@ -35,31 +38,54 @@ log = structlog.get_logger(__name__)
 MQTT_CHANNEL = "mqtt"
 SECONDS_PER_DAY = 86_400.0
 CONNECT_WAIT_SECONDS = 5.0
-WORKER_STOP_SECONDS = 15.0  # longer than a publish's own timeout
 
 
-def read_password(mqtt: MqttConfig, config_path: Path | None) -> str | None:
-    """The MQTT password from its file or systemd credential; errors name the field."""
+def _read_secret(
+    file: Path | None, credential: str | None, field: str, config_path: Path | None
+) -> tuple[str, str] | None:
+    """A secret from ``<field>_file`` or the systemd credential ``<field>_credential``, with
+    the name of the field it came from; errors name the field."""
     where = config_path or Path("config")
-    if mqtt.password_file is not None:
-        path, field = mqtt.password_file, "mqtt.password_file"
-    elif mqtt.password_credential is not None:
+    if file is not None:
+        path, name = file, f"mqtt.{field}_file"
+    elif credential is not None:
         directory = os.environ.get("CREDENTIALS_DIRECTORY")
         if not directory:
             raise ConfigError(
                 where,
-                "field mqtt.password_credential: $CREDENTIALS_DIRECTORY is not set "
-                "(run under systemd with LoadCredential=, or use password_file)",
+                f"field mqtt.{field}_credential: $CREDENTIALS_DIRECTORY is not set "
+                f"(run under systemd with LoadCredential=, or use {field}_file)",
             )
-        path, field = Path(directory) / mqtt.password_credential, "mqtt.password_credential"
+        path, name = Path(directory) / credential, f"mqtt.{field}_credential"
     else:
         return None
     try:
-        password = path.read_text(encoding="utf-8").rstrip("\n")
+        secret = path.read_text(encoding="utf-8").rstrip("\n")
     except OSError as exc:
-        raise ConfigError(where, f"field {field}: cannot read {path} ({exc.strerror})") from None
-    register_secret(password)  # masked in every log line from now on
-    return password
+        raise ConfigError(where, f"field {name}: cannot read {path} ({exc.strerror})") from None
+    register_secret(secret)  # masked in every log line from now on
+    return secret, name
+
+
+def read_password(mqtt: MqttConfig, config_path: Path | None) -> str | None:
+    """The MQTT password from its file or systemd credential; errors name the field."""
+    found = _read_secret(mqtt.password_file, mqtt.password_credential, "password", config_path)
+    return None if found is None else found[0]
+
+
+def read_command_secret(mqtt: MqttConfig, config_path: Path | None) -> CommandSecret | None:
+    """The secret MQTT commands are signed with, from its file or systemd credential; None
+    when neither is set (every command is then refused)."""
+    found = _read_secret(
+        mqtt.command_secret_file, mqtt.command_secret_credential, "command_secret", config_path
+    )
+    if found is None:
+        return None
+    secret, field = found
+    try:
+        return CommandSecret(secret)
+    except ValueError as exc:
+        raise ConfigError(config_path or Path("config"), f"field {field}: {exc}") from None
 
 
 class Delivery:
@@ -79,7 +105,7 @@ class Delivery:
         self.journal = journal
         self.workers: list[ChannelWorker] = []
         self.link: MqttLink | None = None
-        self.commands: CommandProcessor | None = None
+        self.commands: CommandGate | None = None
         self._clock = wall_clock
         self._tasks: list[asyncio.Task[None]] = []
         self._link_task: asyncio.Task[None] | None = None
@@ -90,7 +116,15 @@ class Delivery:
         routes: list[Route] = []
         mqtt = config.mqtt
         if mqtt.enabled:
-            self.commands = CommandProcessor(target, now)
+            secret = read_command_secret(mqtt, config_path)
+            if secret is None:
+                log.info("mqtt_commands_off", reason="no command secret configured")
+            self.commands = CommandGate(
+                CommandProcessor(target, now),
+                secret,
+                topic_base=f"{mqtt.prefix}/{config.instance}",
+                wall_clock=wall_clock,
+            )
             worker_box: list[ChannelWorker] = []
 
             def reconnected() -> None:
@@ -140,29 +174,36 @@ class Delivery:
                     config_path or config.notify.credentials, f"field notify.credentials: {exc}"
                 ) from None
             for channel in config.notify.channels:
-                name = f"chat:{channel.name}"
-                routes.append(
-                    Route(
-                        name,
-                        frozenset(Severity(s) for s in channel.severities),
-                        tuple(Matcher(k, v) for k, v in sorted(channel.match.items())),
-                        send_resolved=channel.send_resolved,
-                    )
+                policy = ChannelPolicy(
+                    group_window_seconds=channel.group_window_seconds,
+                    max_group=channel.max_group,
+                    min_interval_seconds=channel.min_interval_seconds,
+                    backoff=backoff,
                 )
-                self.workers.append(
-                    ChannelWorker(
-                        name,
-                        journal.outbox,
-                        ChatTransport(services, channel.tags),
-                        ChannelPolicy(
-                            group_window_seconds=channel.group_window_seconds,
-                            max_group=channel.max_group,
-                            min_interval_seconds=channel.min_interval_seconds,
-                            backoff=backoff,
-                        ),
-                        wall_clock=wall_clock,
+                for name, transport in chat_channels(
+                    channel.name,
+                    services,
+                    channel.tags,
+                    timeout=channel.timeout_seconds,
+                    credentials=config.notify.credentials,
+                ):
+                    if isinstance(transport, NoServices):
+                        log.warning(
+                            "chat_channel_without_urls", channel=name, error=transport.error
+                        )
+                    routes.append(
+                        Route(
+                            name,
+                            frozenset(Severity(s) for s in channel.severities),
+                            tuple(Matcher(k, v) for k, v in sorted(channel.match.items())),
+                            send_resolved=channel.send_resolved,
+                        )
                     )
-                )
+                    self.workers.append(
+                        ChannelWorker(
+                            name, journal.outbox, transport, policy, wall_clock=wall_clock
+                        )
+                    )
         journal.routes = tuple(routes)
         journal.on_enqueue(self._wake)
 
@@ -178,6 +219,16 @@ class Delivery:
             backlog = worker.outbox.backlog(worker.channel)
             if backlog.messages:
                 log.info("outbox_backlog", channel=worker.channel, messages=backlog.messages)
+        delivering = {w.channel for w in self.workers}
+        for channel in self.journal.outbox.channels():
+            left = 0 if channel in delivering else self.journal.outbox.backlog(channel).messages
+            if left:  # e.g. a chat channel whose URLs changed: its outbox name did too
+                log.warning(
+                    "outbox_orphaned",
+                    channel=channel,
+                    messages=left,
+                    note="no configured channel delivers it",
+                )
         if pruned:
             log.info("outbox_pruned", rows=pruned)
         if self.link is not None:
@@ -213,19 +264,23 @@ class Delivery:
 
     async def stop(self) -> bool:
         """Stops the workers, flushes what is left within the configured time, then says
-        ``offline`` and disconnects. True when nothing was left undelivered."""
+        ``offline`` and disconnects. True when nothing was left undelivered.
+
+        The flush time bounds everything before ``offline``: the attempts in progress at the
+        stop, the flush and the last book state. An attempt still running when it is up is
+        cancelled (a chat send's thread is abandoned), its messages kept for the next start."""
+        loop = asyncio.get_running_loop()
+        timeout = self.config.delivery.shutdown_flush_seconds
+        deadline = loop.time() + timeout
         for worker in self.workers:
             worker.stop()
-        _done, running = (
-            await asyncio.wait(self._tasks, timeout=WORKER_STOP_SECONDS)
-            if self._tasks
-            else (set(), set())
-        )
-        for task in running:  # an attempt stuck past its own timeouts
-            task.cancel()
-        timeout = self.config.delivery.shutdown_flush_seconds
-        deadline = asyncio.get_running_loop().time() + timeout
-        drained = await asyncio.gather(*(w.drain(timeout) for w in self.workers))
+        if self._tasks:
+            _done, running = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+        left = max(deadline - loop.time(), 0.0)
+        drained = await asyncio.gather(*(w.drain(left) for w in self.workers))
         for worker, done in zip(self.workers, drained, strict=True):
             if not done:
                 log.warning(
@@ -237,7 +292,7 @@ class Delivery:
         if self._state_task is not None:
             # The last book state, best effort, within what is left of the flush time: a
             # publish caught by a broker going away waits for its own timeout otherwise.
-            left = max(deadline - asyncio.get_running_loop().time(), 0.0)
+            left = max(deadline - loop.time(), 0.0)
             await asyncio.wait((self._state_task,), timeout=left)
             self._state_task.cancel()
             await asyncio.gather(self._state_task, return_exceptions=True)

@@ -191,13 +191,20 @@ class ChannelWorker:
 
     async def drain(self, seconds: float) -> bool:
         """Delivers until the outbox is empty or ``seconds`` pass; True if empty.
-        For shutdown, after the ``run`` task is cancelled: groups go out without waiting."""
-        deadline = self._clock() + seconds
-        while self.outbox.backlog(self.channel).messages:
-            left = deadline - self._clock()
-            if left <= 0.0:
-                return False
-            wait = await self.step(flush=True)
-            if wait > 0.0:
-                await asyncio.sleep(min(wait, left))
+        For shutdown, after ``run`` ended: groups go out without waiting for their window.
+        Bounded by ``seconds`` of the event loop's clock, the attempt in progress included: a
+        send still running when the time is up is cancelled (a chat send's thread is then
+        abandoned) and its messages stay in the outbox."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(seconds, 0.0)
+        try:
+            async with asyncio.timeout_at(deadline):
+                while self.outbox.backlog(self.channel).messages:
+                    if loop.time() >= deadline:
+                        return False
+                    wait = await self.step(flush=True)
+                    if wait > 0.0:
+                        await asyncio.sleep(wait)
+        except TimeoutError:
+            return False
         return True

@@ -5,11 +5,17 @@ records each one and answers 200. It can be told to fail: ``fail()`` rejects eve
 error status until ``recover()``; ``fail_next(n)`` rejects only the next ``n``. Rejected requests
 are recorded apart from accepted ones. Apprise's ``json://127.0.0.1:<port>/<path>`` notifier
 posts ``{"version", "title", "message", "attachments", "type"}`` to it.
+
+Two dead services beside it, each on a free loopback port: ``HungServer`` accepts TCP
+connections and never answers; ``TricklingServer`` answers one byte every 2 s and never
+finishes. Both stop by themselves after ``lifetime`` seconds at the latest, and their
+fixtures stop them after the test.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +26,7 @@ from typing import Any, Self, cast
 
 import pytest
 
-from harness.ports import LOOPBACK
+from harness.ports import LOOPBACK, free_port
 
 
 @dataclass(frozen=True)
@@ -272,3 +278,159 @@ def chat_receiver_fixture() -> Iterator[ChatReceiver]:
     """A started receiver, stopped after the test."""
     with ChatReceiver() as receiver:
         yield receiver
+
+
+# -- dead services --------------------------------------------------------------------------
+
+
+class _StallingServer:
+    """A TCP server on a free loopback port that never completes a response."""
+
+    def __init__(self, lifetime: float = 120.0) -> None:
+        self.lifetime = lifetime
+        self._stopped = threading.Event()
+        self._changed = threading.Condition()
+        self._connections = 0
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self._port: int | None = None
+
+    def start(self) -> Self:
+        """Listens on a free port and accepts in a background thread."""
+        if self._listener is not None:
+            raise RuntimeError("the server is already started")
+        for _ in range(5):  # another process may take the port between the pick and the bind
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            port = free_port()
+            try:
+                listener.bind((LOOPBACK, port))
+                break
+            except OSError:
+                listener.close()
+        else:
+            raise RuntimeError("no free loopback port could be bound")
+        listener.listen(16)
+        listener.settimeout(0.05)
+        self._listener, self._port = listener, port
+        self._stopped.clear()
+        deadline = time.monotonic() + self.lifetime
+        self._spawn(self._accept, deadline, name=f"{type(self).__name__}-{port}")
+        return self
+
+    def stop(self) -> None:
+        """Closes every connection and the listener, and joins the threads."""
+        self._stopped.set()
+        while self._threads:  # the acceptor first: no connection thread starts after it
+            self._threads.pop(0).join(timeout=10)
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port; RuntimeError before ``start()``."""
+        if self._port is None:
+            raise RuntimeError("the server is not started")
+        return self._port
+
+    def apprise_url(self, path: str = "/hook") -> str:
+        """An Apprise JSON-notifier URL posting to ``path`` on this server."""
+        return f"json://{LOOPBACK}:{self.port}/{path.lstrip('/')}"
+
+    @property
+    def connections(self) -> int:
+        """How many connections were accepted so far."""
+        with self._changed:
+            return self._connections
+
+    def wait_for_connections(self, n: int, timeout: float = 10.0) -> None:
+        """Blocks until ``n`` connections were accepted; TimeoutError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._connections < n:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{self._connections} of {n} connections in {timeout}s")
+                self._changed.wait(remaining)
+
+    def _spawn(self, target: Callable[..., None], *args: Any, name: str) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept(self, deadline: float) -> None:
+        listener = self._listener
+        assert listener is not None
+        while not self._stopped.is_set() and time.monotonic() < deadline:
+            try:
+                connection, _peer = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed
+                return
+            with self._changed:
+                self._connections += 1
+                self._changed.notify_all()
+            self._spawn(self._hold, connection, deadline, name=f"{type(self).__name__}-conn")
+        self._stopped.set()  # the lifetime is over: the connections close too
+
+    def _hold(self, connection: socket.socket, deadline: float) -> None:
+        with connection:
+            self._stall(connection, deadline)
+
+    def _stall(self, connection: socket.socket, deadline: float) -> None:
+        raise NotImplementedError
+
+
+class HungServer(_StallingServer):
+    """Accepts connections and never answers (a webhook whose backend is stuck)."""
+
+    def _stall(self, connection: socket.socket, deadline: float) -> None:
+        self._stopped.wait(max(deadline - time.monotonic(), 0.0))
+
+
+class TricklingServer(_StallingServer):
+    """Answers one byte every ``interval`` seconds, forever: a status line and then a header
+    that never ends, so no read timeout ever fires and the response never completes."""
+
+    def __init__(self, interval: float = 2.0, lifetime: float = 120.0) -> None:
+        super().__init__(lifetime)
+        self.interval = interval
+
+    def _stall(self, connection: socket.socket, deadline: float) -> None:
+        reply = b"HTTP/1.1 200 OK\r\nX-Trickle: "
+        sent = 0
+        while not self._stopped.wait(self.interval if sent else 0.0):
+            if time.monotonic() >= deadline:
+                return
+            byte = reply[sent : sent + 1] or b"z"
+            try:
+                connection.sendall(byte)
+            except OSError:  # the client gave up
+                return
+            sent += 1
+
+
+@pytest.fixture(name="hung_server")
+def hung_server_fixture() -> Iterator[HungServer]:
+    """A started hung server, stopped after the test."""
+    with HungServer() as server:
+        yield server
+
+
+@pytest.fixture(name="trickling_server")
+def trickling_server_fixture() -> Iterator[TricklingServer]:
+    """A started trickling server, stopped after the test."""
+    with TricklingServer() as server:
+        yield server

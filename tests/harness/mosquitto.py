@@ -3,8 +3,9 @@
 ``Mosquitto`` runs the system ``mosquitto`` binary with a generated config in a work directory:
 a loopback listener on a free port, persistence on (so persistent sessions and their queued QoS 1
 messages survive a restart), a log file, and optionally a password file and TLS (``with_tls()``;
-see harness.certs for throwaway certificates). ``restart()`` brings the broker back on the same
-port, so connected clients can reconnect to the address they know.
+see harness.certs for throwaway certificates). ``with_config()`` runs a config of your own
+instead (a shipped one, with the harness's port and paths put in). ``restart()`` brings the broker
+back on the same port, so connected clients can reconnect to the address they know.
 
 Persistence caveat: Mosquitto writes its in-memory state to disk when it exits on SIGTERM, every
 ``autosave_interval`` seconds, and on SIGUSR1 (``save()``). ``kill()`` sends SIGKILL, which loses
@@ -105,6 +106,7 @@ class Mosquitto:
         self._port_pinned = port is not None
         self._users: dict[str, str] = {}
         self._tls: tuple[Path, Path, Path] | None = None
+        self._render: Callable[[Mosquitto], str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -193,12 +195,20 @@ class Mosquitto:
         self._tls = (Path(ca_file).resolve(), Path(cert_file).resolve(), Path(key_file).resolve())
         return self
 
-    def config_text(self) -> str:
-        """The mosquitto.conf the next start writes."""
+    def with_config(self, render: Callable[[Mosquitto], str]) -> Self:
+        """Runs a config of your own from the next start: ``render(broker)`` returns it (e.g. a
+        shipped mosquitto.conf with this broker's ``port``, ``password_path`` and other paths
+        put in), and the harness appends ``harness_lines()`` (log, persistence). Users added
+        with ``with_password()`` are in ``password_path``. Not while the broker runs."""
+        if self.running:
+            raise RuntimeError("with_config() must be called before start() or restart()")
+        self._render = render
+        return self
+
+    def harness_lines(self) -> list[str]:
+        """What every config the harness writes ends with: the log it reads readiness from,
+        persistence in the work directory, and (as root) the user to run as."""
         lines = [
-            f"listener {self.port} {self.host}",
-            *self._tls_lines(),
-            f"allow_anonymous {'false' if self._users else 'true'}",
             "persistence true",
             f"persistence_location {self.data_dir}/",
             "persistence_file mosquitto.db",
@@ -206,12 +216,24 @@ class Mosquitto:
             f"log_dest file {self.log_path}",
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
         ]
-        if self._users:
-            lines.append(f"password_file {self.password_path}")
         if os.geteuid() == 0:
             # As root, Mosquitto would otherwise switch to the "mosquitto" user, which cannot
             # write to the work directory.
             lines.append("user root")
+        return lines
+
+    def config_text(self) -> str:
+        """The mosquitto.conf the next start writes."""
+        if self._render is not None:
+            return self._render(self).rstrip("\n") + "\n" + "\n".join(self.harness_lines()) + "\n"
+        lines = [
+            f"listener {self.port} {self.host}",
+            *self._tls_lines(),
+            f"allow_anonymous {'false' if self._users else 'true'}",
+            *self.harness_lines(),
+        ]
+        if self._users:
+            lines.append(f"password_file {self.password_path}")
         return "\n".join(lines) + "\n"
 
     def _tls_lines(self) -> list[str]:

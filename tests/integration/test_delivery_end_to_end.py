@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ from harness.chat import ChatReceiver, chat_receiver_fixture  # noqa: F401 - the
 from harness.mosquitto import Mosquitto, Subscriber, mosquitto_fixture  # noqa: F401
 
 from monitor import bundled
+from monitor.delivery.commands import CommandSecret, sign_command
 
 INSTANCE = "it"
+COMMAND_SECRET = "a-shared-secret-of-at-least-32-characters"  # noqa: S105 - a test secret
 ID = re.compile(r"\bid ([0-9a-f]{32})\b")
 
 
@@ -56,6 +59,8 @@ def write_config(
     ]
     if broker is not None:
         lines += ["[mqtt]", "enabled = true", f"port = {broker.port}", "state_interval_seconds = 1"]
+        (tmp_path / "command-secret").write_text(COMMAND_SECRET + "\n")
+        lines.append('command_secret_file = "command-secret"')
     if chat is not None:
         apprise = tmp_path / "apprise.yml"
         apprise.write_text(f"urls:\n  - json://127.0.0.1:{chat.port}/hook:\n      tag: desk\n")
@@ -281,7 +286,14 @@ def test_commands_over_mqtt(
         wait_until(lambda: "online" in statuses(subscriber), 20, "the subscriber")
         journal = tmp_path / "journal.sqlite"
 
-        def command(name: str, payload: bytes, request_id: str) -> dict[str, Any]:
+        secret = CommandSecret(COMMAND_SECRET)
+
+        def signed(name: str, fields: dict[str, Any]) -> bytes:
+            topic = f"condor/{INSTANCE}/cmd/{name}"
+            nonce = uuid.uuid4().hex
+            return json.dumps(sign_command(secret, topic, fields, ts=time.time(), nonce=nonce))
+
+        def command(name: str, payload: bytes | str, request_id: str) -> dict[str, Any]:
             mosquitto.publish(f"condor/{INSTANCE}/cmd/{name}", payload)
 
             def replied() -> list[dict[str, Any]]:
@@ -299,19 +311,20 @@ def test_commands_over_mqtt(
             with sqlite3.connect(journal) as db:
                 return db.execute("SELECT * FROM silences").fetchall()
 
-        reply = command("reboot", b'{"request_id": "r1"}', "r1")
+        reply = command("reboot", signed("reboot", {"request_id": "r1"}), "r1")
         assert reply["ok"] is False
         assert "unknown command 'reboot'" in reply["error"]
-        reply = command("silence", b'{"request_id": "r2", "matchers": {}, "minutes": 5}', "r2")
+        empty = signed("silence", {"request_id": "r2", "matchers": {}, "minutes": 5})
+        reply = command("silence", empty, "r2")
         assert reply["ok"] is False
         assert "matchers" in reply["error"]
         reply = command("silence", b"{not json", "")
         assert reply["ok"] is False
+        fields = {"matchers": {"alertname": "VixAboveFrontFuture"}, "minutes": 600}
+        reply = command("silence", json.dumps({"request_id": "r0", **fields}), "r0")
+        assert (reply["ok"], reply["reason"]) == (False, "signature")  # unsigned
         assert silences() == []  # nothing changed
-        good = json.dumps(
-            {"request_id": "r3", "matchers": {"alertname": "VixAboveFrontFuture"}, "minutes": 600}
-        ).encode()
-        reply = command("silence", good, "r3")
+        reply = command("silence", signed("silence", {"request_id": "r3", **fields}), "r3")
         assert reply["ok"] is True, reply
         assert len(silences()) == 1
         finish(daemons[0])

@@ -297,3 +297,34 @@ def test_min_interval_spaces_sends_for_the_service_rate_limit(tmp_path: Path) ->
     clock.now += 5.0
     assert asyncio.run(worker.step()) == 0.0
     assert len(recorder.sent) == 2
+
+
+class Hanging:
+    """A transport whose send never ends: a service that accepted the connection and went
+    silent."""
+
+    def __init__(self) -> None:
+        self.cancelled = 0
+
+    async def send(self, messages: Sequence[OutboxMessage], group_id: str) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+
+def test_drain_gives_up_on_a_send_that_never_ends_when_its_time_is_up(tmp_path: Path) -> None:
+    clock = Clock()
+    j = journal(tmp_path, clock)
+    asyncio.run(j.emit([transition(0)]))
+    hanging = Hanging()
+    worker = ChannelWorker("chat", j.outbox, hanging, wall_clock=clock)
+
+    async def drain() -> bool:
+        async with asyncio.timeout(30.0):  # far beyond the drain's own time
+            return await worker.drain(0.2)
+
+    assert not asyncio.run(drain())
+    assert hanging.cancelled == 1  # the attempt in progress was abandoned
+    assert j.outbox.backlog("chat").messages == 1  # kept for the next start
