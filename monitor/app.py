@@ -34,18 +34,19 @@ from monitor.config import (
     SignalsConfig,
 )
 from monitor.delivery.chat import load_services
-from monitor.delivery.service import Delivery, read_password
+from monitor.delivery.service import Delivery, read_command_secret, read_password
 from monitor.domain.instruments import NEW_YORK, Instrument
 from monitor.domain.quotes import EventBatch
 from monitor.endpoints import Endpoints
 from monitor.errors import ConfigError, MonitorError
 from monitor.feeds.replay import ReplayReader, ReplayStats
 from monitor.health import Readiness, readiness
+from monitor.instance_lock import InstanceLock
 from monitor.market.hours import market_view
 from monitor.metrics import DeliveryCollector, SnapshotCollector
 from monitor.pipeline import Pipeline
 from monitor.portfolio.book import BetaSettings, BookSnapshot
-from monitor.portfolio.model import Portfolio, load_portfolio
+from monitor.portfolio.model import Portfolio, load_portfolio, log_portfolio_warnings
 from monitor.portfolio.scenarios import ScenarioSpec
 from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import RuleSet, load_rule_set
@@ -138,6 +139,10 @@ def load_common(config: DaemonConfig, config_path: Path | None) -> tuple[Portfol
     # one (an operator runs check-config outside the service).
     if mqtt.enabled and (mqtt.password_file is not None or os.environ.get("CREDENTIALS_DIRECTORY")):
         read_password(mqtt, config_path)
+    if mqtt.enabled and (
+        mqtt.command_secret_file is not None or os.environ.get("CREDENTIALS_DIRECTORY")
+    ):
+        read_command_secret(mqtt, config_path)  # a short or unreadable secret names its field
     return portfolio, rules
 
 
@@ -203,6 +208,8 @@ class RunSummary:
     alerts_out: Path | None
     metrics_url: str | None
     undelivered: int = 0  # messages left in the outbox at the end, sent at the next start
+    rejected_ticks: dict[str, int] = field(default_factory=dict)  # by reason (market/hygiene)
+    failed_batches: int = 0
 
 
 def _sinks(config: DaemonConfig, journal: Journal) -> list[Sink]:
@@ -231,6 +238,7 @@ class Runtime:
     metrics_url: str | None = None
     notifier: Notifier = field(default_factory=Notifier)
     supervisor: asyncio.Task[None] | None = None
+    lock: InstanceLock | None = None  # the state directory's, released last
 
 
 def build_pipeline(
@@ -373,7 +381,13 @@ async def open_runtime(
     the live clock (replaced in tests that run a live day at another time); ``stopping``, a
     stop already listening (``listen_for_stop``) before the feed connected."""
     run_id = uuid.uuid4().hex
-    journal = Journal(config.journal.path, run_id=run_id)
+    lock = InstanceLock(config.journal.path)
+    lock.acquire()
+    try:
+        journal = Journal(config.journal.path, run_id=run_id)
+    except MonitorError:
+        lock.release()
+        raise
     sinks = _sinks(config, journal)
     pipeline = build_pipeline(
         config, portfolio, rules, universe, journal=journal, sinks=sinks, bad_lines=bad_lines
@@ -387,6 +401,7 @@ async def open_runtime(
     except MonitorError:
         for sink in sinks:
             await sink.close()
+        lock.release()
         raise
     runtime = Runtime(
         run_id,
@@ -396,6 +411,7 @@ async def open_runtime(
         delivery,
         RuleReloader(config.rules, pipeline.engine),
         stopping or Stop(),
+        lock=lock,
     )
     if config.metrics.enabled:
         try:
@@ -403,6 +419,7 @@ async def open_runtime(
         except OSError as exc:
             for sink in sinks:
                 await sink.close()
+            lock.release()
             raise MonitorError(
                 f"cannot serve metrics on {config.metrics.host}:{config.metrics.port} "
                 f"({exc.strerror}); set [metrics] port, or enabled = false"
@@ -459,16 +476,25 @@ async def close_runtime(runtime: Runtime) -> int:
         await sink.close()
     if runtime.endpoints is not None:
         runtime.endpoints.stop()
+    if runtime.lock is not None:
+        runtime.lock.release()
     return undelivered
 
 
 async def process(runtime: Runtime, batch: EventBatch) -> None:
-    """One batch through the pipeline, with a reload check and the MQTT state."""
-    runtime.reloader.maybe_reload()
+    """One batch through the pipeline, with a reload check and the MQTT state. The loop's
+    edge: nothing raised here ends a run (the pipeline counts its own failed batches)."""
     pipeline = runtime.pipeline
+    try:
+        runtime.reloader.maybe_reload()
+    except Exception:  # the old rules stay; the reloader reports its own errors
+        log.exception("rule_reload_failed")
     await pipeline.process(batch)
     if pipeline.latest is not None:
-        runtime.delivery.offer_state(pipeline.latest, pipeline.firing)
+        try:
+            runtime.delivery.offer_state(pipeline.latest, pipeline.firing)
+        except Exception:  # the next interval tries again
+            log.exception("state_not_offered")
 
 
 async def run(prepared: Prepared) -> RunSummary:
@@ -484,6 +510,7 @@ async def run(prepared: Prepared) -> RunSummary:
         bad_lines=reader.stats.bad_by_reason,
     )
     pipeline = runtime.pipeline
+    log_portfolio_warnings(prepared.portfolio, reader.header.session_date)
     session_start = datetime.combine(reader.header.session_date, datetime.min.time(), NEW_YORK)
     try:
         warm_up_signals(pipeline, config.signals.warm_up, session_start)
@@ -541,4 +568,6 @@ async def run(prepared: Prepared) -> RunSummary:
         alerts_out=config.alerts_out,
         metrics_url=runtime.metrics_url,
         undelivered=undelivered,
+        rejected_ticks=dict(pipeline.market.ticks.rejected),
+        failed_batches=pipeline.failures.total,
     )

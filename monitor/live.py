@@ -34,7 +34,7 @@ from monitor.feeds.recorder import SessionRecorder
 from monitor.market.hours import feed_window, next_open
 from monitor.pipeline import LinkStatus
 from monitor.portfolio.grouping import group_positions
-from monitor.portfolio.model import Portfolio
+from monitor.portfolio.model import Portfolio, log_portfolio_warnings
 from monitor.rules.loader import RuleSet
 from monitor.signals.bars import Bar, on_grid
 from monitor.signals.warmup import recent_recordings
@@ -118,6 +118,7 @@ async def run_live(
             strategies={s.name: s.kind.value for s in portfolio.strategies},
             legs=len(portfolio.legs),
         )
+        log_portfolio_warnings(portfolio, clock.now().astimezone(NEW_YORK).date())
         legs = [leg.instrument for leg in portfolio.legs]
         universe = with_underlyings(base + legs)
         await feed.add_instruments(universe, [i.id for i in legs])
@@ -285,9 +286,12 @@ async def _serve(
     log.info("live_start", run_id=runtime.run_id, instruments=len(universe))
     try:
         while not runtime.stopping.requested:
-            follow_session(feed, feed_config, clock.now())
-            if feed.positions_changed and feed_config.import_positions:
-                await _follow_positions(book, feed, runtime, recorder)
+            try:
+                follow_session(feed, feed_config, clock.now())
+                if feed.positions_changed and feed_config.import_positions:
+                    await _follow_positions(book, feed, runtime, recorder)
+            except Exception:  # the loop's edge: the book and the session are followed next turn
+                log.exception("live_step_failed", note="the run goes on")
             batch = await feed.next_batch(min(POLL_SECONDS, interval))
             if batch is not None:
                 if recorder is not None:

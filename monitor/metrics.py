@@ -142,10 +142,60 @@ class SnapshotCollector(Collector):
                 states.add_metric([rule, name], phases.get((rule, name), 0))
         yield states
         yield from self._pipeline_health()
+        yield from self._fault_metrics()
         # The feed's link is reported before the first snapshot too: a live monitor started
         # outside the session shows it is connected (and idle) while it waits for the open.
         yield from _link_metrics(self.pipeline)
         yield from self._snapshot_metrics()
+
+    def _fault_metrics(self) -> Iterator[Metric]:
+        """Bad ticks, failed batches and the journal's storage: what degrades, never stops."""
+        pipeline = self.pipeline
+        ticks = CounterMetricFamily(
+            "condor_ticks_rejected",
+            "Prices and index values outside the sanity bounds, counted and never used",
+            labels=["reason"],
+        )
+        for reason, count in sorted(dict(pipeline.market.ticks.rejected).items()):
+            ticks.add_metric([reason], count)
+        yield ticks
+        failures = pipeline.failures
+        yield CounterMetricFamily(
+            "condor_batches_failed",
+            "Batches whose snapshot raised; the rules ran on the last good book",
+            value=failures.total,
+        )
+        yield GaugeMetricFamily(
+            "condor_batches_failed_in_row",
+            "Failed batches since the last one that gave a snapshot",
+            value=failures.in_row,
+        )
+        yield CounterMetricFamily(
+            "condor_rule_evaluations_failed",
+            "Evaluations in which the rule engine itself raised (no alert could change)",
+            value=failures.rules,
+        )
+        storage = pipeline.storage
+        yield GaugeMetricFamily(
+            "condor_journal_available",
+            "1 while the journal takes writes (0: alerts are held in memory and still sent)",
+            value=float(storage.available),
+        )
+        yield GaugeMetricFamily(
+            "condor_journal_free_bytes",
+            "Free space of the state directory's filesystem, bytes",
+            value=storage.free_bytes,
+        )
+        yield GaugeMetricFamily(
+            "condor_journal_held_transitions",
+            "Alert transitions held in memory until the journal takes writes again",
+            value=storage.held_transitions,
+        )
+        yield CounterMetricFamily(
+            "condor_journal_dropped_transitions",
+            "Held transitions let go past the hold limit (not in the journal)",
+            value=storage.dropped_transitions,
+        )
 
     def _pipeline_health(self) -> Iterator[Metric]:
         pipeline = self.pipeline
@@ -582,3 +632,12 @@ class DeliveryCollector(Collector):
             family.add_metric(["accepted"], commands.accepted)
             family.add_metric(["rejected"], commands.rejected)
             yield family
+            refused = CounterMetricFamily(
+                "condor_mqtt_commands_refused",
+                "Commands refused over MQTT, by reason (disabled, signature, stale, replayed, "
+                "rate_limited, capped, invalid, not_found, failed)",
+                labels=["reason"],
+            )
+            for reason, count in sorted(dict(commands.rejections).items()):
+                refused.add_metric([reason], count)
+            yield refused

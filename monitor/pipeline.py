@@ -17,12 +17,13 @@ from datetime import datetime, timedelta
 import structlog
 
 from monitor.domain.alerts import AlertTransition, InhibitRule
+from monitor.domain.health import StorageHealth
 from monitor.domain.instruments import Instrument
 from monitor.domain.quotes import EventBatch, IndexValue
 from monitor.latency import Latency
 from monitor.market.hours import market_view
 from monitor.market.state import MarketState, QuoteStatus
-from monitor.portfolio.book import BetaSettings, BookSnapshot, FeedHealth, aggregate
+from monitor.portfolio.book import BetaSettings, BookSnapshot, FeedHealth, Risk, aggregate
 from monitor.portfolio.model import Portfolio
 from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing.valuation import PricingSettings, Valuer
@@ -32,7 +33,7 @@ from monitor.signals.board import SignalBoard, SignalSettings
 from monitor.signals.events import EventCalendar, event_view, load_events
 from monitor.signals.hedge import HedgeSettings, hedge_view
 from monitor.signals.history import Change
-from monitor.signals.term_structure import TermStructureTracker
+from monitor.signals.term_structure import TermStructure, TermStructureTracker
 from monitor.sinks.base import Sink
 from monitor.sinks.journal import Journal
 
@@ -55,6 +56,17 @@ class LinkStatus:
     data_types: Mapping[str, int] = field(default_factory=dict)
     connections: int = 0  # successful connections so far (reconnects are the rest)
     idle: bool = False  # outside the session: connected, market data not subscribed
+
+
+@dataclass(slots=True)
+class BatchFailures:
+    """Batches whose snapshot raised: the run goes on with the last good book."""
+
+    total: int = 0
+    in_row: int = 0  # since the last batch that gave a snapshot
+    last_error: str = ""  # "ExceptionType: message" of the latest failure
+    rules: int = 0  # evaluations in which the rule engine itself raised
+    logged: set[str] = field(default_factory=set)  # error types logged with a traceback
 
 
 @dataclass(slots=True)
@@ -108,6 +120,7 @@ class Pipeline:
         self.scenarios = ScenarioEngine(scenarios or ScenarioSpec(), pricing.rate)
         self.sinks = sinks
         self.stats = PipelineStats(bad_lines=bad_lines if bad_lines is not None else Counter())
+        self.failures = BatchFailures()
         self.latest: BookSnapshot | None = None
         # Published after each evaluation for readers on other threads (metrics, /state):
         # replaced whole, never mutated.
@@ -115,11 +128,15 @@ class Pipeline:
         self.evaluated_at: datetime | None = None  # session time of the last evaluation
         self.progress_wall: float | None = None  # Unix wall-clock time of the same
         self.latency = Latency()
+        self.storage = StorageHealth()  # the journal at the last evaluation, for metrics
 
     def feed_health(self, now: datetime) -> FeedHealth:
         rejected = self.market.rejected
         link = self.link_status() if self.link_status else None
         return FeedHealth(
+            rejected_ticks=sum(self.market.ticks.rejected.values()),
+            failed_batches=self.failures.total,
+            failed_batches_in_row=self.failures.in_row,
             events=sum(self.stats.events.values()),
             bad_lines=sum(self.stats.bad_lines.values()),
             crossed_quotes=rejected[QuoteStatus.CROSSED],
@@ -132,6 +149,10 @@ class Pipeline:
             connected=link.connected if link else True,
             denied_instruments=link.denied if link else 0,
         )
+
+    def storage_health(self) -> StorageHealth:
+        """The journal's health (a replay without a journal has nothing to lose)."""
+        return self.journal.health() if self.journal is not None else StorageHealth()
 
     def snapshot(self) -> BookSnapshot:
         now = self.market.time
@@ -159,10 +180,32 @@ class Pipeline:
             snapshot,
             scenarios=self.scenarios.grid(snapshot),
             delta_change_15m_usd_per_pct=change,
+            storage=self.storage_health(),
             hedge=hedge_view(snapshot, self.market, self.hedge_settings),
             signals=self.signals.update(snapshot),
             events=event_view(self.events, now),
             market=market_view(now),
+        )
+
+    def _unvalued_at(self, now: datetime) -> BookSnapshot:
+        """For failures before the first good snapshot: a book that knows nothing (no legs
+        valued, every number NaN), built without the valuation or aggregation that may be
+        what fails, so the rules on the feed, the journal and failures still run."""
+        nan = math.nan
+        unknown = Risk(nan, nan, nan, nan, nan, nan, nan, nan, nan)
+        return BookSnapshot(
+            now,
+            nan,
+            nan,
+            nan,
+            TermStructure.unknown(),
+            (),
+            (),
+            unknown,
+            self.feed_health(now),
+            storage=self.storage_health(),
+            market=market_view(now),
+            events=event_view(self.events, now),
         )
 
     def replace_portfolio(self, portfolio: Portfolio, universe: dict[str, Instrument]) -> None:
@@ -212,17 +255,12 @@ class Pipeline:
         """Evaluates the rules at ``now`` without new market data: ``for`` durations complete
         and data-age rules fire even when no tick arrives."""
         latest, last_event = self.latest, self.market.time
-        if latest is None or last_event is None or now <= latest.time:
+        if last_event is None or (latest is None and not self.failures.in_row):
+            return []  # no market data yet: nothing to judge
+        if latest is not None and now <= latest.time:
             return []
-        age = (now - last_event).total_seconds()
-        snapshot = replace(
-            latest,
-            time=now,
-            feed=replace(self.feed_health(now), data_age_seconds=age),
-            market=market_view(now),
-            events=event_view(self.events, now),
-        )
-        return await self._evaluate(snapshot)
+        snapshot = self._last_good_at(now)
+        return await self._evaluate(snapshot) if snapshot is not None else []
 
     @property
     def firing(self) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
@@ -230,8 +268,19 @@ class Pipeline:
         return [k for k, phase in self.alert_states.items() if phase is not Phase.PENDING]
 
     async def _evaluate(self, snapshot: BookSnapshot) -> list[AlertTransition]:
-        transitions = self.engine.evaluate(snapshot)
+        try:
+            transitions = self.engine.evaluate(snapshot)
+        except Exception as exc:  # the engine's own fault: logged, the next batch tries again
+            self.failures.rules += 1
+            if "rules" not in self.failures.logged:
+                self.failures.logged.add("rules")
+                log.exception("rules_failed", time=snapshot.time.isoformat())
+            else:
+                # The traceback once, then one line per failure.
+                log.error("rules_failed", time=snapshot.time.isoformat(), error=repr(exc))  # noqa: TRY400
+            return []
         self.alert_states = self.engine.states()
+        self.storage = snapshot.storage
         self.evaluated_at = snapshot.time
         self.progress_wall = time.time()
         for t in transitions:
@@ -247,25 +296,79 @@ class Pipeline:
                 notify=t.notify,
             )
         if transitions:
+            # Each sink on its own: one that fails (a full disk, a closed file) never keeps a
+            # transition from the others. The journal holds what it cannot write itself.
             for sink in self.sinks:
-                await sink.emit(transitions)
+                try:
+                    await sink.emit(transitions)
+                except Exception:  # reported, the other sinks go on
+                    log.exception("sink_failed", sink=sink.name, transitions=len(transitions))
             if self.journal is not None:
                 self.journal.save_state(self.engine.export())
         return transitions
 
     async def process(self, batch: EventBatch) -> list[AlertTransition]:
+        """One batch: its snapshot and alert transitions. A batch whose snapshot raises is
+        counted and logged (``feed.failed_batches*``), and the rules run on the last good
+        book at this batch's time, so feed, storage and failure alerts still fire."""
         started = time.perf_counter()
         for event in batch.events:
             self.stats.events["index" if isinstance(event, IndexValue) else "quote"] += 1
-        self.market.apply(batch)
         if self._to_restore is not None:
             restored = self.engine.restore(self._to_restore, batch.time)
             log.info("alert_state_restored", alerts=restored, stored=len(self._to_restore))
             self._to_restore = None
-        snapshot = self.snapshot()
+        in_row, self.failures.in_row = self.failures.in_row, 0  # this batch's snapshot says 0
+        try:
+            self.market.apply(batch)
+            snapshot = self.snapshot()
+        except Exception as exc:  # noqa: BLE001 - one bad batch never ends a run
+            self.failures.in_row = in_row
+            self._failed(batch, exc)
+            degraded = self._last_good_at(batch.time)
+            return await self._evaluate(degraded) if degraded is not None else []
         self.latest = snapshot
         self.stats.snapshots += 1
         self.latency.observe("snapshot", time.perf_counter() - started)
         transitions = await self._evaluate(snapshot)
         self.latency.observe("alert", time.perf_counter() - started)
         return transitions
+
+    def _failed(self, batch: EventBatch, exc: Exception) -> None:
+        """Counts and logs a failed batch (called from its except clause)."""
+        failures = self.failures
+        failures.total += 1
+        failures.in_row += 1
+        failures.last_error = f"{type(exc).__name__}: {exc}"
+        kind = type(exc).__name__
+        fields = {
+            "time": batch.time.isoformat(),
+            "events": len(batch.events),
+            "in_row": failures.in_row,
+            "total": failures.total,
+            "error": failures.last_error,
+        }
+        if kind not in failures.logged:  # the traceback once per kind of error
+            failures.logged.add(kind)
+            log.error("batch_failed", exc_info=exc, **fields)
+        else:
+            log.error("batch_failed", **fields)
+
+    def _last_good_at(self, now: datetime) -> BookSnapshot | None:
+        """The last good book, moved to ``now`` with the feed's health as it is now."""
+        latest = self.latest
+        if latest is None:
+            return self._unvalued_at(now)
+        if now < latest.time:
+            return None
+        last_event = self.market.time or now
+        return replace(
+            latest,
+            time=now,
+            feed=replace(
+                self.feed_health(now), data_age_seconds=(now - last_event).total_seconds()
+            ),
+            storage=self.storage_health(),
+            market=market_view(now),
+            events=event_view(self.events, now),
+        )

@@ -80,7 +80,18 @@ def render(summary: RunSummary) -> str:
         )
         + ("  (legs priced from a model vol meanwhile)" if rejected else "")
     )
+    ticks = summary.rejected_ticks
+    lines.append(
+        "  rejected ticks     "
+        + (", ".join(f"{k} {v:,}" for k, v in sorted(ticks.items())) if ticks else "none")
+        + ("  (outside the sanity bounds: never used)" if ticks else "")
+    )
     lines.append(f"  snapshots          {summary.snapshots:,}")
+    if summary.failed_batches:
+        lines.append(
+            f"  FAILED BATCHES     {summary.failed_batches:,} (the rules ran on the last good "
+            "book; see batch_failed in the log)"
+        )
     fired = {rule: n for rule, n in summary.fired.items() if n}
     lines.append(
         "  alerts fired       "

@@ -9,6 +9,7 @@ replays up to its last complete line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Iterable
@@ -16,9 +17,13 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
+import structlog
+
 from monitor.domain.instruments import NEW_YORK, Instrument
 from monitor.domain.quotes import EventBatch, FeedGreeks, IndexValue, Quote
 from monitor.feeds.replay import FORMAT_NAME, FORMAT_VERSION, instrument_terms
+
+log = structlog.get_logger(__name__)
 
 
 def line(obj: dict[str, Any]) -> bytes:
@@ -82,6 +87,8 @@ class SessionRecorder:
         self.files: list[Path] = []
         self._day: date | None = None
         self._out: IO[bytes] | None = None
+        self.unrecorded_batches = 0  # lost to write errors
+        self._failing = False
 
     def _open(self, day: date) -> IO[bytes]:
         self.close()
@@ -103,9 +110,30 @@ class SessionRecorder:
         self._day = None
 
     def write(self, batch: EventBatch) -> None:
+        """Appends the batch. A write that fails (a full disk) never stops the run: the batch
+        is counted as not recorded, and the next one starts a new file (a line cut short
+        stays one bad line of the old file)."""
         day = batch.time.astimezone(NEW_YORK).date()
-        out = self._out if day == self._day and self._out is not None else self._open(day)
-        out.write(b"".join(line(r) for r in event_records(batch)))
+        try:
+            out = self._out if day == self._day and self._out is not None else self._open(day)
+            out.write(b"".join(line(r) for r in event_records(batch)))
+        except OSError as exc:
+            self.unrecorded_batches += 1
+            if not self._failing:
+                log.exception(
+                    "recording_failed",
+                    directory=str(self.directory),
+                    error=exc.strerror or str(exc),
+                    note="alerts go on; recording resumes in a new file when it can",
+                )
+            self._failing = True
+            with contextlib.suppress(OSError):
+                self.close()
+            self._out, self._day = None, None
+            return
+        if self._failing:
+            log.warning("recording_resumed", file=str(self.files[-1]))
+            self._failing = False
 
     def close(self) -> None:
         if self._out is not None:

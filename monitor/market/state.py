@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from monitor.domain.instruments import Instrument
 from monitor.domain.quotes import EventBatch, FeedGreeks, IndexValue, Quote
+from monitor.market.hygiene import TickFilter
 
 
 class QuoteStatus(StrEnum):
@@ -57,9 +58,16 @@ class MarketState:
     rejected: Counter[QuoteStatus] = field(default_factory=Counter)
     feed_greeks: dict[str, FeedGreeks] = field(default_factory=dict)  # the feed's own model
     time: datetime | None = None
+    # Sanity bounds: a tick no market could print is counted there and never stored here.
+    ticks: TickFilter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ticks = TickFilter(self.instruments)
 
     def apply(self, batch: EventBatch) -> None:
         for event in batch.events:
+            if not self.ticks.admit(event, batch.time):
+                continue
             if isinstance(event, IndexValue):
                 self.index_values[event.instrument] = event.value
                 self.index_times[event.instrument] = batch.time

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from monitor.domain.health import StorageHealth
 from monitor.domain.instruments import Kind
 from monitor.portfolio.model import Leg, Portfolio, StrategyKind
 from monitor.pricing.valuation import LegValue
@@ -154,6 +155,9 @@ class FeedHealth:
     connected: bool = True  # to the broker, and the broker to its servers (live feeds)
     denied_instruments: int = 0  # without market data entitlement (live feeds)
     oldest_leg_quote_age_seconds: float = 0.0  # the book leg quoted longest ago (inf: never)
+    rejected_ticks: int = 0  # prices and values outside the sanity bounds (market/hygiene.py)
+    failed_batches: int = 0  # batches whose snapshot raised; the run went on
+    failed_batches_in_row: int = 0  # since the last batch that gave a snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,7 @@ class BookSnapshot:
     strategies: tuple[StrategyRisk, ...]
     book: Risk
     feed: FeedHealth = field(default_factory=FeedHealth)
+    storage: StorageHealth = field(default_factory=StorageHealth)  # the journal
     by_expiry: tuple[GroupRisk, ...] = ()
     by_underlying: tuple[GroupRisk, ...] = ()
     scenarios: ScenarioGrid | None = None

@@ -18,6 +18,7 @@ from monitor.signals.board import SERIES
 from monitor.signals.hedge import HedgeView
 
 T = TypeVar("T")
+MIB = 1024.0 * 1024.0  # bytes in a mebibyte
 
 
 class Scope(StrEnum):
@@ -584,6 +585,48 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         "instruments",
         "instruments without market data entitlement: their legs are model-priced",
         lambda s: float(s.feed.denied_instruments),
+    ),
+    Variable(
+        "feed.rejected_ticks",
+        N,
+        "ticks",
+        "prices and index values outside the sanity bounds so far (counted, never used)",
+        lambda s: float(s.feed.rejected_ticks),
+    ),
+    Variable(
+        "feed.failed_batches",
+        N,
+        "batches",
+        "batches whose snapshot raised so far (the rules ran on the last good book)",
+        lambda s: float(s.feed.failed_batches),
+    ),
+    Variable(
+        "feed.failed_batches_in_row",
+        N,
+        "batches",
+        "failed batches since the last one that gave a snapshot",
+        lambda s: float(s.feed.failed_batches_in_row),
+    ),
+    Variable(
+        "journal.available",
+        B,
+        "true/false",
+        "the journal takes writes (false: alerts go out, held in memory until it does)",
+        lambda s: s.storage.available,
+    ),
+    Variable(
+        "journal.free_mib",
+        N,
+        "MiB",
+        "free space of the state directory's filesystem (NaN without a journal)",
+        lambda s: s.storage.free_bytes / MIB,
+    ),
+    Variable(
+        "journal.held_transitions",
+        N,
+        "transitions",
+        "alert transitions held in memory because the journal could not take them",
+        lambda s: float(s.storage.held_transitions),
     ),
 )
 

@@ -38,6 +38,11 @@ class TermStructure:
     # The whole monthly curve VX1..VX4 as (id, calendar days, price), for per-future roll.
     curve: tuple[tuple[str, float, float], ...] = ()
 
+    @classmethod
+    def unknown(cls) -> TermStructure:
+        """No futures priced: every point NaN."""
+        return cls(math.nan, math.nan, math.nan, None, None, math.nan)
+
     @property
     def contango(self) -> bool:
         return self.vx2 > self.vx1

@@ -13,21 +13,25 @@ import asyncio
 import gzip
 import json
 import operator
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import REPO
+from harness.tmpfs import tmpfs
 
 from monitor import bundled
 from monitor.cli import EXIT_OK, main
 from monitor.domain.alerts import AlertTransition
+from monitor.domain.instruments import NEW_YORK
 from monitor.feeds.replay import ReplayReader
 from monitor.pipeline import LinkStatus, Pipeline
 from monitor.portfolio.model import load_portfolio
 from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import load_rule_file, load_rule_set
+from monitor.sinks.journal import Journal
 
 PACK = REPO / "rules" / "second-engine.yaml"
 FIXTURES = REPO / "tests" / "fixtures" / "rules"
@@ -67,6 +71,12 @@ CASES: dict[str, Check] = {
     # The bundled day with the broker link down from 11:00 to 11:03 (in-process: a replay
     # has no link).
     "FeedDisconnected": (bundled.PORTFOLIO, operator.ge, 0.0),
+    # The valuation raising from 11:00 to 11:01 (in-process): three failed batches in a row.
+    "BatchesFailing": (bundled.PORTFOLIO, operator.ge, 3.0),
+    # The journal refusing writes from 11:00 to 11:03 (in-process): nothing held yet.
+    "JournalUnavailable": (bundled.PORTFOLIO, operator.ge, 0.0),
+    # The journal on a 4 MiB tmpfs.
+    "JournalSpaceLow": (bundled.PORTFOLIO, operator.lt, 200.0),
 }
 SHIFT = timedelta(hours=4)
 
@@ -100,21 +110,33 @@ def shifted(path: Path, by: timedelta) -> Path:
 
 
 def run_in_process(
-    session: Path, link_down: tuple[datetime, datetime] | None = None, until: datetime | None = None
+    session: Path,
+    link_down: tuple[datetime, datetime] | None = None,
+    until: datetime | None = None,
+    *,
+    journal: Path | None = None,
+    at_each: Callable[[datetime, Pipeline], None] | None = None,
 ) -> tuple[Pipeline, list[AlertTransition]]:
     """The default pack (with its inhibition) over ``session`` in a pipeline whose live link
-    is down between ``link_down``; timer evaluations run on to ``until`` after the last event."""
+    is down between ``link_down``; timer evaluations run on to ``until`` after the last event.
+    ``journal``: a journal there, on the session clock; ``at_each``: called before each
+    batch and timer evaluation with its time (to break something at a given moment)."""
     reader = ReplayReader(session)
     rule_set = load_rule_set([PACK])
+    clock: list[datetime] = []
+    store = None
+    if journal is not None:
+        store = Journal(journal, wall_clock=lambda: clock[-1].timestamp() if clock else 0.0)
+        store._db.execute("PRAGMA synchronous=OFF")  # durability is not under test here
     pipeline = Pipeline(
         universe=reader.header.instruments,
         portfolio=load_portfolio(bundled.PORTFOLIO),
         rules=rule_set.rules,
         inhibit_rules=rule_set.inhibit_rules,
-        sinks=[],
+        sinks=[store] if store is not None else [],
+        journal=store,
         pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
     )
-    clock: list[datetime] = []
 
     def link() -> LinkStatus:
         now = clock[-1] if clock else None
@@ -124,20 +146,60 @@ def run_in_process(
     pipeline.link_status = link
     out: list[AlertTransition] = []
 
+    def step(moment: datetime) -> None:
+        clock.append(moment)
+        if at_each is not None:
+            at_each(moment, pipeline)
+
     async def feed() -> None:
         for batch in reader.batches():
             for moment in pipeline.timer_moments(batch.time):
-                clock.append(moment)
+                step(moment)
                 out.extend(await pipeline.tick(moment))
-            clock.append(batch.time)
+            step(batch.time)
             out.extend(await pipeline.process(batch))
         if until is not None:
             for moment in pipeline.timer_moments(until):
-                clock.append(moment)
+                step(moment)
                 out.extend(await pipeline.tick(moment))
+        if store is not None:
+            await store.close()
 
     asyncio.run(feed())
     return pipeline, out
+
+
+def fault_between(start: datetime, end: datetime) -> Callable[[datetime, Pipeline], None]:
+    """Makes the valuation raise for batches in [start, end): a stand-in for a fault no
+    input reaches today (the bounds on ticks keep absurd values out)."""
+
+    def at_each(moment: datetime, pipeline: Pipeline) -> None:
+        valuer = pipeline.valuer
+        if not hasattr(valuer, "healthy_value"):
+            valuer.healthy_value = valuer.value  # type: ignore[attr-defined]
+
+            def value(market: object, now: datetime) -> object:
+                if start <= now < end:
+                    raise RuntimeError("valuation fault injected by the test")
+                return valuer.healthy_value(market, now)  # type: ignore[attr-defined]
+
+            valuer.value = value  # type: ignore[method-assign]
+
+    return at_each
+
+
+def journal_read_only_between(
+    start: datetime, end: datetime
+) -> Callable[[datetime, Pipeline], None]:
+    """The journal's connection refuses writes in [start, end) (SQLite's query_only: each
+    write fails as on a read-only file)."""
+
+    def at_each(moment: datetime, pipeline: Pipeline) -> None:
+        assert pipeline.journal is not None
+        down = start <= moment < end
+        pipeline.journal._db.execute(f"PRAGMA query_only = {int(down)}")
+
+    return at_each
 
 
 def backtest(session: Path, portfolio: Path, capsys: pytest.CaptureFixture[str]) -> dict:
@@ -166,6 +228,9 @@ def test_rule_fires_on_its_fixture(
         assert start + length <= firing[1].time < start + length + timedelta(seconds=6)
         assert beyond(firing[0].value, limit)
         return
+    if rule in IN_PROCESS:
+        IN_PROCESS[rule](tmp_path, beyond, limit)
+        return
     if rule == "MarketClosed":
         session = shifted(tmp_path / "late.jsonl", SHIFT)
     elif rule == "FeedStale":
@@ -185,6 +250,55 @@ def test_rule_fires_on_its_fixture(
         close = datetime.fromisoformat("2026-03-03T16:15:00-05:00")
         assert close <= datetime.fromisoformat(fired["time"]) < close + timedelta(seconds=6)
         assert fired["value"] == pytest.approx(17 * 60 + 15, abs=0.2)  # to 09:30 tomorrow
+
+
+def batches_failing(tmp_path: Path, beyond: Callable[[float, float], bool], limit: float) -> None:
+    start, length = GAP[0], timedelta(minutes=1)
+    pipeline, out = run_in_process(bundled.SESSION, at_each=fault_between(start, start + length))
+    firing = [t for t in out if t.rule == "BatchesFailing"]
+    assert [t.state.value for t in firing] == ["firing", "resolved"]
+    assert start < firing[0].time < start + timedelta(seconds=20)  # the third batch
+    assert start + length <= firing[1].time < start + length + timedelta(seconds=6)
+    assert beyond(firing[0].value, limit)
+    assert pipeline.failures.total >= 3
+    assert pipeline.stats.snapshots > 4000  # the run went on to the close
+    assert pipeline.latest is not None
+    assert pipeline.latest.time.astimezone(NEW_YORK).strftime("%H:%M") == "16:15"
+
+
+def journal_unavailable(
+    tmp_path: Path, beyond: Callable[[float, float], bool], limit: float
+) -> None:
+    start, length = GAP
+    path = tmp_path / "journal.sqlite"
+    _, out = run_in_process(
+        bundled.SESSION, journal=path, at_each=journal_read_only_between(start, start + length)
+    )
+    firing = [t for t in out if t.rule == "JournalUnavailable"]
+    assert [t.state.value for t in firing] == ["firing", "resolved"]
+    assert start <= firing[0].time < start + timedelta(seconds=15)  # the next probe
+    assert start + length <= firing[1].time < start + length + timedelta(seconds=15)
+    assert beyond(firing[0].value, limit)
+    # Its own firing was held in memory, then written when the journal took writes again.
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT rule, state FROM alert_transitions ORDER BY id").fetchall()
+    assert rows == [(t.rule, t.state.value) for t in out]
+
+
+def journal_space_low(tmp_path: Path, beyond: Callable[[float, float], bool], limit: float) -> None:
+    with tmpfs(4 * 1024 * 1024) as fs:
+        _, out = run_in_process(bundled.SESSION, journal=fs.path / "journal.sqlite")
+    firing = [t for t in out if t.rule == "JournalSpaceLow"]
+    assert [t.state.value for t in firing] == ["firing"]
+    assert 0.0 < firing[0].value < 4.0
+    assert beyond(firing[0].value, limit)
+
+
+IN_PROCESS: dict[str, Callable[[Path, Callable[[float, float], bool], float], None]] = {
+    "BatchesFailing": batches_failing,
+    "JournalUnavailable": journal_unavailable,
+    "JournalSpaceLow": journal_space_low,
+}
 
 
 def test_greek_alerts_are_held_back_while_the_market_is_closed(
@@ -221,3 +335,28 @@ def test_a_quiet_feed_after_the_close_is_not_stale_and_the_link_holds_back_greek
     resent = [t for t in warning if t.notify]
     assert resent
     assert resent[0].time >= down[0] + down[1]
+
+
+def test_batches_failing_from_the_open_pages_while_it_lasts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Aggregation itself raising from the first batch: no good book exists yet, and the
+    failure still pages at the third batch, not once it is over."""
+    import monitor.pipeline as pipeline_module
+
+    real = pipeline_module.aggregate
+    open_, end = datetime.fromisoformat("2026-03-03T09:30:00-05:00"), GAP[0]
+
+    def failing(*args: object, **kwargs: datetime) -> object:
+        if kwargs["time"] < end:
+            raise RuntimeError("aggregation fault injected by the test")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline_module, "aggregate", failing)
+    pipeline, out = run_in_process(bundled.SESSION)
+    firing = [t for t in out if t.rule == "BatchesFailing"]
+    assert [t.state.value for t in firing] == ["firing", "resolved"]
+    assert open_ < firing[0].time < open_ + timedelta(seconds=20)
+    assert end <= firing[1].time < end + timedelta(seconds=6)
+    assert pipeline.failures.total > 100
+    assert not any(t.rule == "FeedStale" for t in out)

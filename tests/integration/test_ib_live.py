@@ -192,6 +192,16 @@ def scrape(url: str) -> dict[tuple[str, str], float]:
     }
 
 
+def spx_in_state(metrics_url: str) -> float | None:
+    """SPX in the daemon's /state document, as its latest snapshot has it."""
+    url = metrics_url.replace("/metrics", "/state")
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback http
+            return json.loads(response.read())["spx"]
+    except urllib.error.HTTPError:  # 503 before the first snapshot
+        return None
+
+
 def vix_history(count: int) -> list[HistoryBar]:
     """``count`` completed 5-minute bars of spot VIX ending at least five minutes ago, on the
     New York grid, rising by 0.05 a bar."""
@@ -309,6 +319,20 @@ def test_a_live_day_with_the_ib_emulator(tmp_path: Path, gateway_and_book) -> No
         # Ticks flow into greeks and rules.
         market(gw, book, 6800.0)
         wait_until(lambda: "firing" in states(out, "CondorVegaShort"), 15, "the condor's greeks")
+        # An SPX print of 0 and one of 1e300 (absurd, but feeds send them): rejected by the
+        # sanity bounds and counted; the run goes on and nothing fires on them.
+        url = daemon.logged("metrics_serving")[0]["url"]
+        gw.tick("SPX", last=0.0)  # one at a time: ib_async keeps a ticker's newest value
+        wait_until(lambda: len(daemon.logged("tick_rejected")) >= 1, 10, "0 rejected")
+        gw.tick("SPX", last=1e300)
+        wait_until(lambda: len(daemon.logged("tick_rejected")) >= 2, 10, "1e300 rejected")
+        assert {r["reason"] for r in daemon.logged("tick_rejected")} == {"below_floor", "above_cap"}
+        assert scrape(url)[("condor_ticks_rejected_total", "")] >= 1
+        assert "SpxBelow6500" not in {a["rule"] for a in alerts(out)}
+        # SPX falls 5 % in two steps a moment apart (at once it would be a jump, rejected).
+        for level in (6600.0, 6450.0):
+            gw.tick("SPX", last=level)
+            wait_until(lambda level=level: spx_in_state(url) == level, 10, f"SPX {level}")
         market(gw, book, 6450.0)
         wait_until(lambda: "firing" in states(out, "SpxBelow6500"), 10, "the SPX alert")
         fired = next(a for a in alerts(out) if a["rule"] == "SpxBelow6500")
@@ -318,7 +342,6 @@ def test_a_live_day_with_the_ib_emulator(tmp_path: Path, gateway_and_book) -> No
         assert "firing" in states(out, "NotEntitled")
         assert daemon.logged("ib_not_entitled")[0]["instrument"] == denied
         wait_until(lambda: "firing" in states(out, "ShortLegModelPriced"), 10, "model pricing")
-        url = daemon.logged("metrics_serving")[0]["url"]
         scraped = scrape(url)
         assert scraped[("condor_feed_connected", "")] == 1
         # 40 bars rising steadily: RSI 100 and MACD (needs 34) positive from the first tick.

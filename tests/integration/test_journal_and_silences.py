@@ -131,6 +131,8 @@ def test_restart_mid_session_does_not_page_again(tmp_path: Path) -> None:
 def test_journal_of_an_older_version_is_migrated_keeping_its_rows(tmp_path: Path) -> None:
     import sqlite3
 
+    from monitor.sinks.journal import SCHEMA_VERSION
+
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as db:  # the version-1 layout, before silences existed
         db.execute(
@@ -145,7 +147,7 @@ def test_journal_of_an_older_version_is_migrated_keeping_its_rows(tmp_path: Path
         )
     journal = Journal(path)
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         row = db.execute(
             "SELECT rule, notify, suppressed_by, repeat, message_id FROM alert_transitions"
         )

@@ -10,8 +10,16 @@ against a real mosquitto while faults are injected at random, with a fixed seed:
   the outbox), then restarts at random wall moments, half of them SIGTERM, half SIGKILL after
   a save, each with the broker down for a random moment.
 
+- ticks no market can print, which the reader accepts and the market state rejects by
+  its sanity bounds (an SPX or VIX of 0, an SPX of 1e300, an option bid of 1e-300), index
+  lines without a value, and stretches without any VIX value;
+- a full disk: the journal lives on a small tmpfs (when the test runs as root) that is
+  filled to the last byte for a stretch of the run and then freed; JournalUnavailable fires
+  and resolves, and what was held in memory meanwhile is in the journal at the end.
+
 At the end every alert transition the journal recorded for sending has reached the MQTT
-subscriber, the outbox is empty, the bad lines are counted by reason exactly as injected,
+subscriber, the outbox is empty, the bad lines and rejected ticks are counted by reason
+exactly as injected,
 the daemon's resident memory, open file descriptors and threads stayed flat after warm-up,
 no asyncio task outlived the run (the ``tasks_left`` of the ``replay_end`` log line) and the
 exit status is 0.
@@ -50,6 +58,7 @@ from typing import Any
 
 import pytest
 from harness.mosquitto import Mosquitto, Subscriber, mosquitto_fixture  # noqa: F401 - fixture
+from harness.tmpfs import Tmpfs
 from integration.test_delivery_end_to_end import (
     INSTANCE,
     alerts,
@@ -73,7 +82,17 @@ BAD_LINE_KINDS = (
     "NaN price",
     "unknown instrument",
     "time goes backwards",
+    "bad field",  # an index line without its value
 )
+# Ticks the reader takes and the sanity bounds reject: (kind, the reason counted).
+BAD_TICK_KINDS = (
+    ("zero SPX", "below_floor"),
+    ("absurd SPX", "above_cap"),
+    ("zero VIX", "below_floor"),
+    ("tiny bid", "below_floor"),
+)
+VIX_HOLE_MINUTES = 3.0  # stretches of the session with no VIX value at all
+DISK = (0.35, 0.55)  # the journal's filesystem is full between these fractions of the replay
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +105,8 @@ class SoakPlan:
     gaps: int
     bad_lines_per_kind: int
     crossed_quotes: int
+    bad_ticks_per_kind: int
+    vix_holes: int
     restart_every_seconds: tuple[float, float]  # wall time between broker restarts
     min_restarts: int
     sample_seconds: float  # how often the daemon's memory, descriptors and threads are read
@@ -99,6 +120,8 @@ SHORT = SoakPlan(
     gaps=3,
     bad_lines_per_kind=5,
     crossed_quotes=5,
+    bad_ticks_per_kind=5,
+    vix_holes=2,
     restart_every_seconds=(4.0, 8.0),
     min_restarts=3,
     sample_seconds=0.25,
@@ -110,6 +133,8 @@ FULL = SoakPlan(
     gaps=12,
     bad_lines_per_kind=30,
     crossed_quotes=30,
+    bad_ticks_per_kind=30,
+    vix_holes=8,
     restart_every_seconds=(8.0, 25.0),
     min_restarts=10,
     sample_seconds=1.0,
@@ -134,6 +159,8 @@ class Session:
     bad_lines: Counter[str] = field(default_factory=Counter)
     crossed: int = 0  # crossed quotes in the file: the day's own and the injected ones
     gaps: list[tuple[datetime, datetime]] = field(default_factory=list)
+    rejected_ticks: Counter[str] = field(default_factory=Counter)  # by reason
+    vix_holes: list[tuple[datetime, datetime]] = field(default_factory=list)
 
 
 def is_crossed(event: dict[str, Any]) -> bool:
@@ -170,6 +197,22 @@ def bad_line(kind: str, stamp: datetime, event: dict[str, Any], option: str) -> 
     if kind == "time goes backwards":
         earlier = (stamp - timedelta(seconds=90)).isoformat(timespec="milliseconds")
         return json.dumps({**quote, "t": earlier})
+    if kind == "bad field":
+        return json.dumps({"t": t, "type": "index", "id": "VIX"})
+    raise ValueError(kind)
+
+
+def bad_tick(kind: str, stamp: datetime, option: str) -> str:
+    """A line the reader takes and the market state must reject as out of bounds."""
+    t = stamp.isoformat(timespec="milliseconds")
+    if kind == "zero SPX":
+        return json.dumps({"t": t, "type": "index", "id": "SPX", "value": 0.0})
+    if kind == "absurd SPX":
+        return json.dumps({"t": t, "type": "index", "id": "SPX", "value": 1e300})
+    if kind == "zero VIX":
+        return json.dumps({"t": t, "type": "index", "id": "VIX", "value": 0.0})
+    if kind == "tiny bid":
+        return json.dumps({"t": t, "type": "quote", "id": option, "bid": 1e-300, "ask": 1.1})
     raise ValueError(kind)
 
 
@@ -189,14 +232,21 @@ def build_session(plan: SoakPlan, path: Path, rng: random.Random) -> Session:
                 events.append((moved, {**event, "t": moved.isoformat(timespec="milliseconds")}))
     session = Session(path, events[0][0], (events[-1][0] - events[0][0]).total_seconds())
     session.gaps = choose_gaps(plan, rng)
+    span = events[-1][0] - events[0][0]
+    for _ in range(plan.vix_holes):
+        start = events[0][0] + span * rng.uniform(0.05, 0.9)
+        session.vix_holes.append((start, start + timedelta(minutes=VIX_HOLE_MINUTES)))
     kept = [
         (stamp, event)
         for stamp, event in events
         if not any(g0 <= stamp < g1 for g0, g1 in session.gaps)
+        and not (event["id"] == "VIX" and any(h0 <= stamp < h1 for h0, h1 in session.vix_holes))
     ]
     options = [i["id"] for i in head["instruments"] if i["kind"] == "option"]
     faults = [kind for kind in BAD_LINE_KINDS for _ in range(plan.bad_lines_per_kind)]
     faults += ["crossed"] * plan.crossed_quotes
+    ticks = dict(BAD_TICK_KINDS)
+    faults += [kind for kind, _ in BAD_TICK_KINDS for _ in range(plan.bad_ticks_per_kind)]
     after = dict(zip(rng.sample(range(len(kept)), len(faults)), faults, strict=True))
     with path.open("w", encoding="utf-8") as out:
         out.write(json.dumps(head) + "\n")
@@ -212,6 +262,9 @@ def build_session(plan: SoakPlan, path: Path, rng: random.Random) -> Session:
                 line = {"t": event["t"], "type": "quote", "id": option, "bid": 2.0, "ask": 1.5}
                 out.write(json.dumps(line) + "\n")
                 session.crossed += 1
+            elif kind in ticks:
+                out.write(bad_tick(kind, stamp, option) + "\n")
+                session.rejected_ticks[ticks[kind]] += 1
             else:
                 out.write(bad_line(kind, stamp, event, option) + "\n")
                 session.bad_lines[kind] += 1
@@ -307,6 +360,39 @@ class BrokerFaults(threading.Thread):
         self.subscriber.wait_subscribed(subscribed + 1, timeout=20)
 
 
+class DiskFaults(threading.Thread):
+    """Fills the journal's filesystem over the ``DISK`` stretch of the replay's wall time,
+    then frees it."""
+
+    def __init__(
+        self, disk: Tmpfs, *, replay_seconds: float, replay_started: Callable[[], bool]
+    ) -> None:
+        super().__init__(name="disk-faults", daemon=True)
+        self.disk = disk
+        self.replay_seconds = replay_seconds
+        self.replay_started = replay_started
+        self.done = threading.Event()
+        self.filled = 0
+        self.freed = False
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.replay_started():
+                if self.done.wait(0.05):
+                    return
+            started = time.monotonic()
+            fill, free = (started + f * self.replay_seconds for f in DISK)
+            if self.done.wait(fill - time.monotonic()):
+                return
+            self.filled = self.disk.fill()
+            self.done.wait(max(free - time.monotonic(), 0.0))
+            self.disk.free()
+            self.freed = True
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the test thread
+            self.error = exc
+
+
 @dataclass(slots=True)
 class SoakRun:
     returncode: int
@@ -315,6 +401,8 @@ class SoakRun:
     samples: list[Sample]
     restarts: Counter[str]
     wall_seconds: float
+    disk_filled: int = 0  # bytes written to fill the journal's filesystem (0: no disk fault)
+    disk_freed: bool = False
 
 
 def run_daemon(
@@ -325,6 +413,7 @@ def run_daemon(
     plan: SoakPlan,
     rng: random.Random,
     session: Session,
+    disk: Tmpfs | None,
 ) -> SoakRun:
     out, err = config.parent / "stdout.txt", config.parent / "stderr.txt"
     with out.open("w") as stdout, err.open("w") as stderr:
@@ -361,9 +450,16 @@ def run_daemon(
         replay_started=replay_started,
         running=running,
     )
+    disk_faults = (
+        DiskFaults(disk, replay_seconds=replaying, replay_started=replay_started)
+        if disk is not None
+        else None
+    )
     samples: list[Sample] = []
     try:
         faults.start()
+        if disk_faults is not None:
+            disk_faults.start()
         while daemon.poll() is None:
             taken = sample(daemon.pid, started)
             if taken is not None:
@@ -373,18 +469,34 @@ def run_daemon(
     finally:
         faults.done.set()
         faults.join(timeout=60)
+        if disk_faults is not None:
+            disk_faults.done.set()
+            disk_faults.join(timeout=60)
+            if disk is not None:
+                disk.free()
         if daemon.poll() is None:
             daemon.kill()
         daemon.wait(timeout=10)
     if faults.error is not None:
         raise faults.error
+    if disk_faults is not None and disk_faults.error is not None:
+        raise disk_faults.error
     log = []
     for text in err.read_text().splitlines():
         try:
             log.append(json.loads(text))
         except json.JSONDecodeError:
             log.append({"event": "text", "text": text})
-    return SoakRun(daemon.returncode, out.read_text(), log, samples, faults.restarts, wall)
+    return SoakRun(
+        daemon.returncode,
+        out.read_text(),
+        log,
+        samples,
+        faults.restarts,
+        wall,
+        disk_faults.filled if disk_faults is not None else 0,
+        disk_faults.freed if disk_faults is not None else False,
+    )
 
 
 def summary_lines(stdout: str) -> Iterator[str]:
@@ -403,6 +515,16 @@ def summary_counts(stdout: str, heading: str) -> Counter[str]:
     counts: Counter[str] = Counter()
     for name, number in re.findall(r"([A-Za-z][A-Za-z ]*?) ([\d,]+)", line[len(heading) + 2 :]):
         counts[name.strip()] = int(number.replace(",", ""))
+    return counts
+
+
+def reason_counts(stdout: str, heading: str) -> Counter[str]:
+    """``reason count`` pairs of one summary line whose reasons are identifiers."""
+    line = next((s for s in summary_lines(stdout) if s.strip().startswith(heading)), None)
+    assert line is not None, f"no {heading!r} line in the summary:\n{stdout}"
+    counts: Counter[str] = Counter()
+    for name, number in re.findall(r"([a-z_]+) ([\d,]+)", line.strip()[len(heading) :]):
+        counts[name] = int(number.replace(",", ""))
     return counts
 
 
@@ -428,11 +550,28 @@ def window(samples: list[Sample], start: float, end: float) -> list[Sample]:
 
 
 def soak(plan: SoakPlan, tmp_path: Path, broker: Mosquitto) -> dict[str, Any]:
+    """The soak, with the journal on a small tmpfs that fills up where one can be mounted
+    (as root), else on the test's own directory without the full-disk fault."""
+    disk = Tmpfs(JOURNAL_DISK_BYTES)
+    try:
+        return _soak(plan, tmp_path, broker, disk if disk.try_mount() else None)
+    finally:
+        disk.close()
+
+
+JOURNAL_DISK_BYTES = 16 * 1024 * 1024
+
+
+def _soak(plan: SoakPlan, tmp_path: Path, broker: Mosquitto, disk: Tmpfs | None) -> dict[str, Any]:
     rng = random.Random(plan.seed)  # noqa: S311 - reproducible faults, not secrets
     session = build_session(plan, tmp_path / "soak.jsonl", rng)
     subscriber = Subscriber.for_broker(broker, f"condor/{INSTANCE}/alerts/#").start()
+    journal = (disk.path if disk is not None else tmp_path) / "journal.sqlite"
     try:
         config = write_config(tmp_path, speed=plan.speed, broker=broker, session=session.path)
+        config.write_text(
+            config.read_text().replace('path = "journal.sqlite"', f'path = "{journal}"')
+        )
         run = run_daemon(
             config,
             broker=broker,
@@ -440,8 +579,8 @@ def soak(plan: SoakPlan, tmp_path: Path, broker: Mosquitto) -> dict[str, Any]:
             plan=plan,
             rng=rng,
             session=session,
+            disk=disk,
         )
-        journal = tmp_path / "journal.sqlite"
         assert run.returncode == 0, "\n".join(map(str, run.log[-30:]))
         expected = journal_records(journal)
         expected_ids = {r["id"] for r in expected}
@@ -468,6 +607,19 @@ def soak(plan: SoakPlan, tmp_path: Path, broker: Mosquitto) -> dict[str, Any]:
     assert skipped == session.bad_lines
     unusable = summary_counts(run.stdout, "unusable quotes")
     assert unusable["crossed"] == session.crossed
+    assert reason_counts(run.stdout, "rejected ticks") == session.rejected_ticks
+
+    # The full disk: said while it lasted, and nothing of it lost (every alert above is read
+    # from the journal, the outbox is empty).
+    journal_down = [(r["state"], r["time"]) for r in expected if r["rule"] == "JournalUnavailable"]
+    if disk is not None:
+        assert run.disk_filled > 0
+        assert run.disk_freed
+        assert [state for state, _ in journal_down] == ["firing", "resolved"], journal_down
+        assert any(e.get("event") == "journal_unavailable" for e in run.log)
+        assert any(e.get("event") == "journal_recovered" for e in run.log)
+    else:
+        assert journal_down == []
 
     # No asyncio task outlived the run.
     end = [e for e in run.log if e.get("event") == "replay_end"]
@@ -505,6 +657,10 @@ def soak(plan: SoakPlan, tmp_path: Path, broker: Mosquitto) -> dict[str, Any]:
         "alerts_received_total": len(received),
         "alerts_retried": retried(journal),
         "bad_lines": dict(session.bad_lines),
+        "rejected_ticks": dict(session.rejected_ticks),
+        "vix_holes": len(session.vix_holes),
+        "disk_filled_bytes": run.disk_filled,
+        "journal_unavailable": journal_down,
         "crossed": session.crossed,
         "gaps": plan.gaps,
         "restarts": dict(run.restarts),
