@@ -16,18 +16,20 @@ Three kinds of bound (``BOUNDS``, per instrument class; docs/faults.md has the t
   ``tick_move`` plus ``move_per_minute`` for each minute since it (in log terms), never more
   than ``max_ratio``; a bad print five seconds after a good one is judged against five
   seconds of movement, a value after an hour without data against an hour's. A value past
-  that is a ``jump``. ``JUMP_CONFIRMATIONS`` consecutive values that agree with each other
-  (by the same rule) make it the new level from the last of them on, so a genuine gap (a
-  halt, a reopening, a restart across days) is taken; a lone outlier never is. Options have
-  no move bound: a cheap wing can rightly move tenfold in minutes.
+  that is a ``jump``. ``JUMP_CONFIRMATIONS`` values among the last ``JUMP_MEMORY`` jumps
+  within ``JUMP_WINDOW`` that agree with each other (by the same rule) make the newest of
+  them the new level, so a genuine gap (a halt, a reopening, a restart across days) is taken
+  even with an outlier or a stale print among its first values; a lone outlier, or a few
+  far apart in time, never is. Options have no move bound: a cheap
+  wing can rightly move tenfold in minutes.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -36,7 +38,9 @@ from monitor.domain.quotes import Event, IndexValue, Quote
 
 log = structlog.get_logger(__name__)
 
-JUMP_CONFIRMATIONS = 3  # consecutive agreeing values that make a jump the new level
+JUMP_CONFIRMATIONS = 3  # agreeing values that make a jump the new level
+JUMP_MEMORY = 5  # the latest jumps of an instrument, among which they are looked for
+JUMP_WINDOW = timedelta(minutes=1)  # ... if they came within this time of the newest
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,19 +110,13 @@ class _Level:
 
 
 @dataclass(slots=True)
-class _Jump:
-    level: _Level
-    seen: int
-
-
-@dataclass(slots=True)
 class TickFilter:
     """Judges each event against its class's bounds; mutable, owned by the market state."""
 
     instruments: dict[str, Instrument]
     rejected: Counter[str] = field(default_factory=Counter)  # by reason
     _last_good: dict[str, _Level] = field(default_factory=dict)  # index value or quote mid
-    _jumps: dict[str, _Jump] = field(default_factory=dict)
+    _jumps: dict[str, deque[_Level]] = field(default_factory=dict)  # the latest jumps
     _logged: set[tuple[str, str]] = field(default_factory=set)
 
     def last_good(self, inst_id: str) -> float | None:
@@ -144,28 +142,27 @@ class TickFilter:
             return False
         if level is not None:
             self._last_good[event.instrument] = _Level(level, now)
-            self._jumps.pop(event.instrument, None)
         return True
 
     def _jump(self, inst_id: str, level: _Level, bounds: Bounds) -> tuple[str | None, str]:
         last = self._last_good.get(inst_id)
         if last is None or _agrees(level, last, bounds):
             return None, ""
-        jump = self._jumps.get(inst_id)
-        if jump is not None and _agrees(level, jump.level, bounds):
-            jump.seen += 1
-            jump.level = level
-            if jump.seen >= JUMP_CONFIRMATIONS:
-                log.warning(
-                    "tick_jump_confirmed",
-                    instrument=inst_id,
-                    previous=last.value,
-                    level=level.value,
-                    confirmations=jump.seen,
-                )
-                return None, ""
-        else:
-            self._jumps[inst_id] = _Jump(level, 1)
+        jumps = self._jumps.setdefault(inst_id, deque(maxlen=JUMP_MEMORY))
+        while jumps and level.time - jumps[0].time > JUMP_WINDOW:
+            jumps.popleft()  # outliers far apart in time confirm nothing together
+        agreeing = 1 + sum(1 for earlier in jumps if _agrees(level, earlier, bounds))
+        if agreeing >= JUMP_CONFIRMATIONS:
+            jumps.clear()
+            log.warning(
+                "tick_jump_confirmed",
+                instrument=inst_id,
+                previous=last.value,
+                level=level.value,
+                confirmations=agreeing,
+            )
+            return None, ""
+        jumps.append(level)
         minutes = (level.time - last.time).total_seconds() / 60.0
         allowed = math.exp(bounds.allowed_move(minutes))
         return Reason.JUMP, (

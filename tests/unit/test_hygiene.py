@@ -166,3 +166,22 @@ def test_the_filter_keeps_no_level_for_a_rejected_tick() -> None:
     assert ticks.last_good("SPX") is None
     assert ticks.admit(IndexValue("SPX", 6600.0), START)
     assert ticks.last_good("SPX") == 6600.0
+
+
+def test_a_real_level_shift_is_taken_through_outliers_and_stale_prints() -> None:
+    """SPX reopens a quarter lower (a halt, a restart on another day); among its first values
+    an outlier and a stale print of the old level: the new level is still taken."""
+    market = MarketState(dict(UNIVERSE))
+    apply(market, IndexValue("SPX", 6800.0))
+    for second, value in enumerate((5000.0, 5001.0, 90_000.0, 6800.0, 5002.0), start=1):
+        apply(market, IndexValue("SPX", value), second=second)
+    assert market.index("SPX") == 5002.0
+
+
+def test_outliers_far_apart_in_time_never_make_a_level() -> None:
+    market = MarketState(dict(UNIVERSE))
+    for minute in range(6):  # a good print every minute, a bad one of 3,000 between
+        apply(market, IndexValue("SPX", 6800.0 + minute), second=60 * minute)
+        apply(market, IndexValue("SPX", 3000.0 + minute), second=60 * minute + 30)
+    assert market.index("SPX") == 6805.0
+    assert market.ticks.rejected == {"jump": 6}
