@@ -97,8 +97,8 @@ def start_daemon(config: Path) -> subprocess.Popen[str]:
     )
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[subprocess.Popen[str]]]:
+@pytest.fixture(name="daemons")
+def daemons_fixture() -> Iterator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
     yield started
     for process in started:

@@ -11,7 +11,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from harness.mosquitto import Mosquitto, Subscriber, mosquitto_fixture  # noqa: 
 from harness.tmpfs import Tmpfs, small_tmpfs_fixture, tmpfs  # noqa: F401 - the fixture
 from test_delivery_end_to_end import (
     alerts,
+    daemons_fixture,  # noqa: F401 - the fixture
     finish,
     journal_records,
     start_daemon,
@@ -39,16 +40,6 @@ from monitor.instance_lock import InstanceLock, InstanceLockedError, pid_file
 from monitor.sinks.journal import Journal
 
 START = datetime(2026, 3, 3, 12, 0, tzinfo=NEW_YORK)
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
 
 
 def transition(minute: int, state: AlertState = AlertState.FIRING) -> AlertTransition:
