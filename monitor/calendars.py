@@ -57,6 +57,14 @@ def previous_session(exchange: Exchange, day: date) -> Session:
     return found
 
 
+def next_session(exchange: Exchange, day: date) -> Session:
+    """The first session strictly after ``day``."""
+    probe = day + timedelta(days=1)
+    while (found := session(exchange, probe)) is None:
+        probe += timedelta(days=1)
+    return found
+
+
 def _third_friday(year: int, month: int) -> date:
     first = date(year, month, 1)
     return first + timedelta(days=(4 - first.weekday()) % 7 + 14)

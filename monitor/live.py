@@ -111,7 +111,7 @@ async def run_live(
             await asyncio.sleep(POLL_SECONDS)
         feed.positions_changed = False
         portfolio = (
-            imported(feed, file_portfolio) if feed_config.import_positions else file_portfolio
+            await imported(feed, file_portfolio) if feed_config.import_positions else file_portfolio
         )
         log.info(
             "book_imported",
@@ -139,12 +139,14 @@ async def run_live(
             asyncio.get_running_loop().remove_signal_handler(number)
 
 
-def imported(feed: IbFeed, file_portfolio: Portfolio) -> Portfolio:
+async def imported(feed: IbFeed, file_portfolio: Portfolio) -> Portfolio:
     """The account's positions grouped into strategies, the portfolio file overriding."""
-    positions, skipped = feed.positions()
+    positions, skipped = await feed.positions()
     grouping = group_positions(positions, file_portfolio, source=Path("IB account"))
     for difference in grouping.differences:
         log.warning("portfolio_quantity_differs", detail=difference)
+    for joined in grouping.joined:
+        log.info("portfolio_position_joined", detail=joined)
     if skipped:
         log.info("positions_not_modelled", positions=skipped)
     return grouping.portfolio
@@ -167,7 +169,7 @@ async def _follow_positions(
 ) -> None:
     """Applies position changes reported during the day to the running book."""
     feed.positions_changed = False
-    portfolio = imported(feed, book.file_portfolio)
+    portfolio = await imported(feed, book.file_portfolio)
     if _shape(portfolio) == _shape(book.portfolio):
         return
     legs = [leg.instrument for leg in portfolio.legs]

@@ -1,7 +1,8 @@
 """The live Interactive Brokers feed, read-only, on ib_async: the only module that imports it.
 
 It connects with a client id of its own (the next one when IB answers 326, "client id in
-use"), qualifies every instrument, subscribes each within a budget of market-data lines
+use"), finds every instrument in IB's contract details (by expiration month, matched on the
+expiration date: ib_contracts.py says why), subscribes each within a budget of market-data lines
 (indexes first, then the book's legs, then the rest of the curve), and turns ticker updates
 into the EventBatch stream a replay gives. It reconnects with capped, jittered backoff and
 rebuilds every subscription; IB's notices are handled by class (ib_errors.py): 1101 and a
@@ -32,7 +33,13 @@ import structlog
 from monitor.delivery.worker import Backoff
 from monitor.domain.instruments import Instrument, Kind
 from monitor.domain.quotes import Event, EventBatch, FeedGreeks, IndexValue, Quote
-from monitor.feeds.ib_contracts import instrument_from, terms_for
+from monitor.feeds.ib_contracts import (
+    IbListing,
+    listing_instrument,
+    pick_listing,
+    settlement_from,
+    terms_for,
+)
 from monitor.feeds.ib_errors import FARM_BROKEN, FARM_RECOVERY, IbErrorClass, classify
 from monitor.portfolio.grouping import Position
 
@@ -129,6 +136,26 @@ def _size(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) and value >= 0 else None
 
 
+def listing_of(contract: ib_async.Contract, details: Any = None) -> IbListing:
+    """IB's contract (and its details, when asked for) as plain values."""
+    return IbListing(
+        con_id=int(contract.conId or 0),
+        sec_type=contract.secType,
+        symbol=contract.symbol,
+        trading_class=contract.tradingClass,
+        last_trade_date=contract.lastTradeDateOrContractMonth,
+        real_expiration=getattr(details, "realExpirationDate", "") or "",
+        right=contract.right,
+        strike=float(contract.strike or 0.0),
+        last_trade_time=getattr(details, "lastTradeTime", "") or "",
+        time_zone=getattr(details, "timeZoneId", "") or "",
+        local_symbol=contract.localSymbol,
+    )
+
+
+DETAILS_TIMEOUT_SECONDS = 20.0
+
+
 def _priority(inst: Instrument, legs: set[str]) -> tuple[int, str]:
     if inst.kind is Kind.INDEX:
         return (0, inst.id)
@@ -158,6 +185,9 @@ class IbFeed:
         self._client_id = settings.client_id
         self._contracts: dict[str, ib_async.Contract] = {}
         self._by_con_id: dict[int, str] = {}
+        # What IB's contract details say of each instrument (subscribed or held), by our id.
+        self.listings: dict[str, IbListing] = {}
+        self._found: dict[str, ib_async.Contract] = {}  # resolved, not necessarily subscribed
         self._tickers: dict[str, ib_async.Ticker] = {}
         self._history_contracts: set[int] = set()  # contracts of history requests in flight
         self._queue: asyncio.Queue[EventBatch] = asyncio.Queue()
@@ -261,17 +291,57 @@ class IbFeed:
         return sum(1 for s in self.status.values() if s.denied_code is not None)
 
     async def _qualify(self) -> None:
+        """Finds each new instrument in IB's contract details: asked for by its expiration
+        month, the answer with our expiration date taken (IB dates contracts by their last
+        trading day, so an exact date would miss AM-settled options)."""
         missing = [i for i in self.instruments if i not in self._contracts]
-        if not missing:
-            return
-        wanted = [self._contract(self.instruments[i]) for i in missing]
-        qualified = await self.ib.qualifyContractsAsync(*wanted)
-        for inst_id, contract in zip(missing, qualified, strict=True):
-            if isinstance(contract, ib_async.Contract) and contract.conId:
+        asked = [i for i in missing if i not in self._found]
+        answers = await asyncio.gather(
+            *(self._details(self._contract(self.instruments[i])) for i in asked)
+        )
+        for inst_id, details in zip(asked, answers, strict=True):
+            inst = self.instruments[inst_id]
+            by_listing = [(listing_of(d.contract, d), d) for d in details if d.contract]
+            chosen = pick_listing(inst, [listing for listing, _ in by_listing])
+            if chosen is None:
+                log.error(
+                    "ib_unknown_instrument",
+                    instrument=inst_id,
+                    answers=[listing.local_symbol or listing.con_id for listing, _ in by_listing],
+                )
+                continue
+            contract = next(d.contract for listing, d in by_listing if listing is chosen)
+            self._resolved(inst, chosen, contract)
+        for inst_id in missing:
+            if inst_id in self._found:
+                contract = self._found[inst_id]
                 self._contracts[inst_id] = contract
                 self._by_con_id[contract.conId] = inst_id
-            else:
-                log.error("ib_unknown_instrument", instrument=inst_id)
+
+    async def _details(self, contract: ib_async.Contract) -> list[Any]:
+        """IB's contract details for ``contract``; empty when IB has none or does not answer
+        in time (its error is logged by the error handler)."""
+        try:
+            async with asyncio.timeout(DETAILS_TIMEOUT_SECONDS):
+                return list(await self.ib.reqContractDetailsAsync(contract))
+        except (ConnectionError, TimeoutError) as exc:
+            log.warning("ib_contract_details_failed", contract=str(contract), error=str(exc))
+            return []
+
+    def _resolved(self, inst: Instrument, listing: IbListing, contract: ib_async.Contract) -> None:
+        self.listings[inst.id] = listing
+        self._found[inst.id] = contract
+        settles = settlement_from(listing)
+        if settles is not None and inst.settlement is not None and settles != inst.settlement:
+            log.error(
+                "ib_settlement_differs",
+                instrument=inst.id,
+                ours=inst.settlement.value,
+                ib=settles.value,
+                last_trade_date=listing.last_trade_date,
+                expiration=listing.real_expiration,
+                last_trade_time=listing.last_trade_time,
+            )
 
     @staticmethod
     def _contract(inst: Instrument) -> ib_async.Contract:
@@ -496,22 +566,51 @@ class IbFeed:
         except TimeoutError:
             return None
 
-    def positions(self) -> tuple[list[Position], list[str]]:
-        """The account's positions the monitor models, and the ones it leaves out."""
+    async def positions(self) -> tuple[list[Position], list[str]]:
+        """The account's positions the monitor models, and the ones it leaves out. Each held
+        contract is identified from its contract details (asked for by conId, once): a
+        position carries the last trading day and no expiration date."""
+        held = [p for p in self.ib.positions(self.settings.account) if p.position]
+        by_con_id = {listing.con_id: i for i, listing in self.listings.items()}
+        unknown = list(
+            {
+                p.contract.conId: p.contract
+                for p in held
+                if p.contract.conId
+                and p.contract.conId not in by_con_id
+                and p.contract.secType in {"OPT", "FUT", "IND"}
+            }.values()
+        )
+        answers = await asyncio.gather(
+            *(self._details(ib_async.Contract(conId=c.conId)) for c in unknown)
+        )
+        for position_contract, details in zip(unknown, answers, strict=True):
+            detail = next((d for d in details if d.contract), None)
+            if detail is None:
+                log.warning(
+                    "ib_contract_details_missing",
+                    contract=position_contract.localSymbol or position_contract.conId,
+                    note="dated from the position's last trading day",
+                )
+                listing = listing_of(position_contract)
+                contract = position_contract
+            else:
+                listing = listing_of(detail.contract, detail)
+                contract = detail.contract
+            inst = listing_instrument(listing)
+            if inst is not None:
+                self._resolved(inst, listing, contract)
+                by_con_id[listing.con_id] = inst.id
         modelled: list[Position] = []
         skipped: list[str] = []
-        for p in self.ib.positions(self.settings.account):
+        for p in held:
             c = p.contract
-            inst = instrument_from(
-                c.secType,
-                c.symbol,
-                trading_class=c.tradingClass,
-                expiry=c.lastTradeDateOrContractMonth,
-                right=c.right,
-                strike=c.strike,
-            )
+            inst_id = by_con_id.get(c.conId)
+            inst = None
+            if inst_id is not None:
+                inst = self.instruments.get(inst_id) or listing_instrument(self.listings[inst_id])
             if inst is None:
                 skipped.append(f"{c.secType} {c.localSymbol or c.symbol}")
-            elif p.position:
+            else:
                 modelled.append(Position(inst, int(p.position)))
         return modelled, skipped

@@ -4,11 +4,15 @@ The portfolio file, when given, overrides: each of its strategies keeps its name
 and takes the positions of the contracts it lists, at the broker's quantity (the account is
 the truth; a different quantity in the file is reported). The other positions are grouped
 here:
-- VIX futures and VIX options form the ``SECOND-ENGINE`` layer.
+- VIX futures and VIX options join the file's Second Engine layer (its first strategy of kind
+  ``second_engine``), or else form a ``SECOND-ENGINE`` layer.
 - SPX and SPXW options of one class and expiry are matched into iron condors: a long put
   below a short put below a short call below a long call (the nearest wings), sized by the
   smallest of the four, until none is left; what cannot be matched stays as an ``other``
   strategy of that class and expiry.
+Every strategy name is unique: a generated name that a file strategy already has takes a
+numbered suffix (``IC-SPXW-20260320-2``), so no two strategies share metric series or a row
+of ``/state``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,17 @@ class Position:
 class Grouping:
     portfolio: Portfolio
     differences: tuple[str, ...]  # file quantities that differ from the account's
+    joined: tuple[str, ...] = ()  # account positions added to a file strategy
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name-2``, ``name-3`` ... when a strategy already has it; then taken."""
+    chosen, n = name, 1
+    while chosen in taken:
+        n += 1
+        chosen = f"{name}-{n}"
+    taken.add(chosen)
+    return chosen
 
 
 def _condor(held: dict[Instrument, int]) -> tuple[tuple[Instrument, ...], int] | None:
@@ -80,20 +95,35 @@ def group_positions(
                 kept.append(Leg(spec.name, leg.instrument, quantity))
         if kept:
             strategies.append(Strategy(spec.name, spec.kind, tuple(kept)))
+    taken = {spec.name for spec in overrides.strategies} if overrides else set()
+    joined: list[str] = []
     vix_layer = sorted((i for i in held if i.root in {"VX", "VIX"}), key=lambda i: i.id)
     if vix_layer:
-        legs = tuple(Leg(SECOND_ENGINE, i, held.pop(i)) for i in vix_layer)
-        strategies.append(Strategy(SECOND_ENGINE, StrategyKind.SECOND_ENGINE, legs))
+        layer = next(
+            (
+                spec
+                for spec in (overrides.strategies if overrides else ())
+                if spec.kind is StrategyKind.SECOND_ENGINE
+            ),
+            None,
+        )
+        name = layer.name if layer is not None else _unique(SECOND_ENGINE, taken)
+        extra = tuple(Leg(name, i, held.pop(i)) for i in vix_layer)
+        if layer is not None:
+            joined += [f"{leg.instrument.id} {leg.quantity:+d} joined {name}" for leg in extra]
+        at = next((n for n, s in enumerate(strategies) if s.name == name), None)
+        if at is None:
+            strategies.append(Strategy(name, StrategyKind.SECOND_ENGINE, extra))
+        else:  # the file's layer, with the legs it listed
+            strategies[at] = Strategy(name, StrategyKind.SECOND_ENGINE, strategies[at].legs + extra)
     by_expiry: dict[str, dict[Instrument, int]] = defaultdict(dict)
     for inst, quantity in held.items():
         if inst.kind is Kind.OPTION:
             by_expiry[_label(inst)][inst] = quantity
     for label, group in sorted(by_expiry.items()):
-        count = 0
         while (found := _condor(group)) is not None:
             legs_found, size = found
-            count += 1
-            name = f"IC-{label}" + (f"-{count}" if count > 1 else "")
+            name = _unique(f"IC-{label}", taken)
             signs = (1, -1, -1, 1)
             strategies.append(
                 Strategy(
@@ -107,8 +137,10 @@ def group_positions(
                 if group[inst] == 0:
                     del group[inst]
         if group:
-            name = f"OTHER-{label}"
+            name = _unique(f"OTHER-{label}", taken)
             legs = tuple(Leg(name, i, q) for i, q in sorted(group.items(), key=lambda x: x[0].id))
             strategies.append(Strategy(name, StrategyKind.OTHER, legs))
     account = overrides.account_size_usd if overrides else None
-    return Grouping(Portfolio(source, tuple(strategies), account), tuple(differences))
+    return Grouping(
+        Portfolio(source, tuple(strategies), account), tuple(differences), tuple(joined)
+    )

@@ -4,11 +4,23 @@ A ``ContractSpec`` is one tradable contract with its IB terms and a ``key`` the 
 it (ticks, denials, positions). Keys default to the monitor's instrument ids: ``SPX``, ``VIX``,
 ``AD-NYSE``, ``VX 20260318``, ``SPXW 20260320 P6200``, ``VIX 20260318 C22``.
 
+Dates follow IB's convention (TWS API 9.72 release notes: "For TWS messages being sent to the
+API client, the value is always Last Trading Day"): ``last_trade_date`` is the last trading day,
+sent in ``lastTradeDateOrContractMonth`` of positions and contract details, and the expiration
+(settlement) date is sent only in the contract details' ``realExpirationDate``. The two differ
+for AM-settled options: an SPX monthly expires on the third Friday and last trades on Thursday;
+a VIX option expires on the Wednesday of its future's settlement and last trades on Tuesday.
+The constructors take the expiration date (the monitor's contract ids are dated by it) and derive
+the last trading day (the previous weekday for AM-settled options; pass ``last_trade_date`` for
+a holiday week).
+
 Matching follows what IB does with a partly specified contract: a non-zero conId selects that
-contract alone; otherwise every field the request fills in must agree (symbol, secType, expiry as
-a YYYYMM or YYYYMMDD prefix, strike, right, multiplier, exchange among the valid exchanges,
-currency, local symbol, trading class), and a request naming neither conId, symbol nor local
-symbol matches nothing.
+contract alone; otherwise every field the request fills in must agree (symbol, secType, date,
+strike, right, multiplier, exchange among the valid exchanges, currency, local symbol, trading
+class), and a request naming neither conId, symbol nor local symbol matches nothing. A date of
+six digits is the contract month (the month of expiration); of eight digits, the last trading
+day, as IB takes it. ``Catalogue(accept_expiration_dates=True)`` also takes the expiration date
+there, as a lenient server would.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 
 FIRST_CON_ID = 700_001
 
@@ -30,6 +43,15 @@ def occ_local_symbol(trading_class: str, expiry: str, right: str, strike: float)
 
 
 _FUTURE_MONTH_CODES = "FGHJKMNQUVXZ"
+AM_SETTLED_OPTION_CLASSES = ("SPX", "VIX")
+
+
+def previous_weekday(yyyymmdd: str) -> str:
+    """The weekday before ``yyyymmdd`` (holidays are not known here)."""
+    day = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8])) - timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return f"{day:%Y%m%d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +63,9 @@ class ContractSpec:
     sec_type: str
     exchange: str
     currency: str = "USD"
-    last_trade_date: str = ""
+    last_trade_date: str = ""  # YYYYMMDD, the last trading day
+    real_expiration: str = ""  # YYYYMMDD, the expiration (settlement) date
+    last_trade_time: str = ""  # HH:MM:SS on the last trading day, in ``time_zone``
     strike: float = 0.0
     right: str = ""
     multiplier: str = ""
@@ -59,6 +83,19 @@ class ContractSpec:
     def exchanges(self) -> tuple[str, ...]:
         """Exchanges a request may name for this contract (its own one always included)."""
         return self.valid_exchanges or (self.exchange,)
+
+    @property
+    def contract_month(self) -> str:
+        """YYYYMM of the expiration (IB's contractMonth)."""
+        return (self.real_expiration or self.last_trade_date)[:6]
+
+    @property
+    def last_times(self) -> str:
+        """The contract details' date field as IB fills it: the last trading day, then the
+        last trading time and its zone when known (ib_async splits them apart)."""
+        if not self.last_trade_time:
+            return self.last_trade_date
+        return f"{self.last_trade_date} {self.last_trade_time} {self.time_zone}"
 
 
 def index(
@@ -78,7 +115,8 @@ def index(
 
 
 def vix_future(expiry: str, *, key: str = "", con_id: int = 0) -> ContractSpec:
-    """A VIX future (FUT VIX, class VX, CFE, x1000) expiring on ``expiry`` (YYYYMMDD)."""
+    """A VIX future (FUT VIX, class VX, CFE, x1000) expiring on ``expiry`` (YYYYMMDD). It last
+    trades on its settlement day, until 08:00 Chicago time (CFE)."""
     month_code = _FUTURE_MONTH_CODES[int(expiry[4:6]) - 1]
     return ContractSpec(
         key=key or f"VX {expiry}",
@@ -86,6 +124,8 @@ def vix_future(expiry: str, *, key: str = "", con_id: int = 0) -> ContractSpec:
         sec_type="FUT",
         exchange="CFE",
         last_trade_date=expiry,
+        real_expiration=expiry,
+        last_trade_time="08:00:00",
         multiplier="1000",
         trading_class="VX",
         local_symbol=f"VX{month_code}{expiry[3]}",
@@ -105,17 +145,24 @@ def option(
     *,
     key: str = "",
     con_id: int = 0,
+    last_trade_date: str = "",
 ) -> ContractSpec:
     """An index option: ``trading_class`` SPX or SPXW (symbol SPX) or VIX (symbol VIX), on CBOE,
-    x100, also reachable through SMART. Keyed like ``SPXW 20260320 P6200``."""
+    x100, also reachable through SMART, expiring on ``expiry`` and keyed like
+    ``SPXW 20260320 P6200``. SPX (AM) and VIX options last trade on the weekday before their
+    expiration (``last_trade_date`` for a holiday week); SPXW (PM) on their expiration day."""
     symbol = "VIX" if trading_class == "VIX" else "SPX"
     right = right[:1].upper()
+    am = trading_class in AM_SETTLED_OPTION_CLASSES
+    last_trade = last_trade_date or (previous_weekday(expiry) if am else expiry)
     return ContractSpec(
         key=key or f"{trading_class} {expiry} {right}{_strike_text(strike)}",
         symbol=symbol,
         sec_type="OPT",
         exchange="CBOE",
-        last_trade_date=expiry,
+        last_trade_date=last_trade,
+        real_expiration=expiry,
+        last_trade_time="15:00:00" if trading_class == "SPXW" else "15:15:00",
         strike=float(strike),
         right=right,
         multiplier="100",
@@ -227,7 +274,17 @@ def _same_multiplier(a: str, b: str) -> bool:
         return a == b
 
 
-def matches(spec: ContractSpec, query: ContractQuery) -> bool:
+def _same_date(spec: ContractSpec, text: str, *, accept_expiration_dates: bool) -> bool:
+    if len(text) == 6:
+        return spec.contract_month == text
+    if text[:8] == spec.last_trade_date:
+        return True
+    return accept_expiration_dates and text[:8] == spec.real_expiration
+
+
+def matches(
+    spec: ContractSpec, query: ContractQuery, *, accept_expiration_dates: bool = False
+) -> bool:
     """Whether ``spec`` is one of the contracts ``query`` describes."""
     if query.con_id:
         return spec.con_id == query.con_id
@@ -236,7 +293,8 @@ def matches(spec: ContractSpec, query: ContractQuery) -> bool:
     checks = (
         not query.symbol or query.symbol.upper() == spec.symbol.upper(),
         not query.sec_type or query.sec_type.upper() == spec.sec_type,
-        not query.last_trade_date or spec.last_trade_date.startswith(query.last_trade_date),
+        not query.last_trade_date
+        or _same_date(spec, query.last_trade_date, accept_expiration_dates=accept_expiration_dates),
         not query.strike or abs(query.strike - spec.strike) < 1e-9,
         not query.right or query.right == spec.right,
         not query.multiplier or _same_multiplier(query.multiplier, spec.multiplier),
@@ -253,12 +311,15 @@ class Catalogue:
     """The contracts the gateway knows, by key and conId; conIds are assigned on add."""
 
     _by_key: dict[str, ContractSpec] = field(default_factory=dict)
+    accept_expiration_dates: bool = False
     _next_con_id: Iterator[int] = field(default_factory=lambda: itertools.count(FIRST_CON_ID))
 
     @classmethod
-    def of(cls, specs: Iterable[ContractSpec]) -> Catalogue:
+    def of(
+        cls, specs: Iterable[ContractSpec], *, accept_expiration_dates: bool = False
+    ) -> Catalogue:
         """A catalogue holding ``specs`` (conIds assigned to those without one)."""
-        catalogue = cls()
+        catalogue = cls(accept_expiration_dates=accept_expiration_dates)
         for spec in specs:
             catalogue.add(spec)
         return catalogue
@@ -292,7 +353,12 @@ class Catalogue:
 
     def find(self, query: ContractQuery) -> list[ContractSpec]:
         """Every contract the query describes, in catalogue order."""
-        return [spec for spec in self._by_key.values() if matches(spec, query)]
+        lenient = self.accept_expiration_dates
+        return [
+            spec
+            for spec in self._by_key.values()
+            if matches(spec, query, accept_expiration_dates=lenient)
+        ]
 
     def underlying_con_id(self, spec: ContractSpec) -> int:
         """The conId of the contract's underlying index, when the catalogue holds it, else 0."""

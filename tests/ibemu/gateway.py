@@ -305,6 +305,9 @@ class IBGateway:
     ``contracts`` is the catalogue (default: ``default_contracts()``); ``positions`` lists
     (catalogue key, quantity, average cost) in ``account``. With ``readonly`` (the default)
     orders are refused with error 321, as a gateway with the Read-Only API setting does.
+    Contracts are dated as IB dates them (catalogue.py): a request naming an option by its
+    expiration date rather than its last trading day finds nothing, unless
+    ``accept_expiration_dates``.
     """
 
     def __init__(
@@ -317,13 +320,17 @@ class IBGateway:
         port: int = 0,
         readonly: bool = True,
         send_current_time: bool = True,
+        accept_expiration_dates: bool = False,
     ) -> None:
         self.host = host
         self._port = port
         self.account = account
         self.readonly = readonly
         self.send_current_time = send_current_time
-        self.catalogue = Catalogue.of(default_contracts() if contracts is None else contracts)
+        self.catalogue = Catalogue.of(
+            default_contracts() if contracts is None else contracts,
+            accept_expiration_dates=accept_expiration_dates,
+        )
         self._positions: dict[str, PositionSpec] = {}
         for key, quantity, avg_cost in positions:
             self.catalogue.get(key)

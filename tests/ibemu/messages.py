@@ -38,13 +38,12 @@ def contract_details(
     req_id: int, spec: ContractSpec, *, exchange: str, under_con_id: int
 ) -> list[Field]:
     """contractData without its version field (server >= 164), no sec-id list."""
-    expiry = spec.last_trade_date
     return [
         Outgoing.CONTRACT_DATA,
         req_id,
         spec.symbol,
         spec.sec_type,
-        expiry,
+        spec.last_times,
         spec.strike,
         spec.right,
         exchange or spec.exchange,
@@ -61,7 +60,7 @@ def contract_details(
         under_con_id,
         spec.long_name,
         spec.primary_exchange,
-        expiry[:6],  # contractMonth
+        spec.contract_month,  # contractMonth
         "",  # industry
         "",  # category
         "",  # subcategory
@@ -75,7 +74,7 @@ def contract_details(
         spec.under_symbol,
         spec.under_sec_type,
         "",  # marketRuleIds
-        expiry,  # realExpirationDate
+        spec.real_expiration,  # realExpirationDate
         "",  # stockType
         "1",  # minSize
         "1",  # sizeIncrement

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from monitor.bundled import PORTFOLIO
 from monitor.domain.instruments import parse_instrument_id
 from monitor.portfolio.grouping import Position, group_positions
-from monitor.portfolio.model import Leg, Portfolio, Strategy, StrategyKind
+from monitor.portfolio.model import Leg, Portfolio, Strategy, StrategyKind, load_portfolio
 
 SOURCE = Path("ib")
 
@@ -102,3 +103,56 @@ def test_the_portfolio_file_names_strategies_and_the_account_gives_quantities() 
     assert len(grouped.differences) == 4
     assert "MY-CONDOR SPX 20260417 P6375: file +50, account +40" in grouped.differences[0]
     assert grouped.portfolio.account_size_usd == 1e6
+
+
+def test_the_bundled_portfolio_against_an_account_with_more_vix_positions() -> None:
+    """Account positions of the VIX layer the file does not list join the file's layer: one
+    SECOND-ENGINE strategy, never two of that name."""
+    bundled = load_portfolio(PORTFOLIO)
+    account = [Position(leg.instrument, leg.quantity) for leg in bundled.legs]
+    account += positions(("VIX 20260415 C25", 10), ("VIX 20260415 C32", -10))
+    grouped = group_positions(account, bundled, source=SOURCE)
+    names = [s.name for s in grouped.portfolio.strategies]
+    assert names == ["IC-APR17", "SECOND-ENGINE"]
+    layer = shape(grouped.portfolio)["SECOND-ENGINE"][1]
+    assert ("VIX 20260415 C25", 10) in layer
+    assert ("VIX 20260318 C22", 40) in layer
+    assert len(layer) == 5
+    assert grouped.joined == (
+        "VIX 20260415 C25 +10 joined SECOND-ENGINE",
+        "VIX 20260415 C32 -10 joined SECOND-ENGINE",
+    )
+    assert grouped.differences == ()
+
+
+def test_generated_names_never_repeat_a_file_strategy_name() -> None:
+    """A condor the account holds beside the file's, under the name grouping would give it,
+    and a VIX position when the file's only layer is not of kind second_engine."""
+    ids = ("SPX 20260417 P6375", "SPX 20260417 P6425", "SPX 20260417 C7150", "SPX 20260417 C7200")
+    file_legs = tuple(
+        Leg("IC-SPX-20260417", parse_instrument_id(i), q)
+        for i, q in zip(ids, (5, -5, -5, 5), strict=True)
+    )
+    hedge = (Leg("SECOND-ENGINE", parse_instrument_id("SPX 20260417 P6000"), 3),)
+    overrides = Portfolio(
+        Path("portfolio.toml"),
+        (
+            Strategy("IC-SPX-20260417", StrategyKind.IRON_CONDOR, file_legs),
+            Strategy("SECOND-ENGINE", StrategyKind.OTHER, hedge),
+        ),
+        1e6,
+    )
+    book = positions(
+        *zip(ids, (5, -5, -5, 5), strict=True),
+        ("SPX 20260417 P6000", 3),
+        ("SPX 20260417 P6300", 2),
+        ("SPX 20260417 P6350", -2),
+        ("SPX 20260417 C7225", -2),
+        ("SPX 20260417 C7275", 2),
+        ("VX 20260415", 1),
+    )
+    grouped = group_positions(book, overrides, source=SOURCE)
+    names = [s.name for s in grouped.portfolio.strategies]
+    assert len(names) == len(set(names))
+    assert names == ["IC-SPX-20260417", "SECOND-ENGINE", "SECOND-ENGINE-2", "IC-SPX-20260417-2"]
+    assert shape(grouped.portfolio)["SECOND-ENGINE-2"] == ("second_engine", [("VX 20260415", 1)])

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
-from monitor.domain.instruments import parse_instrument_id
-from monitor.feeds.ib_contracts import IbTerms, instrument_from, terms_for
+from monitor.domain.instruments import Settlement, parse_instrument_id
+from monitor.feeds.ib_contracts import (
+    IbListing,
+    IbTerms,
+    expiration,
+    listing_instrument,
+    pick_listing,
+    settlement_from,
+    terms_for,
+)
 from monitor.feeds.ib_errors import FARM_RECOVERY, IbErrorClass, classify
 
 
@@ -16,7 +26,7 @@ from monitor.feeds.ib_errors import FARM_RECOVERY, IbErrorClass, classify
         ("AD-NYSE", IbTerms("IND", "AD-NYSE", "NYSE")),
         (
             "VX 20260415",
-            IbTerms("FUT", "VIX", "CFE", trading_class="VX", expiry="20260415", multiplier="1000"),
+            IbTerms("FUT", "VIX", "CFE", trading_class="VX", expiry="202604", multiplier="1000"),
         ),
         (
             "SPXW 20260410 C7000",
@@ -25,7 +35,7 @@ from monitor.feeds.ib_errors import FARM_RECOVERY, IbErrorClass, classify
                 "SPX",
                 "CBOE",
                 trading_class="SPXW",
-                expiry="20260410",
+                expiry="202604",
                 right="C",
                 strike=7000.0,
                 multiplier="100",
@@ -38,7 +48,7 @@ from monitor.feeds.ib_errors import FARM_RECOVERY, IbErrorClass, classify
                 "VIX",
                 "CBOE",
                 trading_class="VIX",
-                expiry="20260318",
+                expiry="202603",
                 right="C",
                 strike=22.5,
                 multiplier="100",
@@ -46,33 +56,60 @@ from monitor.feeds.ib_errors import FARM_RECOVERY, IbErrorClass, classify
         ),
     ],
 )
-def test_terms_round_trip(contract: str, terms: IbTerms) -> None:
-    inst = parse_instrument_id(contract)
-    assert terms_for(inst) == terms
-    back = instrument_from(
-        terms.sec_type,
-        terms.symbol,
-        trading_class=terms.trading_class,
-        expiry=terms.expiry,
-        right=terms.right,
-        strike=terms.strike,
-    )
-    assert back == inst
+def test_instruments_are_asked_for_by_expiration_month(contract: str, terms: IbTerms) -> None:
+    assert terms_for(parse_instrument_id(contract)) == terms
 
 
-def test_real_expiration_wins_over_last_trade_date() -> None:
-    # IB reports AM-settled SPX options with the Thursday as last trade date.
-    inst = instrument_from(
-        "OPT",
-        "SPX",
-        trading_class="SPX",
-        expiry="20260416",
-        right="P",
-        strike=6425.0,
-        real_expiry="20260417",
+# (our id, IB's lastTradeDateOrContractMonth, realExpirationDate, lastTradeTime, zone, settles)
+# as IB reports them: an AM monthly and a VIX option last trade the day before they expire.
+LISTINGS = [
+    ("SPX 20261218 P6400", "OPT", "SPX", "20261217", "20261218", "15:15", "US/Central", "AM"),
+    ("SPXW 20261218 P6400", "OPT", "SPXW", "20261218", "20261218", "15:00", "US/Central", "PM"),
+    ("SPXW 20261203 C7000", "OPT", "SPXW", "20261203", "20261203", "16:00", "US/Eastern", "PM"),
+    ("VIX 20261216 C22", "OPT", "VIX", "20261215", "20261216", "15:15", "US/Central", "AM"),
+    ("VX 20261216", "FUT", "VX", "20261216", "20261216", "08:00:00", "US/Central", "AM"),
+]
+
+
+@pytest.mark.parametrize("case", LISTINGS, ids=[c[0] for c in LISTINGS])
+def test_listings_are_dated_by_expiration_and_their_settlement_derived(
+    case: tuple[str, ...],
+) -> None:
+    ours, sec_type, trading_class, last, real, at, zone, settles = case
+    inst = parse_instrument_id(ours)
+    symbol = "SPX" if trading_class.startswith("SPX") else "VIX"
+    right, strike = (
+        (ours.split()[2][0], float(ours.split()[2][1:])) if sec_type == "OPT" else ("", 0.0)
     )
-    assert inst is not None
-    assert inst.id == "SPX 20260417 P6425"
+    listing = IbListing(7, sec_type, symbol, trading_class, last, real, right, strike, at, zone)
+    assert listing_instrument(listing) == inst
+    assert settlement_from(listing) == Settlement(settles) == inst.settlement
+    # A position carries no realExpirationDate: derived from the last trading day.
+    from_position = IbListing(7, sec_type, symbol, trading_class, last, "", right, strike)
+    assert listing_instrument(from_position) == inst
+    assert expiration(from_position) == inst.expiry
+    # A VIX option's underlying is the future that settles with it.
+    if inst.root == "VIX":
+        assert inst.underlying == "VX 20261216"
+
+
+def test_a_holiday_moves_the_derived_expiration_to_the_next_session() -> None:
+    # 2026-04-03 is Good Friday (CBOE closed): an AM option last trading on Thursday 2 April
+    # with no realExpirationDate would expire on Monday 6 April.
+    listing = IbListing(1, "OPT", "SPX", "SPX", "20260402", "", "P", 6000.0)
+    assert expiration(listing) == date(2026, 4, 6)
+
+
+def test_pick_listing_takes_the_answer_with_our_expiration() -> None:
+    inst = parse_instrument_id("SPXW 20261218 P6400")
+    month = [
+        IbListing(n, "OPT", "SPX", "SPXW", f"202612{d:02d}", f"202612{d:02d}", "P", 6400.0)
+        for n, d in enumerate((16, 17, 18, 21), start=1)
+    ]
+    chosen = pick_listing(inst, month)
+    assert chosen is not None
+    assert chosen.con_id == 3
+    assert pick_listing(parse_instrument_id("SPXW 20261219 P6400"), month) is None
 
 
 @pytest.mark.parametrize(
@@ -82,17 +119,8 @@ def test_real_expiration_wins_over_last_trade_date() -> None:
 def test_contracts_outside_the_model_are_none(
     sec_type: str, symbol: str, trading_class: str
 ) -> None:
-    assert (
-        instrument_from(
-            sec_type,
-            symbol,
-            trading_class=trading_class,
-            expiry="20260417",
-            right="C",
-            strike=100.0,
-        )
-        is None
-    )
+    listing = IbListing(1, sec_type, symbol, trading_class, "20260417", "20260417", "C", 100.0)
+    assert listing_instrument(listing) is None
 
 
 def test_error_classes() -> None:

@@ -183,13 +183,48 @@ QUALIFY_CASES: list[tuple[Contract, str]] = [
     (Future("VIX", "202604", "CFE", tradingClass="VX"), "VX 20260415"),
     (Future(localSymbol="VXK6", exchange="CFE"), "VX 20260520"),
     (
-        Option("SPX", "20260417", 6425, "P", "CBOE", tradingClass="SPX", multiplier="100"),
+        # AM-settled options are dated by their last trading day, the day before expiration.
+        Option("SPX", "20260416", 6425, "P", "CBOE", tradingClass="SPX", multiplier="100"),
         "SPX 20260417 P6425",
     ),
+    (Option("SPX", "202604", 6800, "C", "CBOE", tradingClass="SPX"), "SPX 20260417 C6800"),
     (spxw_put(), SPXW_PUT),
     (Option("SPX", "20260320", 7000, "CALL", "SMART", tradingClass="SPXW"), "SPXW 20260320 C7000"),
-    (Option("VIX", "20260318", 22, "C", "CBOE", tradingClass="VIX"), "VIX 20260318 C22"),
+    (Option("VIX", "20260317", 22, "C", "CBOE", tradingClass="VIX"), "VIX 20260318 C22"),
 ]
+
+
+def test_dates_follow_ib_last_trading_day_convention() -> None:
+    """An AM-settled option asked for by its expiration date is unknown to IB; its details
+    carry the last trading day in lastTradeDateOrContractMonth and the expiration only in
+    realExpirationDate. A lenient gateway takes either."""
+
+    async def main(gw: IBGateway) -> None:
+        async with connected(gw) as ib:
+            by_expiration = Option("SPX", "20260417", 6425, "P", "CBOE", tradingClass="SPX")
+            found = await ib.reqContractDetailsAsync(by_expiration)
+            if not gw.catalogue.accept_expiration_dates:
+                assert found == []
+                return
+            [details] = found
+            assert details.contract is not None
+            assert details.contract.lastTradeDateOrContractMonth == "20260416"
+            assert details.realExpirationDate == "20260417"
+            assert details.lastTradeTime == "15:15:00"
+            assert details.contract.localSymbol == "SPX   260417P06425000"
+            [vix] = await ib.reqContractDetailsAsync(Option("VIX", "20260318", 22, "C", "CBOE"))
+            assert (vix.contract.lastTradeDateOrContractMonth, vix.realExpirationDate) == (
+                "20260317",
+                "20260318",
+            )
+            [future] = await ib.reqContractDetailsAsync(Future("VIX", "20260318", "CFE"))
+            assert future.contract is not None
+            assert future.contract.lastTradeDateOrContractMonth == future.realExpirationDate
+            assert future.lastTradeTime == "08:00:00"
+
+    for lenient in (False, True):
+        with IBGateway(accept_expiration_dates=lenient) as gw:
+            run(main(gw))
 
 
 def test_qualify_every_kind_of_contract(ib_gateway: IBGateway) -> None:
@@ -366,7 +401,7 @@ def test_denied_market_data_reaches_the_error_event(ib_gateway: IBGateway, code:
         async with connected(gw) as ib:
             errors = collect_errors(ib)
             contract = await qualify(
-                ib, Option("VIX", "20260318", 22, "C", "CBOE", tradingClass="VIX")
+                ib, Option("VIX", "20260317", 22, "C", "CBOE", tradingClass="VIX")
             )
             ticker = ib.reqMktData(contract)
             await until(gw, lambda: code in codes(errors), f"error {code}")
