@@ -1,7 +1,8 @@
 """Command line: `condor-monitor run | replay | check-config | generate-session`.
 
-Exit status: 0 done; 1 bad input or config (the message names the file and field);
-3 the replay input was cut short (everything before the cut was processed and reported).
+Exit status: 0 done; 1 bad input or config (the message names the file and field), or IB
+unreachable for ``ib-check``; 3 the replay input was cut short (everything before the cut was
+processed and reported); 4 ``ib-check`` found a leg that cannot be priced from quotes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from monitor.errors import MonitorError
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
 EXIT_TRUNCATED = 3
+EXIT_NOT_PRICED = 4
 
 
 def _port(text: str) -> int:
@@ -199,6 +201,21 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a daemon config and what it references")
     check.add_argument("config", type=Path)
+
+    ib_check = sub.add_parser(
+        "ib-check",
+        help="connect to IB read-only once: the account, how each position maps, the market "
+        "data of every line; exit 4 when a leg cannot be priced from quotes",
+    )
+    ib_check.add_argument(
+        "--config", type=Path, required=True, help='a config with [feed] kind = "ib"'
+    )
+    ib_check.add_argument(
+        "--wait",
+        type=float,
+        default=15.0,
+        help="seconds to wait for quotes (default 15; less when every leg is quoted)",
+    )
 
     gen = sub.add_parser("generate-session", help="write the synthetic vol-spike session")
     gen.add_argument("--seed", type=int, default=20260303)
@@ -431,6 +448,27 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ib_check(args: argparse.Namespace) -> int:
+    from monitor import app, ib_check, live  # noqa: PLC0415
+    from monitor.config import IbFeedConfig, load_config  # noqa: PLC0415
+
+    config = load_config(args.config)
+    if not isinstance(config.feed, IbFeedConfig):
+        raise MonitorError(f'{args.config}: [feed] kind is not "ib"; ib-check needs a live feed')
+    portfolio, _rules = app.load_common(config, args.config)
+    now = datetime.now(UTC)
+    instruments = live.with_underlyings(
+        live.base_instruments(config.feed, now) + [leg.instrument for leg in portfolio.legs]
+    )
+    report = asyncio.run(
+        ib_check.collect(
+            live.settings_from(config.feed), instruments, portfolio, wait_seconds=args.wait
+        )
+    )
+    print(ib_check.render(report))
+    return EXIT_NOT_PRICED if report.unpriced_legs else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from monitor import logs  # noqa: PLC0415
@@ -449,6 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _silence(args)
         if args.command == "mqtt":
             return _mqtt_sign(args)
+        if args.command == "ib-check":
+            return _ib_check(args)
         from monitor.feeds import generator  # noqa: PLC0415
 
         path = generator.write_session(args.out, seed=args.seed, scenario=args.scenario)

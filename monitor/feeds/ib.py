@@ -555,6 +555,18 @@ class IbFeed:
 
     # -- data -----------------------------------------------------------------------------
 
+    def accounts(self) -> list[str]:
+        """The accounts of the login (IB's managed accounts)."""
+        return list(self.ib.managedAccounts())
+
+    def server_version(self) -> int:
+        return int(self.ib.client.serverVersion())
+
+    @property
+    def client_id(self) -> int:
+        """The client id of the current (or last) connection."""
+        return self._client_id
+
     async def batches(self) -> AsyncIterator[EventBatch]:
         while True:
             yield await self._queue.get()
