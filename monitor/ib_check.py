@@ -162,7 +162,7 @@ async def collect(
         positions, skipped = await feed.positions()
         grouping = group_positions(positions, file_portfolio, source=Path("IB account"))
         legs = [leg.instrument for leg in grouping.portfolio.legs]
-        await feed.add_instruments(with_underlyings(instruments + legs), [i.id for i in legs])
+        await feed.set_instruments(with_underlyings(instruments + legs), [i.id for i in legs])
         leg_ids = {i.id for i in legs}
         latest = await _quotes(feed, leg_ids | {"SPX", "VIX"}, wait_seconds)
         report = CheckReport(

@@ -121,7 +121,7 @@ async def run_live(
         log_portfolio_warnings(portfolio, clock.now().astimezone(NEW_YORK).date())
         legs = [leg.instrument for leg in portfolio.legs]
         universe = with_underlyings(base + legs)
-        await feed.add_instruments(universe, [i.id for i in legs])
+        await feed.set_instruments(universe, [i.id for i in legs])
         await _serve(
             config,
             Book(portfolio, file_portfolio, base, universe),
@@ -173,8 +173,8 @@ async def _follow_positions(
     if _shape(portfolio) == _shape(book.portfolio):
         return
     legs = [leg.instrument for leg in portfolio.legs]
-    book.universe = with_underlyings(book.universe + legs)
-    await feed.add_instruments(book.universe, [i.id for i in legs])
+    book.universe = with_underlyings(book.base + legs)
+    await feed.set_instruments(book.universe, [i.id for i in legs])
     runtime.pipeline.replace_portfolio(portfolio, {i.id: i for i in book.universe})
     if recorder is not None:
         recorder.redeclare(book.universe)

@@ -240,17 +240,23 @@ class IbFeed:
 
     _client_id_refused = False
 
-    async def add_instruments(self, instruments: Sequence[Instrument], legs: Sequence[str]) -> None:
-        """Adds instruments (the imported book's legs); qualifies and subscribes them now."""
-        for inst in instruments:
-            if inst.id not in self.instruments:
-                self.instruments[inst.id] = inst
-                self.status[inst.id] = InstrumentStatus()
-        self.legs |= set(legs)
+    async def set_instruments(self, instruments: Sequence[Instrument], legs: Sequence[str]) -> None:
+        """Makes ``instruments`` the feed's universe (the book changed during the day): new ones
+        are qualified and subscribed, those no longer wanted cancelled; every other
+        subscription stays as it is (IB restarts a re-requested line from nothing)."""
+        wanted = {inst.id: inst for inst in instruments}
+        for inst_id in [i for i in self.instruments if i not in wanted]:
+            del self.instruments[inst_id]
+            self.status.pop(inst_id, None)
+        for inst_id, inst in wanted.items():
+            if inst_id not in self.instruments:
+                self.instruments[inst_id] = inst
+                self.status[inst_id] = InstrumentStatus()
+        self.legs = set(legs)
         if self.ib.isConnected():
             await self._qualify()
             if not self.idle:
-                self.subscribe_all()
+                self.subscribe_changes()
 
     def go_idle(self) -> None:
         """Cancels every market-data subscription; the connection (and the position updates
@@ -358,18 +364,41 @@ class IbFeed:
             multiplier=t.multiplier,
         )
 
+    def _chosen(self) -> list[str]:
+        """The qualified instruments the line budget takes, in priority order; the rest are
+        noted and logged."""
+        order = sorted(
+            (i for i in self.instruments if i in self._contracts),
+            key=lambda i: _priority(self.instruments[i], self.legs),
+        )
+        budget = self.settings.max_lines
+        chosen, left_out = order[:budget], order[budget:]
+        if tuple(left_out) != self.state.unsubscribed_for_budget and left_out:
+            log.warning("ib_line_budget", subscribed=len(chosen), left_out=left_out)
+        self.state.unsubscribed_for_budget = tuple(left_out)
+        return chosen
+
     def subscribe_all(self) -> None:
         """(Re)subscribes every qualified instrument within the line budget."""
         self._cancel_all()
-        order = sorted(self._contracts, key=lambda i: _priority(self.instruments[i], self.legs))
-        budget = self.settings.max_lines
-        chosen, left_out = order[:budget], order[budget:]
-        self.state.unsubscribed_for_budget = tuple(left_out)
-        if left_out:
-            log.warning("ib_line_budget", subscribed=len(chosen), left_out=left_out)
         self.ib.reqMarketDataType(int(self.settings.market_data_type))
-        for inst_id in chosen:
+        for inst_id in self._chosen():
             self._subscribe(inst_id, self._data_type(inst_id))
+
+    def subscribe_changes(self) -> None:
+        """Subscribes the instruments that are wanted and not subscribed, cancels the lines of
+        those no longer wanted (or pushed out of the budget); the others keep streaming."""
+        chosen = self._chosen()
+        for inst_id in [i for i in self._tickers if i not in chosen]:
+            del self._tickers[inst_id]
+            with contextlib.suppress(Exception):  # a subscription lost with the connection
+                self.ib.cancelMktData(self._contracts[inst_id])
+            if inst_id in self.status:
+                self.status[inst_id].subscribed = False
+        added = [i for i in chosen if i not in self._tickers]
+        for inst_id in added:
+            self._subscribe(inst_id, self._data_type(inst_id))
+        log.info("ib_subscriptions_changed", added=added, streaming=len(self._tickers))
 
     def _falls_back(self) -> bool:
         """Whether a refused instrument is asked again with delayed data."""
@@ -492,7 +521,7 @@ class IbFeed:
         elif kind is IbErrorClass.CLIENT_ID_IN_USE:
             self._client_id_refused = True
             log.warning("ib_client_id_refused", client_id=self._client_id, message=message)
-        elif kind is IbErrorClass.ENTITLEMENT and inst_id is not None:
+        elif kind is IbErrorClass.ENTITLEMENT and inst_id in self.status:
             self._denied(inst_id, code, message)
         else:
             log.warning("ib_error", req_id=req_id, code=code, message=message, instrument=inst_id)
@@ -524,8 +553,8 @@ class IbFeed:
         events: list[Event] = []
         for ticker in tickers:
             inst_id = self._by_con_id.get(ticker.contract.conId if ticker.contract else 0)
-            if inst_id is None:
-                continue
+            if inst_id is None or inst_id not in self.instruments:
+                continue  # not ours, or dropped from the book since
             event = self._event(self.instruments[inst_id], ticker)
             status = self.status[inst_id]
             status.market_data_type = ticker.marketDataType
