@@ -65,6 +65,11 @@ class IbFeedConfig(_Section):
     record_dir: Path | None = None
     evaluation_interval_seconds: Annotated[float, Field(gt=0.0, le=60.0)] = 15.0
     connect_timeout_seconds: Annotated[float, Field(gt=0.0, le=120.0)] = 10.0
+    # Reconnection waits about a second after a loss, then doubles up to this cap (jittered).
+    reconnect_max_seconds: Annotated[float, Field(ge=1.0, le=600.0)] = 10.0
+    # In the session, no market data for this long while subscribed: resubscribe; as long
+    # again: reconnect. 0 turns the watch off.
+    silent_seconds: Annotated[float, Field(ge=0.0, le=3600.0)] = 30.0
     # Outside the SPX options session (weekends, holidays, nights; early closes from the
     # exchange calendar) the market data subscriptions are cancelled and the connection kept;
     # they are made again this long before the next open.

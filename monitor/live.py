@@ -56,7 +56,8 @@ def settings_from(feed: IbFeedConfig) -> IbSettings:
         fall_back_to_delayed=feed.fall_back_to_delayed,
         max_lines=feed.max_lines,
         connect_timeout_seconds=feed.connect_timeout_seconds,
-        backoff=Backoff(1.0, 60.0),
+        backoff=Backoff(1.0, feed.reconnect_max_seconds),
+        silent_seconds=feed.silent_seconds,
     )
 
 

@@ -21,6 +21,7 @@ import contextlib
 import copy
 import math
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,7 @@ from monitor.feeds.ib_contracts import (
     terms_for,
 )
 from monitor.feeds.ib_errors import FARM_BROKEN, FARM_RECOVERY, IbErrorClass, classify
+from monitor.market.hours import market_view
 from monitor.portfolio.grouping import Position
 
 log = structlog.get_logger(__name__)
@@ -66,7 +68,9 @@ class IbSettings:
     fall_back_to_delayed: bool = True
     max_lines: int = 90  # market-data lines this feed may use (IB's default allowance is 100)
     connect_timeout_seconds: float = 10.0
-    backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 60.0))
+    # Reconnection: about a second after a loss, then doubling (jittered) up to the cap.
+    backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 10.0))
+    silent_seconds: float = 30.0  # in the session: resubscribe, then reconnect; 0: never
 
 
 @dataclass(slots=True)
@@ -87,6 +91,9 @@ class FeedState:
     errors: dict[str, int] = field(default_factory=dict)  # by IbErrorClass
     broken_farms: set[int] = field(default_factory=set)
     unsubscribed_for_budget: tuple[str, ...] = ()
+    last_error: str = ""  # why the last connection attempt failed; empty once connected
+    failed_attempts: int = 0  # connection attempts failed since the last connection
+    silent_recoveries: int = 0  # resubscribes and reconnects made for a silent feed
 
 
 def _clean(
@@ -193,6 +200,8 @@ class IbFeed:
         self._queue: asyncio.Queue[EventBatch] = asyncio.Queue()
         self._lost = asyncio.Event()
         self._last_stamp: datetime | None = None
+        self._last_data = time.monotonic()  # when IB last sent market data (monotonic s)
+        self._silent_steps = 0  # 1 after a resubscribe for silence, until data comes
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._on_disconnected
@@ -209,15 +218,7 @@ class IbFeed:
         last: Exception | None = None
         for _attempt in range(s.client_id_attempts):
             try:
-                await self.ib.connectAsync(
-                    s.host,
-                    s.port,
-                    clientId=self._client_id,
-                    timeout=s.connect_timeout_seconds,
-                    readonly=True,
-                    account=s.account,
-                    fetchFields=ib_async.StartupFetch.POSITIONS,
-                )
+                await self._connect_once()
             except (ConnectionError, OSError, TimeoutError) as exc:
                 last = exc
                 if self._client_id_refused:
@@ -233,12 +234,47 @@ class IbFeed:
         self.state.connected = True
         self.state.ib_connected = True
         self.state.connections += 1
+        self.state.last_error = ""
+        self.state.failed_attempts = 0
         log.info("ib_connected", host=s.host, port=s.port, client_id=self._client_id)
         await self._qualify()
         if not self.idle:
             self.subscribe_all()
 
+    async def _connect_once(self) -> None:
+        """One connection attempt with the current client id; a 326 ends it at once (IB
+        closes such a connection, but the client would wait out its whole timeout)."""
+        s = self.settings
+        self._refused = asyncio.Event()
+        attempt = asyncio.ensure_future(
+            self.ib.connectAsync(
+                s.host,
+                s.port,
+                clientId=self._client_id,
+                timeout=s.connect_timeout_seconds,
+                readonly=True,
+                account=s.account,
+                fetchFields=ib_async.StartupFetch.POSITIONS,
+            )
+        )
+        refused = asyncio.ensure_future(self._refused.wait())
+        try:
+            await asyncio.wait({attempt, refused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            refused.cancel()
+            if not attempt.done():
+                attempt.cancel()
+            await asyncio.gather(attempt, refused, return_exceptions=True)
+        if not attempt.cancelled() and attempt.exception() is None:
+            return
+        if self._client_id_refused:
+            self.ib.disconnect()
+            raise ConnectionError(f"client id {self._client_id} is in use (IB 326)")
+        exc = attempt.exception() if not attempt.cancelled() else None
+        raise exc if exc is not None else ConnectionError("connection attempt cancelled")
+
     _client_id_refused = False
+    _refused: asyncio.Event | None = None
 
     async def set_instruments(self, instruments: Sequence[Instrument], legs: Sequence[str]) -> None:
         """Makes ``instruments`` the feed's universe (the book changed during the day): new ones
@@ -420,24 +456,90 @@ class IbFeed:
             self.ib.reqMarketDataType(int(self.settings.market_data_type))
 
     async def run(self) -> None:
-        """Keeps the connection up: reconnects with backoff and rebuilds the subscriptions."""
+        """Keeps the connection up: reconnects with backoff and rebuilds the subscriptions. A
+        lost connection is tried again within about a second, then with backoff doubling up to
+        its cap; each failure is kept (``state.last_error``) for /readyz and the logs."""
         failures = 0
         while True:
             try:
                 if not self.ib.isConnected():
                     await self.connect()
                     failures = 0
-                await self._lost.wait()
+                await self._watch()
             except (ConnectionError, OSError, TimeoutError) as exc:
                 failures += 1
+                self.state.failed_attempts = failures
+                self.state.last_error = self._why(exc)
                 delay = self.settings.backoff.delay(failures, self._rng)
-                log.warning("ib_connect_failed", error=str(exc), retry_in_seconds=round(delay, 2))
+                log.warning(
+                    "ib_connect_failed",
+                    error=self.state.last_error,
+                    attempt=failures,
+                    retry_in_seconds=round(delay, 2),
+                )
                 await asyncio.sleep(delay)
             else:
                 failures += 1
                 delay = self.settings.backoff.delay(failures, self._rng)
                 log.warning("ib_disconnected", retry_in_seconds=round(delay, 2))
                 await asyncio.sleep(delay)
+
+    def _why(self, exc: BaseException) -> str:
+        """A failed connection attempt in words, with the address tried."""
+        where = f"{self.settings.host}:{self.settings.port}"
+        if isinstance(exc, ConnectionRefusedError):
+            return f"connection refused at {where}: no IB Gateway or TWS API listening there"
+        if isinstance(exc, TimeoutError):
+            return (
+                f"no API handshake from {where} within "
+                f"{self.settings.connect_timeout_seconds:g} s (is the API enabled, and this "
+                "host a trusted IP?)"
+            )
+        return f"{where}: {exc or type(exc).__name__}"
+
+    def _expecting_data(self) -> bool:
+        """Whether silence means something is wrong: subscribed, IB connected to its servers
+        (after 1100 a new connection would not help) and the SPX options session open."""
+        return (
+            self.state.connected
+            and self.state.ib_connected
+            and not self.idle
+            and bool(self._tickers)
+            and market_view(self.clock()).open
+        )
+
+    async def _watch(self) -> None:
+        """Returns when the connection is lost. Meanwhile a feed that stays silent in the
+        session for ``silent_seconds`` (the socket open, nothing sent: a hung gateway or a
+        dead farm IB did not report) is resubscribed; silent as long again, it is
+        disconnected so that ``run`` connects anew."""
+        silent = self.settings.silent_seconds
+        check = min(1.0, silent / 4.0) if silent > 0 else 1.0
+        self._last_data = time.monotonic()
+        self._silent_steps = 0
+        while not self._lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(check):
+                    await self._lost.wait()
+            if silent <= 0 or self._lost.is_set():
+                continue
+            if not self._expecting_data():
+                self._last_data = time.monotonic()
+                continue
+            quiet = time.monotonic() - self._last_data
+            if quiet < silent:
+                continue
+            self.state.silent_recoveries += 1
+            if self._silent_steps == 0:
+                log.warning("ib_feed_silent", seconds=round(quiet, 1), action="resubscribe")
+                self._silent_steps = 1
+                self._last_data = time.monotonic()
+                self.subscribe_all()
+                continue
+            log.warning("ib_feed_silent", seconds=round(quiet, 1), action="reconnect")
+            self.ib.disconnect()
+            self._on_disconnected()
+            return
 
     async def history(
         self, inst_id: str, bar_minutes: int, *, days: int = 2
@@ -520,6 +622,8 @@ class IbFeed:
             log.info("ib_restored_data_kept", code=code, message=message)
         elif kind is IbErrorClass.CLIENT_ID_IN_USE:
             self._client_id_refused = True
+            if self._refused is not None:
+                self._refused.set()
             log.warning("ib_client_id_refused", client_id=self._client_id, message=message)
         elif kind is IbErrorClass.ENTITLEMENT and inst_id in self.status:
             self._denied(inst_id, code, message)
@@ -549,6 +653,8 @@ class IbFeed:
         return now
 
     def _on_tickers(self, tickers: set[ib_async.Ticker]) -> None:
+        self._last_data = time.monotonic()
+        self._silent_steps = 0
         now = self._stamp()
         events: list[Event] = []
         for ticker in tickers:
