@@ -351,7 +351,7 @@ def _serve_endpoints(
     def state() -> tuple[int, dict[str, Any]]:
         latest = pipeline.latest
         if latest is None:
-            return 503, {"error": "no book snapshot yet"}
+            return 503, {"error": "no book snapshot yet", "ready": ready().document()}
         document = state_document(latest, pipeline.firing, config.instance)
         document["ready"] = ready().document()
         return 200, document
@@ -454,6 +454,10 @@ def _ready_status(pipeline: Pipeline, *, live: bool, now: datetime) -> str | Non
     link = pipeline.link_status() if pipeline.link_status else None
     if live and link is not None and link.connected and not market_view(now).open:
         return "connected; the market is closed, waiting for the session"
+    if live and link is not None and link.connections == 0 and link.failed_attempts:
+        # Up and alerting (FeedNeverConnected) though blind: a start that waited for the
+        # broker would be killed by systemd's start timeout and page nobody.
+        return f"not connected to the broker at {link.address}: {link.last_error}; retrying"
     return None
 
 

@@ -52,8 +52,13 @@ def readiness(
     # Live and closed, the first snapshot waits for the session (the feed idles meanwhile).
     if pipeline.latest is None and (link is None or market_open):
         reasons.append("no book snapshot yet")
-    if not connected:
-        reasons.append("the live feed is disconnected")
+    if link is not None and link.connections == 0:
+        tried = f"{link.failed_attempts} attempts failed" if link.failed_attempts else "connecting"
+        why = f": {link.last_error}" if link.last_error else ""
+        reasons.append(f"the live feed has not reached the broker since the start ({tried}){why}")
+    elif not connected:
+        why = f": {link.last_error}" if link is not None and link.last_error else ""
+        reasons.append(f"the live feed is disconnected{why}")
     if market_open and not age <= max_data_age_seconds:
         shown = f"{age:,.0f} s old" if math.isfinite(age) else "missing"
         reasons.append(

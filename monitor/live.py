@@ -6,6 +6,7 @@ replay. Rules are evaluated on every batch of ticks and, between ticks, every
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,7 +29,6 @@ from monitor.clock import Clock, LiveClock
 from monitor.config import DaemonConfig, IbFeedConfig
 from monitor.delivery.worker import Backoff
 from monitor.domain.instruments import NEW_YORK, Instrument, future_id, parse_instrument_id
-from monitor.errors import MonitorError
 from monitor.feeds.ib import IbFeed, IbSettings, MarketDataType
 from monitor.feeds.recorder import SessionRecorder
 from monitor.market.hours import feed_window, next_open
@@ -87,57 +87,116 @@ async def run_live(
     config_path: Path | None,
     clock: Clock | None = None,
 ) -> None:
-    """Runs until stopped; ``clock`` is the wall clock (replaced by tests of other hours)."""
+    """Runs until stopped; ``clock`` is the wall clock (replaced by tests of other hours).
+
+    Everything but the book comes up before the broker answers: the HTTP endpoints (/readyz
+    says why the feed is not there), MQTT's status, delivery and the rules, which run on a
+    book that knows nothing until the first connection, so ``FeedNeverConnected`` pages when
+    IB Gateway is down or its login failed."""
     feed_config = config.feed
     assert isinstance(feed_config, IbFeedConfig)  # the caller dispatched on the feed kind
     clock = clock or LiveClock()
     base = base_instruments(feed_config, clock.now())
     file_legs = [leg.instrument for leg in file_portfolio.legs]
+    universe = with_underlyings(base + file_legs)
     feed = IbFeed(
-        settings_from(feed_config),
-        with_underlyings(base + file_legs),
-        legs=[i.id for i in file_legs],
-        clock=clock.now,
+        settings_from(feed_config), universe, legs=[i.id for i in file_legs], clock=clock.now
     )
     follow_session(feed, feed_config, clock.now())  # idle from the first connection
     stopping = Stop()
-    listen_for_stop(stopping)  # a stop while the gateway is awaited is clean too
+    listen_for_stop(stopping)
+    runtime = await open_runtime(
+        config,
+        file_portfolio,
+        rules,
+        {i.id: i for i in universe},
+        config_path=config_path,
+        live=True,
+        wall=clock.now,
+        stopping=stopping,
+    )
+    runtime.pipeline.link_status = lambda: link_status(feed)
     connection = asyncio.create_task(feed.run(), name="ib-feed")
     try:
-        while not feed.ib.isConnected() or not feed.state.connected:
-            if stopping.requested:
-                return
-            if connection.done():
-                connection.result()  # raises what stopped it
-            await asyncio.sleep(POLL_SECONDS)
-        feed.positions_changed = False
-        portfolio = (
-            await imported(feed, file_portfolio) if feed_config.import_positions else file_portfolio
-        )
-        log.info(
-            "book_imported",
-            strategies={s.name: s.kind.value for s in portfolio.strategies},
-            legs=len(portfolio.legs),
-        )
-        log_portfolio_warnings(portfolio, clock.now().astimezone(NEW_YORK).date())
-        legs = [leg.instrument for leg in portfolio.legs]
-        universe = with_underlyings(base + legs)
-        await feed.set_instruments(universe, [i.id for i in legs])
-        await _serve(
-            config,
-            Book(portfolio, file_portfolio, base, universe),
-            rules,
-            feed=feed,
-            config_path=config_path,
-            clock=clock,
-            stopping=stopping,
-        )
+        if await _until_connected(feed, runtime, connection, clock, feed_config):
+            book = await _first_book(
+                feed_config, feed, runtime, file_portfolio, base=base, clock=clock
+            )
+            await _serve(config, book, runtime, feed=feed, clock=clock)
     finally:
         connection.cancel()
         await asyncio.gather(connection, return_exceptions=True)
+        await close_runtime(runtime)
         await feed.close()
         for number in STOP_SIGNALS:
             asyncio.get_running_loop().remove_signal_handler(number)
+        log.info("live_end", run_id=runtime.run_id, snapshots=runtime.pipeline.stats.snapshots)
+
+
+def link_status(feed: IbFeed) -> LinkStatus:
+    """The feed's connection as the pipeline, /readyz and the metrics see it."""
+    state = feed.state
+    return LinkStatus(
+        state.connected and state.ib_connected,
+        feed.denied,
+        feed.data_types(),
+        state.connections,
+        feed.idle,
+        failed_attempts=state.failed_attempts,
+        last_error=state.last_error,
+        address=f"{feed.settings.host}:{feed.settings.port}",
+    )
+
+
+async def _until_connected(
+    feed: IbFeed,
+    runtime: Runtime,
+    connection: asyncio.Task[None],
+    clock: Clock,
+    feed_config: IbFeedConfig,
+) -> bool:
+    """Waits for the first connection, the rules evaluated every interval meanwhile; False
+    when a stop came first."""
+    interval = feed_config.evaluation_interval_seconds
+    last_evaluation = -math.inf
+    while not feed.ib.isConnected() or not feed.state.connected:
+        if runtime.stopping.requested:
+            return False
+        if connection.done():
+            connection.result()  # raises what stopped it
+        if time.monotonic() - last_evaluation >= interval:
+            await runtime.pipeline.tick(clock.now())
+            last_evaluation = time.monotonic()
+        await asyncio.sleep(POLL_SECONDS)
+    return True
+
+
+async def _first_book(
+    feed_config: IbFeedConfig,
+    feed: IbFeed,
+    runtime: Runtime,
+    file_portfolio: Portfolio,
+    *,
+    base: list[Instrument],
+    clock: Clock,
+) -> Book:
+    """The book once connected: the account's positions joined to the file's strategies."""
+    feed.positions_changed = False
+    portfolio = (
+        await imported(feed, file_portfolio) if feed_config.import_positions else file_portfolio
+    )
+    log.info(
+        "book_imported",
+        strategies={s.name: s.kind.value for s in portfolio.strategies},
+        legs=len(portfolio.legs),
+    )
+    log_portfolio_warnings(portfolio, clock.now().astimezone(NEW_YORK).date())
+    legs = [leg.instrument for leg in portfolio.legs]
+    universe = with_underlyings(base + legs)
+    await feed.set_instruments(universe, [i.id for i in legs])
+    if _shape(portfolio) != _shape(file_portfolio):
+        runtime.pipeline.replace_portfolio(portfolio, {i.id: i for i in universe})
+    return Book(portfolio, file_portfolio, base, universe)
 
 
 async def imported(feed: IbFeed, file_portfolio: Portfolio) -> Portfolio:
@@ -242,51 +301,22 @@ async def _warm_up(config: DaemonConfig, runtime: Runtime, feed: IbFeed, now: da
 
 
 async def _serve(
-    config: DaemonConfig,
-    book: Book,
-    rules: RuleSet,
-    *,
-    feed: IbFeed,
-    config_path: Path | None,
-    clock: Clock,
-    stopping: Stop,
+    config: DaemonConfig, book: Book, runtime: Runtime, *, feed: IbFeed, clock: Clock
 ) -> None:
     feed_config = config.feed
     assert isinstance(feed_config, IbFeedConfig)
-    universe = book.universe
-    runtime = await open_runtime(
-        config,
-        book.portfolio,
-        rules,
-        {i.id: i for i in universe},
-        config_path=config_path,
-        live=True,
-        wall=clock.now,
-        stopping=stopping,
-    )
     pipeline = runtime.pipeline
-    pipeline.link_status = lambda: LinkStatus(
-        feed.state.connected and feed.state.ib_connected,
-        feed.denied,
-        feed.data_types(),
-        feed.state.connections,
-        feed.idle,
-    )
     recorder = (
         SessionRecorder(
-            feed_config.record_dir, universe, f"condor-monitor record: IB {feed_config.host}"
+            feed_config.record_dir, book.universe, f"condor-monitor record: IB {feed_config.host}"
         )
         if feed_config.record_dir is not None
         else None
     )
     interval = feed_config.evaluation_interval_seconds
-    try:
-        await _warm_up(config, runtime, feed, clock.now())
-    except MonitorError:
-        await close_runtime(runtime)
-        raise
+    await _warm_up(config, runtime, feed, clock.now())
     last_evaluation = time.monotonic()
-    log.info("live_start", run_id=runtime.run_id, instruments=len(universe))
+    log.info("live_start", run_id=runtime.run_id, instruments=len(book.universe))
     try:
         while not runtime.stopping.requested:
             try:
@@ -307,5 +337,3 @@ async def _serve(
     finally:
         if recorder is not None:
             recorder.close()
-        await close_runtime(runtime)
-        log.info("live_end", run_id=runtime.run_id, snapshots=pipeline.stats.snapshots)

@@ -56,6 +56,9 @@ class LinkStatus:
     data_types: Mapping[str, int] = field(default_factory=dict)
     connections: int = 0  # successful connections so far (reconnects are the rest)
     idle: bool = False  # outside the session: connected, market data not subscribed
+    failed_attempts: int = 0  # connection attempts failed since the last connection
+    last_error: str = ""  # why the last attempt failed, in words; empty once connected
+    address: str = ""  # host:port of the broker
 
 
 @dataclass(slots=True)
@@ -148,6 +151,8 @@ class Pipeline:
             ),
             connected=link.connected if link else True,
             denied_instruments=link.denied if link else 0,
+            never_connected=link is not None and link.connections == 0,
+            failed_connection_attempts=link.failed_attempts if link else 0,
         )
 
     def storage_health(self) -> StorageHealth:
@@ -255,8 +260,11 @@ class Pipeline:
         """Evaluates the rules at ``now`` without new market data: ``for`` durations complete
         and data-age rules fire even when no tick arrives."""
         latest, last_event = self.latest, self.market.time
-        if last_event is None or (latest is None and not self.failures.in_row):
-            return []  # no market data yet: nothing to judge
+        blind = self.link_status is not None and latest is None
+        if not blind and (last_event is None or (latest is None and not self.failures.in_row)):
+            return []  # a replay before its first data: nothing to judge
+        # A live run without a book yet (not connected, or idling before the open) evaluates a
+        # book that knows nothing: the feed, journal and market-hours rules still run.
         if latest is not None and now <= latest.time:
             return []
         snapshot = self._last_good_at(now)

@@ -158,6 +158,8 @@ class FeedHealth:
     rejected_ticks: int = 0  # prices and values outside the sanity bounds (market/hygiene.py)
     failed_batches: int = 0  # batches whose snapshot raised; the run went on
     failed_batches_in_row: int = 0  # since the last batch that gave a snapshot
+    never_connected: bool = False  # a live feed that has not reached its broker once yet
+    failed_connection_attempts: int = 0  # since the last connection (live feeds)
 
 
 @dataclass(frozen=True, slots=True)

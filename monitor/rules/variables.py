@@ -580,6 +580,21 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         lambda s: s.feed.connected,
     ),
     Variable(
+        "feed.never_connected",
+        B,
+        "",
+        "a live feed that has not reached the broker once since the monitor started "
+        "(false in a replay)",
+        lambda s: s.feed.never_connected,
+    ),
+    Variable(
+        "feed.failed_connection_attempts",
+        N,
+        "attempts",
+        "connection attempts to the broker failed since the last connection (0 in a replay)",
+        lambda s: float(s.feed.failed_connection_attempts),
+    ),
+    Variable(
         "feed.denied_instruments",
         N,
         "instruments",

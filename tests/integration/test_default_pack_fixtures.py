@@ -71,6 +71,9 @@ CASES: dict[str, Check] = {
     # The bundled day with the broker link down from 11:00 to 11:03 (in-process: a replay
     # has no link).
     "FeedDisconnected": (bundled.PORTFOLIO, operator.ge, 0.0),
+    # A live run started at 08:00 New York with IB Gateway down until 09:30 (in-process, no
+    # market data at all): from 09:15 on, after its 2 minutes.
+    "FeedNeverConnected": (bundled.PORTFOLIO, operator.ge, 1.0),
     # The valuation raising from 11:00 to 11:01 (in-process): three failed batches in a row.
     "BatchesFailing": (bundled.PORTFOLIO, operator.ge, 3.0),
     # The journal refusing writes from 11:00 to 11:03 (in-process): nothing held yet.
@@ -141,7 +144,7 @@ def run_in_process(
     def link() -> LinkStatus:
         now = clock[-1] if clock else None
         down = link_down is not None and now is not None and link_down[0] <= now < link_down[1]
-        return LinkStatus(connected=not down, denied=0)
+        return LinkStatus(connected=not down, denied=0, connections=1)
 
     pipeline.link_status = link
     out: list[AlertTransition] = []
@@ -294,7 +297,49 @@ def journal_space_low(tmp_path: Path, beyond: Callable[[float, float], bool], li
     assert beyond(firing[0].value, limit)
 
 
+def feed_never_connected(
+    tmp_path: Path, beyond: Callable[[float, float], bool], limit: float
+) -> None:
+    del tmp_path
+    day = datetime(2026, 3, 3, tzinfo=NEW_YORK)
+    start, up = day.replace(hour=8), day.replace(hour=9, minute=30)
+    rule_set = load_rule_set([PACK])
+    pipeline = Pipeline(
+        universe=ReplayReader(bundled.SESSION).header.instruments,
+        portfolio=load_portfolio(bundled.PORTFOLIO),
+        rules=rule_set.rules,
+        inhibit_rules=rule_set.inhibit_rules,
+        sinks=[],
+        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+    )
+    clock = [start]
+
+    def link() -> LinkStatus:
+        attempts = int((clock[-1] - start).total_seconds() // 15)
+        if clock[-1] < up:  # refused every 15 s
+            return LinkStatus(connected=False, denied=0, connections=0, failed_attempts=attempts)
+        return LinkStatus(connected=True, denied=0, connections=1, idle=False)
+
+    pipeline.link_status = link
+    out: list[AlertTransition] = []
+
+    async def evaluate() -> None:
+        while clock[-1] < up + timedelta(minutes=5):  # the daemon's timer, no market data
+            out.extend(await pipeline.tick(clock[-1]))
+            clock.append(clock[-1] + timedelta(seconds=15))
+
+    asyncio.run(evaluate())
+    fired = [t for t in out if t.rule == "FeedNeverConnected"]
+    assert [t.state.value for t in fired] == ["firing", "resolved"]
+    assert fired[0].time == day.replace(hour=9, minute=17)  # 15 minutes before, then 2
+    assert beyond(fired[0].value, limit)
+    assert fired[0].value == 77 * 4  # an attempt every 15 s for the 77 minutes since 08:00
+    assert fired[1].time == up  # the first evaluation once connected
+    assert not [t for t in out if t.rule == "FeedDisconnected"]  # the start is not a loss
+
+
 IN_PROCESS: dict[str, Callable[[Path, Callable[[float, float], bool], float], None]] = {
+    "FeedNeverConnected": feed_never_connected,
     "BatchesFailing": batches_failing,
     "JournalUnavailable": journal_unavailable,
     "JournalSpaceLow": journal_space_low,
