@@ -54,6 +54,7 @@ def settings_from(feed: IbFeedConfig) -> IbSettings:
         account=feed.account,
         market_data_type=MarketDataType[feed.market_data_type.upper()],
         fall_back_to_delayed=feed.fall_back_to_delayed,
+        delayed_data_minutes=feed.delayed_data_minutes,
         max_lines=feed.max_lines,
         connect_timeout_seconds=feed.connect_timeout_seconds,
         backoff=Backoff(1.0, 60.0),
@@ -270,6 +271,8 @@ async def _serve(
         feed.data_types(),
         feed.state.connections,
         feed.idle,
+        delayed=feed.delayed(),
+        delayed_data_minutes=feed.settings.delayed_data_minutes,
     )
     recorder = (
         SessionRecorder(
