@@ -87,7 +87,7 @@ class InstrumentStatus:
 
     subscribed: bool = False
     market_data_type: int | None = None  # as IB reports it for the subscription
-    denied_code: int | None = None  # entitlement error; the leg is model-priced
+    denied_code: int | None = None  # entitlement error; asked again delayed if allowed
     last_update: datetime | None = None
 
     @property
