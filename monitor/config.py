@@ -59,6 +59,8 @@ class IbFeedConfig(_Section):
     account: str = ""
     market_data_type: Literal["live", "frozen", "delayed", "delayed_frozen"] = "live"
     fall_back_to_delayed: bool = True
+    # How far behind IB's delayed quotes are (10-15 minutes by exchange): added to their age.
+    delayed_data_minutes: Annotated[float, Field(ge=0.0, le=60.0)] = 15.0
     max_lines: Annotated[int, Field(ge=1, le=10_000)] = 90
     import_positions: bool = True
     vix_futures: Annotated[int, Field(ge=2, le=9)] = 4

@@ -54,6 +54,7 @@ def settings_from(feed: IbFeedConfig) -> IbSettings:
         account=feed.account,
         market_data_type=MarketDataType[feed.market_data_type.upper()],
         fall_back_to_delayed=feed.fall_back_to_delayed,
+        delayed_data_minutes=feed.delayed_data_minutes,
         max_lines=feed.max_lines,
         connect_timeout_seconds=feed.connect_timeout_seconds,
         backoff=Backoff(1.0, feed.reconnect_max_seconds),
@@ -145,6 +146,8 @@ def link_status(feed: IbFeed) -> LinkStatus:
         failed_attempts=state.failed_attempts,
         last_error=state.last_error,
         address=f"{feed.settings.host}:{feed.settings.port}",
+        delayed=feed.delayed(),
+        delayed_data_minutes=feed.settings.delayed_data_minutes,
     )
 
 

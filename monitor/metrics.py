@@ -253,6 +253,15 @@ class SnapshotCollector(Collector):
         for strategy in snapshot.strategies:
             model.add_metric([strategy.name], strategy.model_priced_legs)
         yield model
+        delayed = GaugeMetricFamily(
+            "condor_strategy_delayed_legs",
+            "Legs whose quotes the broker serves delayed",
+            labels=["strategy"],
+        )
+        for strategy in snapshot.strategies:
+            count = sum(lr.data_delayed for lr in snapshot.legs if lr.leg.strategy == strategy.name)
+            delayed.add_metric([strategy.name], count)
+        yield delayed
         index = GaugeMetricFamily(
             "condor_index_value", "Index value (points; issues for AD-NYSE)", labels=["index"]
         )

@@ -19,11 +19,18 @@ import structlog
 from monitor.domain.alerts import AlertTransition, InhibitRule
 from monitor.domain.health import StorageHealth
 from monitor.domain.instruments import Instrument
-from monitor.domain.quotes import EventBatch, IndexValue
+from monitor.domain.quotes import DELAYED_DATA_MINUTES, EventBatch, IndexValue
 from monitor.latency import Latency
 from monitor.market.hours import market_view
 from monitor.market.state import MarketState, QuoteStatus
-from monitor.portfolio.book import BetaSettings, BookSnapshot, FeedHealth, Risk, aggregate
+from monitor.portfolio.book import (
+    BetaSettings,
+    BookSnapshot,
+    FeedHealth,
+    LegRisk,
+    Risk,
+    aggregate,
+)
 from monitor.portfolio.model import Portfolio
 from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing.valuation import PricingSettings, Valuer
@@ -51,6 +58,9 @@ class LinkStatus:
 
     connected: bool
     denied: int
+    # Instruments whose quotes the broker serves delayed, and by how much.
+    delayed: frozenset[str] = field(default=frozenset(), kw_only=True)
+    delayed_data_minutes: float = field(default=DELAYED_DATA_MINUTES, kw_only=True)
     # Subscribed instruments by the market data type IB reports for them (live, frozen,
     # delayed, delayed_frozen; "pending" before the first report), for metrics.
     data_types: Mapping[str, int] = field(default_factory=dict)
@@ -59,6 +69,13 @@ class LinkStatus:
     failed_attempts: int = 0  # connection attempts failed since the last connection
     last_error: str = ""  # why the last attempt failed, in words; empty once connected
     address: str = ""  # host:port of the broker
+
+
+def marked_delayed(legs: tuple[LegRisk, ...], delayed: frozenset[str]) -> tuple[LegRisk, ...]:
+    """The legs, each marked by whether the feed quotes its instrument delayed."""
+    if not delayed and not any(lr.data_delayed for lr in legs):
+        return legs
+    return tuple(replace(lr, data_delayed=lr.leg.instrument.id in delayed) for lr in legs)
 
 
 @dataclass(slots=True)
@@ -146,14 +163,27 @@ class Pipeline:
             zero_bid_quotes=rejected[QuoteStatus.ZERO_BID],
             one_sided_quotes=rejected[QuoteStatus.ONE_SIDED],
             oldest_leg_quote_age_seconds=max(
-                (self.market.age_seconds(leg.instrument.id, now) for leg in self.portfolio.legs),
+                (
+                    self.quote_age_seconds(leg.instrument.id, now, link)
+                    for leg in self.portfolio.legs
+                ),
                 default=0.0,
             ),
+            delayed_instruments=link.delayed if link else frozenset(),
+            delayed_data_minutes=link.delayed_data_minutes if link else DELAYED_DATA_MINUTES,
             connected=link.connected if link else True,
             denied_instruments=link.denied if link else 0,
             never_connected=link is not None and link.connections == 0,
             failed_connection_attempts=link.failed_attempts if link else 0,
         )
+
+    def quote_age_seconds(self, instrument: str, now: datetime, link: LinkStatus | None) -> float:
+        """How old the instrument's latest quote is as a market price: the time since it arrived,
+        plus the feed's delay when the broker serves it delayed."""
+        age = self.market.age_seconds(instrument, now)
+        if link is not None and instrument in link.delayed:
+            age += link.delayed_data_minutes * 60.0
+        return age
 
     def storage_health(self) -> StorageHealth:
         """The journal's health (a replay without a journal has nothing to lose)."""
@@ -183,6 +213,7 @@ class Pipeline:
         change = self.delta_change.update(now, snapshot.book.delta_usd_per_pct)
         return replace(
             snapshot,
+            legs=marked_delayed(snapshot.legs, snapshot.feed.delayed_instruments),
             scenarios=self.scenarios.grid(snapshot),
             delta_change_15m_usd_per_pct=change,
             storage=self.storage_health(),
@@ -370,12 +401,12 @@ class Pipeline:
         if now < latest.time:
             return None
         last_event = self.market.time or now
+        feed = self.feed_health(now)
         return replace(
             latest,
             time=now,
-            feed=replace(
-                self.feed_health(now), data_age_seconds=(now - last_event).total_seconds()
-            ),
+            legs=marked_delayed(latest.legs, feed.delayed_instruments),
+            feed=replace(feed, data_age_seconds=(now - last_event).total_seconds()),
             storage=self.storage_health(),
             market=market_view(now),
             events=event_view(self.events, now),

@@ -90,6 +90,17 @@ def state_document(snapshot: BookSnapshot, firing: Sequence[Key], instance: str)
         "book": _risk(snapshot.book),
         "strategies": {s.name: _risk(s.risk) for s in snapshot.strategies},
         "feed_data_age_seconds": _num(snapshot.feed.data_age_seconds),
+        "feed_delayed_instruments": len(snapshot.feed.delayed_instruments),
+        "legs": [
+            {
+                "contract": lr.leg.instrument.id,
+                "strategy": lr.leg.strategy,
+                "quantity": lr.leg.quantity,
+                "model_priced": lr.value.model_priced,
+                "data_delayed": lr.data_delayed,
+            }
+            for lr in snapshot.legs
+        ],
         "term_structure": _term(snapshot),
         "hedge": _fields(snapshot.hedge),
         "signals": _signals(snapshot),

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+# How far behind a broker's delayed quotes are by default: IB delays US index options, indexes
+# and futures 10-15 minutes (by exchange); the larger figure errs towards older.
+DELAYED_DATA_MINUTES = 15.0
+
 
 @dataclass(frozen=True, slots=True)
 class FeedGreeks:

@@ -7,7 +7,8 @@ expiration date: ib_contracts.py says why), subscribes each within a budget of m
 into the EventBatch stream a replay gives. It reconnects with capped, jittered backoff and
 rebuilds every subscription; IB's notices are handled by class (ib_errors.py): 1101 and a
 farm's OK after a broken-farm notice resubscribe everything, entitlement errors fall back to
-delayed data once and mark the instrument, 1100 marks the feed disconnected.
+delayed data once and mark the instrument, 1100 marks the feed disconnected. An instrument whose
+line IB serves delayed (its market data type 3 or 4, or notice 10167) is marked delayed.
 
 IB's option computations carry sentinels for "not computed" (-1, -2); ib_async turns most of
 them into None but passes vega and theta through, so every field is checked here and a
@@ -33,7 +34,14 @@ import structlog
 
 from monitor.delivery.worker import Backoff
 from monitor.domain.instruments import Instrument, Kind
-from monitor.domain.quotes import Event, EventBatch, FeedGreeks, IndexValue, Quote
+from monitor.domain.quotes import (
+    DELAYED_DATA_MINUTES,
+    Event,
+    EventBatch,
+    FeedGreeks,
+    IndexValue,
+    Quote,
+)
 from monitor.feeds.ib_contracts import (
     IbListing,
     listing_instrument,
@@ -57,6 +65,9 @@ class MarketDataType(IntEnum):
     DELAYED_FROZEN = 4
 
 
+DELAYED_TYPES = frozenset({MarketDataType.DELAYED, MarketDataType.DELAYED_FROZEN})
+
+
 @dataclass(frozen=True, slots=True)
 class IbSettings:
     host: str = "127.0.0.1"
@@ -67,6 +78,7 @@ class IbSettings:
     market_data_type: MarketDataType = MarketDataType.LIVE
     fall_back_to_delayed: bool = True
     max_lines: int = 90  # market-data lines this feed may use (IB's default allowance is 100)
+    delayed_data_minutes: float = DELAYED_DATA_MINUTES  # how far behind IB's delayed data is
     connect_timeout_seconds: float = 10.0
     # Reconnection: about a second after a loss, then doubling (jittered) up to the cap.
     backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 10.0))
@@ -79,8 +91,13 @@ class InstrumentStatus:
 
     subscribed: bool = False
     market_data_type: int | None = None  # as IB reports it for the subscription
-    denied_code: int | None = None  # entitlement error; the leg is model-priced
+    denied_code: int | None = None  # entitlement error; asked again delayed if allowed
     last_update: datetime | None = None
+
+    @property
+    def delayed(self) -> bool:
+        """Subscribed, and IB serves the line delayed (type 3 or 4, or its notice 10167)."""
+        return self.subscribed and self.market_data_type in DELAYED_TYPES
 
 
 @dataclass(slots=True)
@@ -327,6 +344,10 @@ class IbFeed:
                 name = MarketDataType(kind).name.lower() if kind in (1, 2, 3, 4) else "pending"
                 counts[name] = counts.get(name, 0) + 1
         return counts
+
+    def delayed(self) -> frozenset[str]:
+        """The instruments whose quotes IB serves delayed."""
+        return frozenset(i for i, status in self.status.items() if status.delayed)
 
     @property
     def denied(self) -> int:
@@ -627,6 +648,11 @@ class IbFeed:
             log.warning("ib_client_id_refused", client_id=self._client_id, message=message)
         elif kind is IbErrorClass.ENTITLEMENT and inst_id in self.status:
             self._denied(inst_id, code, message)
+        elif kind is IbErrorClass.DELAYED_SHOWN and inst_id is not None:
+            status = self.status[inst_id]
+            if status.market_data_type not in DELAYED_TYPES:
+                status.market_data_type = MarketDataType.DELAYED  # until IB reports the type
+            log.info("ib_delayed_data", instrument=inst_id, code=code, message=message)
         else:
             log.warning("ib_error", req_id=req_id, code=code, message=message, instrument=inst_id)
 

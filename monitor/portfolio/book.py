@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from monitor.domain.health import StorageHealth
 from monitor.domain.instruments import Kind
+from monitor.domain.quotes import DELAYED_DATA_MINUTES
 from monitor.portfolio.model import Leg, Portfolio, StrategyKind
 from monitor.pricing.valuation import LegValue
 from monitor.signals.term_structure import TermStructure, vx_response
@@ -125,6 +126,7 @@ class LegRisk:
     leg: Leg
     value: LegValue
     risk: Risk
+    data_delayed: bool = False  # its quotes come delayed from the feed (IB's delayed data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,8 @@ class FeedHealth:
     one_sided_quotes: int = 0
     connected: bool = True  # to the broker, and the broker to its servers (live feeds)
     denied_instruments: int = 0  # without market data entitlement (live feeds)
+    delayed_instruments: frozenset[str] = frozenset()  # quoted delayed by the feed (live feeds)
+    delayed_data_minutes: float = DELAYED_DATA_MINUTES  # how far behind those quotes are
     oldest_leg_quote_age_seconds: float = 0.0  # the book leg quoted longest ago (inf: never)
     rejected_ticks: int = 0  # prices and values outside the sanity bounds (market/hygiene.py)
     failed_batches: int = 0  # batches whose snapshot raised; the run went on

@@ -15,13 +15,17 @@ if it is still firing when the suppression ends, it is sent then. A firing alert
 sent is sent again every ``repeat_interval`` (marked ``repeat``) until it is acknowledged.
 A resolved notice is sent only for an alert whose firing was sent. State can be exported
 and restored, so a restarted daemon does not page again for alerts already sent.
+
+A transition's message says "delayed data (N min)" when the legs it is about were quoted
+delayed in the snapshot it was evaluated on: a short-leg alert's leg, a strategy alert's legs,
+any leg of the book for a book alert.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -34,7 +38,7 @@ from monitor.domain.alerts import (
     alert_id,
     match_all,
 )
-from monitor.portfolio.book import BookSnapshot
+from monitor.portfolio.book import BookSnapshot, LegRisk
 from monitor.rules.expressions import Value
 from monitor.rules.loader import Rule, RuleSet
 from monitor.rules.variables import (
@@ -97,12 +101,33 @@ def scope_items(
             yield (("strategy", name),), book | values
         return
     for leg in short_legs(snapshot):
-        inst = leg.leg.instrument
-        tag = f"{inst.right.value if inst.right else ''}{inst.strike or 0:g}"
         yield (
-            (("leg", tag), ("strategy", leg.leg.strategy)),
+            (("leg", leg_tag(leg)), ("strategy", leg.leg.strategy)),
             book | strategies[leg.leg.strategy] | leg_values(leg, names),
         )
+
+
+def leg_tag(leg: LegRisk) -> str:
+    """A short leg's ``leg`` label: its right and strike, e.g. 'P6300'."""
+    inst = leg.leg.instrument
+    return f"{inst.right.value if inst.right else ''}{inst.strike or 0:g}"
+
+
+def delayed_note(snapshot: BookSnapshot, scope: Scope, labels: Labels) -> str:
+    """' [delayed data (15 min)]' when a leg the alert is about was quoted delayed, else ''."""
+    named = dict(labels)
+    legs: Iterable[LegRisk] = snapshot.legs
+    if scope is Scope.SHORT_LEG:
+        legs = (
+            lr
+            for lr in short_legs(snapshot)
+            if lr.leg.strategy == named.get("strategy") and leg_tag(lr) == named.get("leg")
+        )
+    elif scope is Scope.STRATEGY:
+        legs = (lr for lr in snapshot.legs if lr.leg.strategy == named.get("strategy"))
+    if not any(lr.data_delayed for lr in legs):
+        return ""
+    return f" [delayed data ({snapshot.feed.delayed_data_minutes:g} min)]"
 
 
 def _needed(rules: Sequence[Rule]) -> frozenset[str]:
@@ -319,7 +344,12 @@ class RuleEngine:
                     resolved.append(key)
                 else:
                     del self.active[key]
-        return self._notifications(fired, resolved, now)
+        return [self._noted(t, snapshot) for t in self._notifications(fired, resolved, now)]
+
+    def _noted(self, transition: AlertTransition, snapshot: BookSnapshot) -> AlertTransition:
+        rule = self.by_name.get(transition.rule) or self.retired[transition.rule]
+        note = delayed_note(snapshot, rule.scope, transition.labels)
+        return replace(transition, message=transition.message + note) if note else transition
 
     def firing(self) -> list[Key]:
         """Alerts that count as firing, keep-firing included."""

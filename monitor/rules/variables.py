@@ -569,7 +569,8 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         "feed.oldest_leg_quote_age_seconds",
         N,
         "seconds",
-        "age of the book leg quoted longest ago (inf until every leg has been quoted)",
+        "age of the book leg quoted longest ago, a delayed quote's delay included (inf until "
+        "every leg has been quoted)",
         lambda s: s.feed.oldest_leg_quote_age_seconds,
     ),
     Variable(
@@ -598,8 +599,17 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         "feed.denied_instruments",
         N,
         "instruments",
-        "instruments without market data entitlement: their legs are model-priced",
+        "instruments refused market data: with the fallback to delayed data they are priced "
+        "from delayed quotes, without any data their legs are model-priced",
         lambda s: float(s.feed.denied_instruments),
+    ),
+    Variable(
+        "feed.delayed_instruments",
+        N,
+        "instruments",
+        "instruments the broker quotes delayed (its market data type 3 or 4, or IB's 10167; "
+        "0 in a replay)",
+        lambda s: float(len(s.feed.delayed_instruments)),
     ),
     Variable(
         "feed.rejected_ticks",
@@ -720,6 +730,13 @@ SHORT_LEG_VARIABLES: tuple[Variable[LegRisk], ...] = (
         "true/false",
         "no valid two-sided quote: model volatility used",
         lambda x: x.value.model_priced,
+    ),
+    Variable(
+        "leg.data_delayed",
+        B,
+        "true/false",
+        "the leg's quotes come delayed from the broker ([feed] delayed_data_minutes behind)",
+        lambda x: x.data_delayed,
     ),
     Variable(
         "leg.days_to_expiry",

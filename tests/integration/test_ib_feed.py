@@ -11,7 +11,7 @@ from ibemu.gateway import IBGateway
 
 from monitor.domain.instruments import parse_instrument_id
 from monitor.domain.quotes import IndexValue, Quote
-from monitor.feeds.ib import IbFeed, IbSettings
+from monitor.feeds.ib import IbFeed, IbSettings, MarketDataType
 
 IDS = ("SPX", "VIX", "AD-NYSE", "VX 20260318", "VX 20260415", "SPX 20260417 P6425")
 
@@ -135,5 +135,62 @@ def test_idle_cancels_every_subscription_and_a_reconnect_while_idle_subscribes_n
             assert len(gw.requests("reqMktData")) == before
             feed.wake()
             await gw.wait_until(lambda: len(gw.subscribed_keys()) == len(IDS), what="wake")
+
+    asyncio.run(scenario())
+
+
+def test_delayed_lines_are_marked_from_10167_and_ibs_market_data_type() -> None:
+    """A leg IB serves only delayed: refused live (354), asked again delayed, where IB says
+    10167 and reports market data type 3; its ticks come on the delayed tick types. It is
+    marked delayed; the live lines are not."""
+    leg = "SPX 20260417 P6425"
+
+    async def scenario() -> None:
+        async with IBGateway() as gw:
+            gw.set_delayed(leg)
+            async with connected_feed(gw) as feed:
+                await gw.wait_until(lambda: leg in feed.delayed(), what="the delayed mark")
+                assert feed.delayed() == {leg}
+                assert feed.status[leg].market_data_type == 3
+                assert feed.status[leg].denied_code == 354  # refused live, then delayed
+                assert feed.data_types()["delayed"] == 1
+                gw.tick(leg, bid=31.9, ask=32.4, bid_size=12, ask_size=7)
+                gw.tick("SPX", last=6801.25)
+                quotes: dict[str, Quote] = {}
+                while leg not in quotes:
+                    batch = await feed.next_batch(2.0)
+                    assert batch is not None
+                    quotes |= {e.instrument: e for e in batch.events if isinstance(e, Quote)}
+                assert (quotes[leg].bid, quotes[leg].ask) == (31.9, 32.4)
+                assert feed.delayed() == {leg}  # ticks keep the type IB reported
+
+    asyncio.run(scenario())
+
+
+def test_configured_delayed_data_marks_only_the_lines_ib_serves_delayed() -> None:
+    """With market data type 3 asked for, IB answers live where the login is entitled and
+    10167 with delayed data where it is not; nothing is refused or asked again."""
+    leg = "SPX 20260417 P6425"
+
+    async def scenario() -> None:
+        async with IBGateway() as gw:
+            gw.set_delayed(leg)
+            settings = IbSettings(
+                port=gw.port,
+                client_id=22,
+                connect_timeout_seconds=5,
+                market_data_type=MarketDataType.DELAYED,
+            )
+            feed = IbFeed(settings, [parse_instrument_id(i) for i in IDS], legs=[leg])
+            try:
+                await feed.connect()
+                await gw.wait_until(lambda: feed.status[leg].market_data_type == 3, what="type 3")
+                gw.tick("SPX", last=6801.25)
+                await gw.wait_until(lambda: feed.status["SPX"].market_data_type == 1, what="live")
+                assert feed.delayed() == {leg}
+                assert feed.denied == 0
+                assert len(data_types_of_requests(gw, leg)) == 1  # asked once
+            finally:
+                await feed.close()
 
     asyncio.run(scenario())

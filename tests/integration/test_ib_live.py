@@ -222,6 +222,18 @@ def indicator(url: str, name: str, series: str) -> float:
     raise AssertionError(f"no {name}{{series={series!r}}} in the scrape")
 
 
+def by_label(url: str, name: str, label: str) -> dict[str, float]:
+    """The samples of metric ``name`` by the value of their ``label``."""
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback http
+        text = response.read().decode()
+    return {
+        s.labels[label]: float(s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    }
+
+
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -247,10 +259,13 @@ def gateway_and_book() -> Iterator[tuple[IBGateway, Book]]:
         yield gw, book
 
 
-def write_config(tmp_path: Path, port: int, book: Book) -> Path:
+def write_config(
+    tmp_path: Path, port: int, book: Book, *, rules_text: str = RULES, feed: str = ""
+) -> Path:
+    """The daemon's config; ``feed`` adds lines to its [feed] section."""
     rules = tmp_path / "rules"
     rules.mkdir()
-    (rules / "live.yaml").write_text(RULES)
+    (rules / "live.yaml").write_text(rules_text)
     # The file names the VIX layer; the condor is found in the account's positions.
     legs = ", ".join(f'{{ contract = "{k}", quantity = {q} }}' for k, q in book.hedge.items())
     (tmp_path / "file-portfolio.toml").write_text(
@@ -264,6 +279,7 @@ def write_config(tmp_path: Path, port: int, book: Book) -> Path:
         f'[feed]\nkind = "ib"\nport = {port}\nclient_id = 7\nrecord_dir = "recordings"\n'
         "evaluation_interval_seconds = 0.5\nconnect_timeout_seconds = 5\n"
         "idle_outside_session = false\n"  # subscribed at any hour the test runs
+        f"{feed}"
         '[journal]\npath = "journal.sqlite"\n[metrics]\nport = 0\n'
         "[console]\nenabled = false\n"
     )
@@ -386,6 +402,87 @@ def test_a_live_day_with_the_ib_emulator(tmp_path: Path, gateway_and_book) -> No
     assert key
     assert [(a["rule"], a["state"], a["time"], a["labels"]) for a in replayed] == key
     assert [a["value"] for a in replayed] == [a["value"] for a in live]
+
+
+DELAYED_RULES = """
+groups:
+  - name: delayed
+    rules:
+      - alert: ShortLegDelayed
+        for_each: short_leg
+        expr: leg.data_delayed
+        severity: info
+        labels: {category: feed}
+        value: leg.strike
+        unit: index points
+        summary: "{strategy.name} short {leg.right} {leg.strike:.0f} quoted delayed"
+      - alert: ShortLegHeld
+        for_each: short_leg
+        expr: leg.quantity < 0
+        severity: info
+        value: leg.quantity
+        unit: contracts
+        summary: "{strategy.name} short {leg.right} {leg.strike:.0f}"
+      - alert: OldLegQuote
+        expr: feed.oldest_leg_quote_age_seconds > 600
+        severity: info
+        value: feed.oldest_leg_quote_age_seconds
+        unit: seconds
+        summary: "a leg quote is {value:,.0f} s old"
+"""
+
+
+def test_a_leg_on_delayed_data_is_marked_and_its_alerts_say_so(
+    tmp_path: Path, gateway_and_book
+) -> None:
+    """With delayed data asked for, IB serves one short leg delayed (10167, type 3) and the
+    rest live: only that leg is marked, priced from its quotes, 15 minutes old, and the
+    messages of alerts about it say "delayed data (15 min)"."""
+    gw, book = gateway_and_book
+    delayed = f"SPXW {book.spxw} C7000"  # a short leg
+    gw.set_delayed(delayed)
+    config = write_config(
+        tmp_path, gw.port, book, rules_text=DELAYED_RULES, feed='market_data_type = "delayed"\n'
+    )
+    daemon = Daemon(config)
+    out = tmp_path / "alerts.jsonl"
+    try:
+        wait_until(lambda: daemon.logged("live_start"), 30, "the live run to start")
+        market(gw, book, 6800.0)
+        wait_until(lambda: "firing" in states(out, "ShortLegDelayed"), 15, "the delayed leg")
+        wait_until(lambda: len(states(out, "ShortLegHeld")) == 2, 10, "both short legs")
+        url = daemon.logged("metrics_serving")[0]["url"]
+        scraped = scrape(url)
+        delayed_legs = by_label(url, "condor_strategy_delayed_legs", "strategy")
+        with urllib.request.urlopen(url.replace("/metrics", "/state"), timeout=5) as response:  # noqa: S310 - loopback http
+            state = json.loads(response.read())
+    finally:
+        code = daemon.stop()
+    assert code == 0, "".join(daemon.lines[-30:])
+    assert [r["instrument"] for r in daemon.logged("ib_delayed_data")] == [delayed]
+    assert not daemon.logged("ib_not_entitled")
+    condor = f"IC-SPXW-{book.spxw}"
+    marker = "[delayed data (15 min)]"
+    (fired,) = [a for a in alerts(out) if a["rule"] == "ShortLegDelayed"]
+    assert fired["labels"]["leg"] == "C7000"
+    assert fired["message"] == f"{condor} short call 7000 quoted delayed {marker}"
+    held = {a["labels"]["leg"]: a["message"] for a in alerts(out) if a["rule"] == "ShortLegHeld"}
+    assert held == {
+        "C7000": f"{condor} short call 7000 {marker}",
+        "P6250": f"{condor} short put 6250",
+    }
+    old = [a for a in alerts(out) if a["rule"] == "OldLegQuote"]
+    assert old
+    assert old[0]["value"] >= 900.0
+    assert old[0]["message"].endswith(marker)  # a book alert, and a leg of the book is delayed
+    legs = {leg["contract"]: leg for leg in state["legs"]}
+    assert legs[delayed]["data_delayed"] is True
+    assert legs[delayed]["model_priced"] is False  # priced from its delayed quotes
+    assert {c for c, leg in legs.items() if leg["data_delayed"]} == {delayed}
+    assert state["feed_delayed_instruments"] == 1
+    assert scraped[("condor_feed_instruments", "delayed")] == 1
+    assert scraped[("condor_feed_instruments", "denied")] == 0
+    assert delayed_legs == {condor: 1.0, "VIX-LAYER": 0.0}
 
 
 def test_client_id_in_use_and_a_gateway_restart(tmp_path: Path, gateway_and_book) -> None:
