@@ -512,6 +512,11 @@ def _link_metrics(pipeline: Pipeline) -> Iterator[Metric]:
         types.add_metric([name], count)
     types.add_metric(["denied"], link.denied)
     yield types
+    yield GaugeMetricFamily(
+        "condor_feed_failed_connection_attempts",
+        "Connection attempts to the broker failed since the last connection (0 in a replay)",
+        value=float(link.failed_attempts),
+    )
     yield CounterMetricFamily(
         "condor_feed_reconnects",
         "Connections to the broker after the first (each one renews every subscription)",

@@ -162,13 +162,16 @@ class Pipeline:
             crossed_quotes=rejected[QuoteStatus.CROSSED],
             zero_bid_quotes=rejected[QuoteStatus.ZERO_BID],
             one_sided_quotes=rejected[QuoteStatus.ONE_SIDED],
+            # Unknown (NaN) before the first market event: a live run not connected yet.
             oldest_leg_quote_age_seconds=max(
                 (
                     self.quote_age_seconds(leg.instrument.id, now, link)
                     for leg in self.portfolio.legs
                 ),
                 default=0.0,
-            ),
+            )
+            if self.market.time is not None
+            else math.nan,
             delayed_instruments=link.delayed if link else frozenset(),
             delayed_data_minutes=link.delayed_data_minutes if link else DELAYED_DATA_MINUTES,
             connected=link.connected if link else True,

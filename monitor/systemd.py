@@ -1,7 +1,8 @@
 """systemd's service notifications (Type=notify) through sdnotify, the only importer.
 
 READY=1 once the monitor watches the book (its first complete snapshot; in a live run also
-once connected while the market is closed, when no tick may come for days), WATCHDOG=1 every
+once connected while the market is closed, when no tick may come for days, and after a first
+failed connection attempt: up, retrying and alerting, with the reason), WATCHDOG=1 every
 half watchdog period while the pipeline makes progress (a batch processed or a timer
 evaluation within the period), STOPPING=1 at shutdown, STATUS= lines for `systemctl status`.
 Outside systemd (no NOTIFY_SOCKET) every call does nothing.

@@ -570,7 +570,7 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         N,
         "seconds",
         "age of the book leg quoted longest ago, a delayed quote's delay included (inf until "
-        "every leg has been quoted)",
+        "every leg has been quoted; NaN before the first market event)",
         lambda s: s.feed.oldest_leg_quote_age_seconds,
     ),
     Variable(
