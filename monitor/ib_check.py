@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -137,17 +137,7 @@ async def collect(
     if not market_open and asked is MarketDataType.LIVE:
         asked = MarketDataType.FROZEN  # IB's last quotes while the market is closed
     feed = IbFeed(
-        IbSettings(
-            host=settings.host,
-            port=settings.port,
-            client_id=settings.client_id,
-            client_id_attempts=settings.client_id_attempts,
-            account=settings.account,
-            market_data_type=asked,
-            fall_back_to_delayed=settings.fall_back_to_delayed,
-            max_lines=settings.max_lines,
-            connect_timeout_seconds=settings.connect_timeout_seconds,
-        ),
+        replace(settings, market_data_type=asked),
         instruments,
         clock=clock,
     )
@@ -156,9 +146,7 @@ async def collect(
         try:
             await feed.connect()
         except (ConnectionError, OSError, TimeoutError) as exc:
-            raise MonitorError(
-                f"cannot reach IB at {address}: {exc or type(exc).__name__}"
-            ) from None
+            raise MonitorError(f"cannot reach IB: {feed.describe_failure(exc)}") from None
         positions, skipped = await feed.positions()
         grouping = group_positions(positions, file_portfolio, source=Path("IB account"))
         legs = [leg.instrument for leg in grouping.portfolio.legs]

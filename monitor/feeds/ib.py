@@ -490,7 +490,7 @@ class IbFeed:
             except (ConnectionError, OSError, TimeoutError) as exc:
                 failures += 1
                 self.state.failed_attempts = failures
-                self.state.last_error = self._why(exc)
+                self.state.last_error = self.describe_failure(exc)
                 delay = self.settings.backoff.delay(failures, self._rng)
                 log.warning(
                     "ib_connect_failed",
@@ -505,7 +505,7 @@ class IbFeed:
                 log.warning("ib_disconnected", retry_in_seconds=round(delay, 2))
                 await asyncio.sleep(delay)
 
-    def _why(self, exc: BaseException) -> str:
+    def describe_failure(self, exc: BaseException) -> str:
         """A failed connection attempt in words, with the address tried."""
         where = f"{self.settings.host}:{self.settings.port}"
         if isinstance(exc, ConnectionRefusedError):

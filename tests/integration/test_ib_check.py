@@ -107,4 +107,4 @@ def test_an_unreachable_gateway_is_a_one_line_error(
     code = main(["ib-check", "--config", str(write_config(tmp_path, port, book)), "--wait", "1"])
     err = capsys.readouterr().err
     assert code == 1
-    assert f"cannot reach IB at 127.0.0.1:{port}" in err
+    assert f"cannot reach IB: connection refused at 127.0.0.1:{port}" in err

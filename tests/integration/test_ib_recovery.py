@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from ibemu.gateway import IBGateway
@@ -43,6 +44,19 @@ def feed_for(gw: IBGateway, **settings: object) -> IbFeed:
     return feed
 
 
+@contextlib.asynccontextmanager
+async def running(feed: IbFeed) -> AsyncIterator[None]:
+    """``feed.run()`` in the background for the block; the feed closed after it."""
+    run = asyncio.create_task(feed.run())
+    try:
+        yield
+    finally:
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        await feed.close()
+
+
 async def until(condition: object, what: str, within: float = 20.0) -> None:
     deadline = time.monotonic() + within
     while not condition():  # type: ignore[operator]
@@ -59,8 +73,7 @@ def test_a_gateway_back_after_a_long_outage_is_reconnected_within_the_cap() -> N
         async with IBGateway() as gw:
             gw.stop()
             feed = feed_for(gw, backoff=Backoff(1.0, 2.0), connect_timeout_seconds=2)
-            run = asyncio.create_task(feed.run())
-            try:
+            async with running(feed):
                 await until(lambda: feed.state.failed_attempts >= 6, "six failed attempts", 40)
                 assert "refused" in feed.state.last_error.lower()
                 gw.start()
@@ -69,11 +82,6 @@ def test_a_gateway_back_after_a_long_outage_is_reconnected_within_the_cap() -> N
                 assert time.monotonic() - back < 2.0 + 2.0  # the cap and one connect
                 assert feed.state.last_error == ""
                 assert feed.state.failed_attempts == 0
-            finally:
-                run.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await run
-                await feed.close()
 
     asyncio.run(scenario())
 
@@ -82,8 +90,7 @@ def test_a_silent_open_gateway_is_resubscribed_then_reconnected() -> None:
     async def scenario() -> None:
         async with IBGateway() as gw:
             feed = feed_for(gw, silent_seconds=1.0, connect_timeout_seconds=5)
-            run = asyncio.create_task(feed.run())
-            try:
+            async with running(feed):
                 await until(lambda: gw.subscribed_keys(CLIENT_ID) == set(IDS), "subscriptions")
                 gw.tick("SPX", last=6800.0)
                 assert await feed.next_batch(5.0) is not None
@@ -104,11 +111,6 @@ def test_a_silent_open_gateway_is_resubscribed_then_reconnected() -> None:
                 batch = await feed.next_batch(5.0)
                 assert batch is not None
                 assert [e.instrument for e in batch.events] == ["SPX"]
-            finally:
-                run.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await run
-                await feed.close()
 
     asyncio.run(scenario())
 
@@ -118,18 +120,12 @@ def test_silence_outside_the_session_is_normal() -> None:
         async with IBGateway() as gw:
             feed = feed_for(gw, silent_seconds=0.5, connect_timeout_seconds=5)
             feed.clock = lambda: datetime(2026, 3, 7, 12, 0, tzinfo=NEW_YORK)  # a Saturday
-            run = asyncio.create_task(feed.run())
-            try:
+            async with running(feed):
                 await until(lambda: gw.subscribed_keys(CLIENT_ID) == set(IDS), "subscriptions")
                 subscribed = len(gw.requests("reqMktData"))
                 await asyncio.sleep(2.0)  # four silent periods
                 assert len(gw.requests("reqMktData")) == subscribed
                 assert feed.state.silent_recoveries == 0
-            finally:
-                run.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await run
-                await feed.close()
 
     asyncio.run(scenario())
 
