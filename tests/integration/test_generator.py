@@ -79,5 +79,5 @@ def test_default_pack_stays_silent_on_a_calm_day(tmp_path: Path) -> None:
         rules,
         PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
     )
-    assert len(rules) == 22
+    assert len(rules) == 23
     assert result.entries == []  # no rule of the default pack fires on a quiet day
