@@ -67,6 +67,9 @@ class IbFeedConfig(_Section):
     record_dir: Path | None = None
     evaluation_interval_seconds: Annotated[float, Field(gt=0.0, le=60.0)] = 15.0
     connect_timeout_seconds: Annotated[float, Field(gt=0.0, le=120.0)] = 10.0
+    # At start, how long IB may take to send the recent bars of each signal series
+    # ([signals] ib_history); the series are asked for together, the rules run meanwhile.
+    history_timeout_seconds: Annotated[float, Field(gt=0.0, le=300.0)] = 30.0
     # Reconnection waits about a second after a loss, then doubles up to this cap (jittered).
     reconnect_max_seconds: Annotated[float, Field(ge=1.0, le=600.0)] = 10.0
     # In the session, no market data for this long while subscribed: resubscribe; as long

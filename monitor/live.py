@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
@@ -41,6 +43,8 @@ from monitor.signals.warmup import recent_recordings
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
+
 POLL_SECONDS = 0.25  # how often the loop looks for a stop request while the feed is silent
 INDEXES = ("SPX", "VIX", "AD-NYSE")
 
@@ -59,6 +63,7 @@ def settings_from(feed: IbFeedConfig) -> IbSettings:
         connect_timeout_seconds=feed.connect_timeout_seconds,
         backoff=Backoff(1.0, feed.reconnect_max_seconds),
         silent_seconds=feed.silent_seconds,
+        history_timeout_seconds=feed.history_timeout_seconds,
     )
 
 
@@ -120,10 +125,14 @@ async def run_live(
     connection = asyncio.create_task(feed.run(), name="ib-feed")
     try:
         if await _until_connected(feed, runtime, connection, clock, feed_config):
-            book = await _first_book(
-                feed_config, feed, runtime, file_portfolio, base=base, clock=clock
+            book = await evaluating(
+                _first_book(feed_config, feed, runtime, file_portfolio, base=base, clock=clock),
+                runtime,
+                clock,
+                feed_config.evaluation_interval_seconds,
             )
-            await _serve(config, book, runtime, feed=feed, clock=clock)
+            if book is not None:
+                await _serve(config, book, runtime, feed=feed, clock=clock)
     finally:
         connection.cancel()
         await asyncio.gather(connection, return_exceptions=True)
@@ -148,6 +157,7 @@ def link_status(feed: IbFeed) -> LinkStatus:
         address=f"{feed.settings.host}:{feed.settings.port}",
         delayed=feed.delayed(),
         delayed_data_minutes=feed.settings.delayed_data_minutes,
+        data_requested_at=state.data_requested_at,
     )
 
 
@@ -172,6 +182,29 @@ async def _until_connected(
             last_evaluation = time.monotonic()
         await asyncio.sleep(POLL_SECONDS)
     return True
+
+
+async def evaluating(
+    work: Awaitable[T], runtime: Runtime, clock: Clock, interval: float
+) -> T | None:
+    """``work``'s result, the rules evaluated every ``interval`` while it runs (on the last
+    book, or on one that knows nothing), so the feed and journal rules and systemd's watchdog
+    go on while IB is slow to answer; None when a stop came first (``work`` cancelled)."""
+    task = asyncio.ensure_future(work)
+    last_evaluation = time.monotonic()
+    try:
+        while not runtime.stopping.requested:
+            done, _ = await asyncio.wait({task}, timeout=POLL_SECONDS)
+            if done:
+                return task.result()
+            if time.monotonic() - last_evaluation >= interval:
+                await runtime.pipeline.tick(clock.now())
+                last_evaluation = time.monotonic()
+        return None
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def _first_book(
@@ -288,11 +321,13 @@ async def _warm_up(config: DaemonConfig, runtime: Runtime, feed: IbFeed, now: da
         term = pipeline.term.update(pipeline.market, now)
         series = {"spx": "SPX", "vix": "VIX", "vx1": term.vx1_id, "vx2": term.vx2_id}
         days = 3 if signals.bar_minutes == 15 else 2
-        for name, inst_id in series.items():
-            if inst_id is None:
-                continue
-            rows = await feed.history(inst_id, signals.bar_minutes, days=days)
-            board = pipeline.signals
+        asked = {name: inst_id for name, inst_id in series.items() if inst_id is not None}
+        # Together: a slow or silent history farm costs one timeout, not one per series.
+        answers = await asyncio.gather(
+            *(feed.history(i, signals.bar_minutes, days=days) for i in asked.values())
+        )
+        board = pipeline.signals
+        for (name, inst_id), rows in zip(asked.items(), answers, strict=True):
             bars = [Bar(t.astimezone(NEW_YORK), o, hi, lo, c) for t, o, hi, lo, c in rows]
             taken = board.seed(name, on_grid(board.indicators[name].bars, bars))
             log.info("signals_history", series=name, instrument=inst_id, bars=taken)
@@ -317,7 +352,7 @@ async def _serve(
         else None
     )
     interval = feed_config.evaluation_interval_seconds
-    await _warm_up(config, runtime, feed, clock.now())
+    await evaluating(_warm_up(config, runtime, feed, clock.now()), runtime, clock, interval)
     last_evaluation = time.monotonic()
     log.info("live_start", run_id=runtime.run_id, instruments=len(book.universe))
     try:

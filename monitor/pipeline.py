@@ -34,7 +34,7 @@ from monitor.portfolio.book import (
 from monitor.portfolio.model import Portfolio
 from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing.valuation import PricingSettings, Valuer
-from monitor.rules.engine import Phase, RuleEngine
+from monitor.rules.engine import Phase, RuleEngine, SavedAlert
 from monitor.rules.loader import Rule
 from monitor.signals.board import SignalBoard, SignalSettings
 from monitor.signals.events import EventCalendar, event_view, load_events
@@ -69,6 +69,10 @@ class LinkStatus:
     failed_attempts: int = 0  # connection attempts failed since the last connection
     last_error: str = ""  # why the last attempt failed, in words; empty once connected
     address: str = ""  # host:port of the broker
+    # Session time the feed last started asking for market data (its first subscription, or
+    # a wake for the session); None before. Before the first market event, the data age
+    # counts from here.
+    data_requested_at: datetime | None = None
 
 
 def marked_delayed(legs: tuple[LegRisk, ...], delayed: frozenset[str]) -> tuple[LegRisk, ...]:
@@ -133,7 +137,9 @@ class Pipeline:
         )
         self.engine = RuleEngine(rules, inhibit_rules=inhibit_rules, silences=journal)
         self.journal = journal
-        # Firing alerts of a previous run, taken back at the first batch (its time is "now").
+        # Firing alerts of a previous run, taken back at the first batch (its time is "now"):
+        # a book that knows nothing (a live run not connected yet) would resolve them. Until
+        # then they are kept in the journal with the alerts of that book.
         self._to_restore = journal.load_state() if journal and restore_alert_state else None
         self.beta = beta or BetaSettings()
         self.delta_change = Change(DELTA_ACCELERATION_WINDOW)
@@ -176,9 +182,19 @@ class Pipeline:
             delayed_data_minutes=link.delayed_data_minutes if link else DELAYED_DATA_MINUTES,
             connected=link.connected if link else True,
             denied_instruments=link.denied if link else 0,
+            data_age_seconds=self._data_age_seconds(now, link),
             never_connected=link is not None and link.connections == 0,
             failed_connection_attempts=link.failed_attempts if link else 0,
         )
+
+    def _data_age_seconds(self, now: datetime, link: LinkStatus | None) -> float:
+        """Session seconds since the last market event; before the first one, since the live
+        feed asked for market data (a connection that never brings a quote ages too), and
+        unknown (NaN) before it asked."""
+        last = self.market.time
+        if last is None and link is not None:
+            last = link.data_requested_at
+        return (now - last).total_seconds() if last is not None else math.nan
 
     def quote_age_seconds(self, instrument: str, now: datetime, link: LinkStatus | None) -> float:
         """How old the instrument's latest quote is as a market price: the time since it arrived,
@@ -267,7 +283,7 @@ class Pipeline:
         if key is None:
             return None
         if self.journal is not None:
-            self.journal.save_state(self.engine.export())
+            self.journal.save_state(self.alert_state_to_save())
         rule, labels = key
         return " ".join([rule, *(f"{k}={v}" for k, v in labels)])
 
@@ -346,8 +362,17 @@ class Pipeline:
                 except Exception:  # reported, the other sinks go on
                     log.exception("sink_failed", sink=sink.name, transitions=len(transitions))
             if self.journal is not None:
-                self.journal.save_state(self.engine.export())
+                self.journal.save_state(self.alert_state_to_save())
         return transitions
+
+    def alert_state_to_save(self) -> list[SavedAlert]:
+        """The firing alerts for the journal: the engine's, and those of the previous run not
+        taken back yet (no market data so far) unless the engine has the same alert."""
+        saved = self.engine.export()
+        if self._to_restore:
+            held = {(a.rule, a.labels) for a in saved}
+            saved += [a for a in self._to_restore if (a.rule, a.labels) not in held]
+        return saved
 
     async def process(self, batch: EventBatch) -> list[AlertTransition]:
         """One batch: its snapshot and alert transitions. A batch whose snapshot raises is
@@ -403,13 +428,12 @@ class Pipeline:
             return self._unvalued_at(now)
         if now < latest.time:
             return None
-        last_event = self.market.time or now
         feed = self.feed_health(now)
         return replace(
             latest,
             time=now,
             legs=marked_delayed(latest.legs, feed.delayed_instruments),
-            feed=replace(feed, data_age_seconds=(now - last_event).total_seconds()),
+            feed=feed,
             storage=self.storage_health(),
             market=market_view(now),
             events=event_view(self.events, now),

@@ -83,6 +83,7 @@ class IbSettings:
     # Reconnection: about a second after a loss, then doubling (jittered) up to the cap.
     backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 10.0))
     silent_seconds: float = 30.0  # in the session: resubscribe, then reconnect; 0: never
+    history_timeout_seconds: float = 30.0  # per request for recent bars
 
 
 @dataclass(slots=True)
@@ -111,6 +112,9 @@ class FeedState:
     last_error: str = ""  # why the last connection attempt failed; empty once connected
     failed_attempts: int = 0  # connection attempts failed since the last connection
     silent_recoveries: int = 0  # resubscribes and reconnects made for a silent feed
+    # Session time market data was first asked for in this run, or the last wake for the
+    # session; the data age counts from here until the first market event.
+    data_requested_at: datetime | None = None
 
 
 def _clean(
@@ -248,13 +252,17 @@ class IbFeed:
         else:
             raise ConnectionError(f"no free client id after {s.client_id_attempts} tries: {last}")
         self._lost.clear()
-        self.state.connected = True
+        self._client_id_refused = False
         self.state.ib_connected = True
+        log.info("ib_connected", host=s.host, port=s.port, client_id=self._client_id)
+        await self._qualify()
+        if not self.ib.isConnected():  # lost while the contracts were looked up
+            raise ConnectionError("the connection closed while contracts were looked up")
+        # Connected for the owner only now: the contracts are known, the book can be built.
+        self.state.connected = True
         self.state.connections += 1
         self.state.last_error = ""
         self.state.failed_attempts = 0
-        log.info("ib_connected", host=s.host, port=s.port, client_id=self._client_id)
-        await self._qualify()
         if not self.idle:
             self.subscribe_all()
 
@@ -324,6 +332,7 @@ class IbFeed:
         if not self.idle:
             return
         self.idle = False
+        self.state.data_requested_at = self.clock()
         if self.ib.isConnected():
             self.subscribe_all()
 
@@ -438,6 +447,8 @@ class IbFeed:
     def subscribe_all(self) -> None:
         """(Re)subscribes every qualified instrument within the line budget."""
         self._cancel_all()
+        if self.state.data_requested_at is None:
+            self.state.data_requested_at = self.clock()
         self.ib.reqMarketDataType(int(self.settings.market_data_type))
         for inst_id in self._chosen():
             self._subscribe(inst_id, self._data_type(inst_id))
@@ -525,7 +536,7 @@ class IbFeed:
             self.state.connected
             and self.state.ib_connected
             and not self.idle
-            and bool(self._tickers)
+            and any(s.subscribed for i, s in self.status.items() if i in self._tickers)
             and market_view(self.clock()).open
         )
 
@@ -578,7 +589,14 @@ class IbFeed:
         self._history_contracts.add(id(contract))
         try:
             bars = await self.ib.reqHistoricalDataAsync(
-                contract, "", f"{days} D", size, what, useRTH=False, formatDate=2, timeout=30
+                contract,
+                "",
+                f"{days} D",
+                size,
+                what,
+                useRTH=False,
+                formatDate=2,
+                timeout=self.settings.history_timeout_seconds,
             )
         except (ConnectionError, TimeoutError) as exc:
             log.warning("ib_history_failed", instrument=inst_id, error=str(exc))
@@ -648,7 +666,7 @@ class IbFeed:
             log.warning("ib_client_id_refused", client_id=self._client_id, message=message)
         elif kind is IbErrorClass.ENTITLEMENT and inst_id in self.status:
             self._denied(inst_id, code, message)
-        elif kind is IbErrorClass.DELAYED_SHOWN and inst_id is not None:
+        elif kind is IbErrorClass.DELAYED_SHOWN and inst_id in self.status:
             status = self.status[inst_id]
             if status.market_data_type not in DELAYED_TYPES:
                 status.market_data_type = MarketDataType.DELAYED  # until IB reports the type

@@ -341,6 +341,7 @@ class IBGateway:
         self._delayed: set[str] = set()
         self._rejected_ids: set[int] = set()
         self._paused = False
+        self._history_held = False
         self._sessions: list[_Session] = []
         self._session_numbers = itertools.count(1)
         self._log: list[RecordedRequest] = []
@@ -579,6 +580,11 @@ class IBGateway:
     def accept_client_id(self, client_id: int) -> None:
         """Undoes ``reject_client_id``."""
         self._call(lambda: self._rejected_ids.discard(client_id))
+
+    def hold_history(self, held: bool = True) -> None:
+        """Leaves historical-data requests unanswered from now on (an HMDS farm that is slow
+        or stuck: the client's own timeout ends them, and ib_async then cancels them)."""
+        self._call(lambda: setattr(self, "_history_held", held))
 
     def pause(self) -> None:
         """Stops every market-data message (ticks and the initial values of new subscriptions):
@@ -1119,6 +1125,8 @@ class IBGateway:
         spec = self._resolve(session, req_id, request.contract)
         if spec is None:
             return req_id, None
+        if self._history_held:
+            return req_id, spec.key
         try:
             end = parse_end_date_time(request.end_date_time)
         except ValueError:

@@ -194,3 +194,56 @@ def test_a_daemon_started_with_the_gateway_down_is_up_and_pages(
             for r in db.execute("SELECT record FROM alert_transitions ORDER BY id")
         ]
     assert rules_journaled.count("FeedNeverConnected") == 2
+
+
+def test_a_gateway_slow_to_send_history_costs_one_timeout_and_the_watchdog_goes_on(
+    tmp_path: Path, notify_socket: list[str]
+) -> None:
+    """Started while IB Gateway is down (READY sent, the watchdog armed), then the gateway
+    comes up and its history farm does not answer: the signal series are asked for together
+    (one timeout, not one per series), and the rules run meanwhile, so systemd's watchdog
+    (2 s here, 60 s in the unit) keeps hearing from a daemon that is not stuck."""
+    clock = SetClock(NOW.astimezone(UTC))
+    held = [(k, float(q), 1.0) for k, q in HELD.items()]
+    with IBGateway(contracts(), held) as gw:
+        gw.stop()
+        gw.hold_history()
+        path = tmp_path / "live.toml"
+        path.write_text(
+            f'instance = "{INSTANCE}"\nportfolio = "{bundled.PORTFOLIO}"\n'
+            f'rules = ["{REPO / "rules"}"]\n'
+            f'[feed]\nkind = "ib"\nport = {gw.port}\nclient_id = {CLIENT_ID}\n'
+            "evaluation_interval_seconds = 0.2\nconnect_timeout_seconds = 2\n"
+            "reconnect_max_seconds = 1\nhistory_timeout_seconds = 4\n"
+            f"[signals]\nib_history = true\n[metrics]\nport = {free_port()}\n"
+            '[console]\nenabled = false\n[mqtt]\nenabled = false\n[journal]\npath = "j.sqlite"\n'
+        )
+        config = load_config(path)
+        portfolio, rules = load_common(config, path)
+
+        def pings() -> int:
+            return sum(n == "WATCHDOG=1" for n in notify_socket)
+
+        async def scenario() -> None:
+            run = asyncio.create_task(
+                run_live(config, portfolio, rules, config_path=path, clock=clock)
+            )
+            try:
+                await eventually(
+                    lambda: any(n.startswith("READY=1") for n in notify_socket), "READY"
+                )
+                gw.start()
+                await eventually(lambda: len(gw.requests("reqHistoricalData")) >= 2, "history")
+                # No evaluation for 2 s would stop the pings; they go on while IB is silent.
+                await asyncio.sleep(2.2)
+                before = pings()
+                await asyncio.sleep(1.5)
+                assert pings() > before
+                asked = gw.requests("reqHistoricalData")
+                assert max(r.at for r in asked) - min(r.at for r in asked) < 1.0  # together
+                assert not run.done()
+            finally:
+                run.cancel()
+                await asyncio.gather(run, return_exceptions=True)
+
+        asyncio.run(scenario())

@@ -424,7 +424,9 @@ groups:
         unit: contracts
         summary: "{strategy.name} short {leg.right} {leg.strike:.0f}"
       - alert: OldLegQuote
+        # Held a second: the age is inf for the moments before every leg's first quote.
         expr: feed.oldest_leg_quote_age_seconds > 600
+        for: 1s
         severity: info
         value: feed.oldest_leg_quote_age_seconds
         unit: seconds
@@ -451,6 +453,7 @@ def test_a_leg_on_delayed_data_is_marked_and_its_alerts_say_so(
         market(gw, book, 6800.0)
         wait_until(lambda: "firing" in states(out, "ShortLegDelayed"), 15, "the delayed leg")
         wait_until(lambda: len(states(out, "ShortLegHeld")) == 2, 10, "both short legs")
+        wait_until(lambda: "firing" in states(out, "OldLegQuote"), 10, "the old-quote alert")
         url = daemon.logged("metrics_serving")[0]["url"]
         scraped = scrape(url)
         delayed_legs = by_label(url, "condor_strategy_delayed_legs", "strategy")

@@ -154,3 +154,51 @@ def test_the_reconnect_cap_and_the_silence_watch_come_from_the_config() -> None:
     assert default.silent_seconds == 30.0
     tuned = settings_from(IbFeedConfig(kind="ib", reconnect_max_seconds=3, silent_seconds=0))
     assert (tuned.backoff.cap_seconds, tuned.silent_seconds) == (3.0, 0.0)
+
+
+def test_the_feed_is_connected_for_its_owner_only_once_its_contracts_are_known() -> None:
+    """The owner builds the book when ``state.connected`` turns true: not while the contracts
+    are still looked up, and not at all for a connection lost meanwhile (it is a failed
+    attempt, and the next one connects)."""
+
+    async def scenario() -> None:
+        async with IBGateway() as gw:
+            feed = feed_for(gw, connect_timeout_seconds=5)
+            real = feed._qualify
+            seen: list[tuple[bool, int]] = []
+
+            async def qualify() -> None:
+                seen.append((feed.state.connected, feed.state.connections))
+                if len(seen) == 1:  # the first connection drops while IB is asked
+                    gw.drop_clients()
+                    await until(lambda: not feed.ib.isConnected(), "the drop")
+                await real()
+
+            feed._qualify = qualify  # type: ignore[method-assign]
+            async with running(feed):
+                await until(lambda: feed.state.connected, "the second connection")
+                assert seen[:2] == [(False, 0), (False, 0)]
+                assert feed.state.connections == 1
+                assert feed.client_id == CLIENT_ID  # 326 was not involved
+                await until(lambda: gw.subscribed_keys(CLIENT_ID) == set(IDS), "subscriptions")
+
+    asyncio.run(scenario())
+
+
+def test_lines_ib_refused_are_not_a_silent_feed() -> None:
+    """Every line refused (no subscription, no delayed fallback): silence is what IB said,
+    and resubscribing or reconnecting would only be refused again, every ``silent_seconds``."""
+
+    async def scenario() -> None:
+        async with IBGateway() as gw:
+            for key in IDS:
+                gw.deny(key, 354)
+            feed = feed_for(gw, silent_seconds=0.5, fall_back_to_delayed=False)
+            async with running(feed):
+                await until(lambda: feed.denied == len(IDS), "every line refused")
+                await asyncio.sleep(2.0)  # four silent periods
+                assert feed.state.silent_recoveries == 0
+                assert len(gw.requests("handshake")) == 1
+                assert len(gw.requests("reqMktData")) == len(IDS)
+
+    asyncio.run(scenario())

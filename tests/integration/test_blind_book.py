@@ -1,0 +1,131 @@
+"""A live pipeline before its first quote, with the default pack: a connection that never
+brings market data in the session goes stale like one that stopped, and the firing alerts
+of the previous run outlive a restart made while the broker was down (no book to judge
+them on) until the first batch takes them back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from conftest import REPO
+
+from monitor import bundled
+from monitor.domain.alerts import AlertState, AlertTransition
+from monitor.domain.instruments import NEW_YORK
+from monitor.feeds.replay import ReplayReader
+from monitor.pipeline import LinkStatus, Pipeline
+from monitor.portfolio.model import load_portfolio
+from monitor.pricing.valuation import PricingSettings
+from monitor.rules.engine import SavedAlert
+from monitor.rules.loader import load_rule_set
+from monitor.sinks.journal import Journal
+
+PACK = REPO / "rules" / "second-engine.yaml"
+DAY = datetime(2026, 3, 3, tzinfo=NEW_YORK)  # the bundled session's day
+STEP = timedelta(seconds=15)
+
+
+def pipeline(journal: Journal | None = None) -> Pipeline:
+    rule_set = load_rule_set([PACK])
+    return Pipeline(
+        universe=ReplayReader(bundled.SESSION).header.instruments,
+        portfolio=load_portfolio(bundled.PORTFOLIO),
+        rules=rule_set.rules,
+        inhibit_rules=rule_set.inhibit_rules,
+        sinks=[journal] if journal is not None else [],
+        journal=journal,
+        restore_alert_state=journal is not None,
+        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+    )
+
+
+def ticks(p: Pipeline, start: datetime, end: datetime) -> list[AlertTransition]:
+    """The daemon's timer from ``start`` to ``end``, every 15 s, with no market data."""
+
+    async def run() -> list[AlertTransition]:
+        out, moment = [], start
+        while moment <= end:
+            out.extend(await p.tick(moment))
+            moment += STEP
+        return out
+
+    return asyncio.run(run())
+
+
+def test_a_connection_that_never_brings_a_quote_goes_stale_in_the_session() -> None:
+    """Connected at 10:00, subscribed, and not one market event (a dead farm IB did not
+    report): FeedStale pages once the age since the request passes 60 s, and its message
+    gives that age; before the request nothing is said to be stale."""
+    p = pipeline()
+    asked = DAY.replace(hour=10)
+    clock = [asked]
+    p.link_status = lambda: LinkStatus(
+        connected=True,
+        denied=0,
+        connections=1,
+        data_requested_at=asked if clock[-1] >= asked else None,
+    )
+    out: list[AlertTransition] = []
+    moment = asked - timedelta(minutes=2)
+    while moment <= asked + timedelta(minutes=3):
+        clock.append(moment)
+        out.extend(ticks(p, moment, moment))
+        moment += STEP
+    stale = [t for t in out if t.rule == "FeedStale"]
+    assert [t.state for t in stale] == [AlertState.FIRING]
+    assert stale[0].time == asked + timedelta(seconds=75)  # the first evaluation past 60 s
+    assert stale[0].value == 75.0
+    assert "No market data for 75 s" in stale[0].message
+    assert not [t for t in out if t.rule in ("FeedDisconnected", "FeedNeverConnected")]
+
+
+def test_an_unknown_data_age_is_not_stale() -> None:
+    """Connected while idle and never asked for data: the age is unknown, not zero and not
+    stale."""
+    p = pipeline()
+    p.link_status = lambda: LinkStatus(connected=True, denied=0, connections=1, idle=True)
+    out = ticks(p, DAY.replace(hour=10), DAY.replace(hour=10, minute=5))
+    assert not [t for t in out if t.rule == "FeedStale"]
+    assert p.feed_health(DAY.replace(hour=10)).data_age_seconds != 0.0
+
+
+def test_firing_alerts_outlive_a_restart_made_while_the_broker_is_down(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    since = DAY.replace(hour=15, minute=50) - timedelta(days=1)  # the day before, at 15:50
+    vega = SavedAlert(
+        "BookVegaLimit", (("category", "greeks"),), since, True, since, acknowledged=True
+    )
+    first = Journal(path)
+    first.save_state([vega])
+    asyncio.run(first.close())
+
+    # Restart while IB Gateway is down: FeedNeverConnected fires at 09:17 and is journaled;
+    # the vega alert is not judged on a book that knows nothing, and not dropped either.
+    down = Journal(path)
+    blind = pipeline(down)
+    blind.link_status = lambda: LinkStatus(connected=False, denied=0, connections=0)
+    out = ticks(blind, DAY.replace(hour=9), DAY.replace(hour=9, minute=20))
+    assert [(t.rule, t.state) for t in out] == [
+        ("MarketClosed", AlertState.FIRING),
+        ("FeedNeverConnected", AlertState.FIRING),
+    ]
+    saved = {a.rule: a for a in down.load_state()}
+    assert saved.keys() == {"BookVegaLimit", "MarketClosed", "FeedNeverConnected"}
+    assert saved["BookVegaLimit"] == vega  # acknowledged, and since the day before
+    asyncio.run(down.close())
+
+    # A second restart, and the gateway is up: the first batch takes both back.
+    up = Journal(path)
+    live = pipeline(up)
+    live.link_status = lambda: LinkStatus(connected=True, denied=0, connections=1)
+    batch = next(iter(ReplayReader(bundled.SESSION).batches()))
+    out = asyncio.run(live.process(batch))
+    taken = {key[0] for key in live.engine.states()}
+    resolved = {t.rule for t in out if t.state is AlertState.RESOLVED}
+    assert "BookVegaLimit" in taken | resolved
+    assert "FeedNeverConnected" in resolved  # connected now: it resolves and says so
+    assert all(t.notify for t in out if t.rule == "FeedNeverConnected")
+    asyncio.run(up.close())
