@@ -13,12 +13,11 @@ from vollib.black.implied_volatility import implied_volatility as vollib_iv
 
 from benchmarks.timing import median_seconds
 from monitor.domain.instruments import NEW_YORK, Instrument, parse_instrument_id
-from monitor.portfolio.book import FeedHealth, aggregate
+from monitor.portfolio.book import aggregate
 from monitor.portfolio.model import Leg, Portfolio, Strategy, StrategyKind
 from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing import black76
 from monitor.pricing.valuation import LegValue
-from monitor.signals.term_structure import TermStructure
 
 SIZES = (4, 50, 500, 5000)
 RATE = 0.04
@@ -117,10 +116,7 @@ def forty_leg_book() -> Any:
         vol = 0.18 if inst.underlying == "SPX" else 0.9
         price = float(black76.price(forward, inst.strike, years, RATE, vol, inst.is_call))
         values.append(_leg_value(inst, forward, years, vol, price, delta=0.0))
-    term = TermStructure(16.0, 17.0, 18.0, None, None, 15.0)
-    return aggregate(
-        portfolio, values, time=now, spx=6800.0, vix=16.0, ad_nyse=0.0, term=term, feed=FeedHealth()
-    )
+    return aggregate(portfolio, values, 6800.0)
 
 
 def run() -> dict[str, float]:

@@ -99,7 +99,7 @@ async def _replay(day: workload.Workload, state: Path) -> dict[str, float]:
     async def feed(batch: EventBatch, *, timed: bool) -> None:
         nonlocal count, warm_rss
         for moment in pipeline.timer_moments(batch.time):
-            await pipeline.tick(moment)
+            await runtime.driver.at(moment)
         started = perf()
         await process(runtime, batch)
         if timed:

@@ -8,11 +8,11 @@ from typing import Any
 
 from benchmarks.timing import median_seconds
 from monitor import bundled
+from monitor.app import default_config
 from monitor.backtest import replay_to_end
 from monitor.portfolio.model import load_portfolio
-from monitor.pricing.valuation import PricingSettings
 from monitor.rules.engine import RuleEngine
-from monitor.rules.loader import load_rules
+from monitor.rules.loader import load_rule_set
 from monitor.rules.variables import book_values
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -20,14 +20,11 @@ DOTTED = re.compile(r"(?<=[A-Za-z_])\.(?=[A-Za-z_])")  # the dot of a name, not 
 
 
 def run() -> dict[str, float]:
-    rules = load_rules([RULES])
+    rule_set = load_rule_set([RULES])
+    rules = rule_set.rules
     book = [r for r in rules if r.scope.value == "book"]
-    pipeline = replay_to_end(
-        bundled.SESSION,
-        load_portfolio(bundled.PORTFOLIO),
-        rules,
-        PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
-    )
+    config = default_config(Path.cwd())
+    pipeline = replay_to_end(bundled.SESSION, config, load_portfolio(bundled.PORTFOLIO), rule_set)
     snapshot = pipeline.latest
     assert snapshot is not None
     values = book_values(snapshot)

@@ -23,6 +23,7 @@ import structlog
 from prometheus_client.registry import CollectorRegistry
 
 from monitor import bundled, logs
+from monitor.assembly import build_pipeline, check_session
 from monitor.clock import ReplayClock
 from monitor.config import (
     ConsoleConfig,
@@ -31,12 +32,12 @@ from monitor.config import (
     JournalConfig,
     MetricsConfig,
     PricingConfig,
-    SignalsConfig,
 )
 from monitor.delivery.chat import load_services
 from monitor.delivery.service import Delivery, read_command_secret, read_password
 from monitor.domain.instruments import NEW_YORK, Instrument
 from monitor.domain.quotes import EventBatch
+from monitor.driver import Driver
 from monitor.endpoints import Endpoints
 from monitor.errors import ConfigError, MonitorError
 from monitor.feeds.replay import ReplayReader, ReplayStats
@@ -45,22 +46,16 @@ from monitor.instance_lock import InstanceLock
 from monitor.market.hours import market_view
 from monitor.metrics import DeliveryCollector, SnapshotCollector
 from monitor.pipeline import Pipeline
-from monitor.portfolio.book import BetaSettings, BookSnapshot
 from monitor.portfolio.model import Portfolio, load_portfolio, log_portfolio_warnings
-from monitor.portfolio.scenarios import ScenarioSpec
-from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import RuleSet, load_rule_set
 from monitor.rules.reload import RuleReloader
-from monitor.signals.board import SignalSettings
-from monitor.signals.breadth import BreadthSettings
 from monitor.signals.events import BUNDLED_EVENTS, load_events
-from monitor.signals.hedge import HedgeSettings
-from monitor.signals.quality import QualitySettings
 from monitor.signals.warmup import warm_up
 from monitor.sinks.alerts_file import AlertsFileSink
 from monitor.sinks.base import Sink
 from monitor.sinks.console import ConsoleSink
 from monitor.sinks.journal import Journal
+from monitor.snapshot import Snapshot
 from monitor.state import state_document
 from monitor.systemd import Notifier, supervise
 
@@ -103,20 +98,7 @@ def prepare(config: DaemonConfig, *, config_path: Path | None = None) -> Prepare
         raise ConfigError(config_path or config.portfolio, "field feed.kind: not a replay feed")
     portfolio, rules = load_common(config, config_path)
     reader = ReplayReader(config.feed.session)
-    declared = reader.header.instruments
-    for s_index, strategy in enumerate(portfolio.strategies):
-        for l_index, leg in enumerate(strategy.legs):
-            if leg.instrument.id not in declared:
-                raise ConfigError(
-                    portfolio.source,
-                    f"field strategies[{s_index}].legs[{l_index}].contract: "
-                    f"{leg.instrument.id!r} is not an instrument of the session "
-                    f"{config.feed.session.name} (unknown instrument)",
-                )
-    for needed in ("SPX", "VIX"):
-        if needed not in declared:
-            where = config_path or config.feed.session
-            raise ConfigError(where, f"the session declares no {needed} index, which pricing needs")
+    check_session(portfolio, reader, config_path)
     return Prepared(config, reader, portfolio, rules, config_path)
 
 
@@ -203,7 +185,7 @@ class RunSummary:
     rejected_quotes: dict[str, int]
     snapshots: int
     fired: dict[str, int]
-    final: BookSnapshot | None
+    final: Snapshot | None
     journal: Path
     alerts_out: Path | None
     metrics_url: str | None
@@ -231,6 +213,7 @@ class Runtime:
     journal: Journal
     sinks: list[Sink]
     pipeline: Pipeline
+    driver: Driver  # steps the pipeline and delivers to the sinks
     delivery: Delivery
     reloader: RuleReloader
     stopping: Stop
@@ -239,74 +222,6 @@ class Runtime:
     notifier: Notifier = field(default_factory=Notifier)
     supervisor: asyncio.Task[None] | None = None
     lock: InstanceLock | None = None  # the state directory's, released last
-
-
-def build_pipeline(
-    config: DaemonConfig,
-    portfolio: Portfolio,
-    rules: RuleSet,
-    universe: Mapping[str, Instrument],
-    *,
-    journal: Journal | None,
-    sinks: list[Sink],
-    bad_lines: Counter[str] | None = None,
-) -> Pipeline:
-    pricing = config.pricing
-    return Pipeline(
-        universe=dict(universe),
-        portfolio=portfolio,
-        rules=rules.rules,
-        inhibit_rules=rules.inhibit_rules,
-        journal=journal,
-        restore_alert_state=config.journal.restore_alert_state,
-        sinks=sinks,
-        pricing=PricingSettings(
-            rate=pricing.rate,
-            vix_option_fallback_vol=pricing.vix_option_fallback_vol,
-            spx_fallback_vol_per_vix=pricing.spx_fallback_vol_per_vix,
-            max_quote_age_seconds=pricing.max_quote_age_seconds,
-        ),
-        bad_lines=bad_lines,
-        beta=BetaSettings(
-            vix_points_per_spx_pct=pricing.vix_points_per_spx_pct,
-            vx_response_half_life_days=config.scenarios.vx_response_half_life_days,
-        ),
-        events=load_events(config.events.file or BUNDLED_EVENTS),
-        signals=signal_settings(config.signals),
-        hedge=HedgeSettings(
-            band_low_pct=config.hedge.band_low_pct,
-            band_high_pct=config.hedge.band_high_pct,
-            long_strike_offset_points=(
-                config.hedge.long_strike_offset_points[0],
-                config.hedge.long_strike_offset_points[1],
-            ),
-            spread_width_points=config.hedge.spread_width_points,
-            vx_response_half_life_days=config.scenarios.vx_response_half_life_days,
-            rate=pricing.rate,
-        ),
-        scenarios=ScenarioSpec(
-            spx_moves_pct=tuple(config.scenarios.spx_moves_pct),
-            vol_shocks_points=tuple(config.scenarios.vol_shocks_points),
-            vx_response_half_life_days=config.scenarios.vx_response_half_life_days,
-            decay_days=config.scenarios.decay_days,
-        ),
-    )
-
-
-def signal_settings(config: SignalsConfig) -> SignalSettings:
-    return SignalSettings(
-        bar_minutes=config.bar_minutes,
-        weekly_vix_futures=config.weekly_vix_futures,
-        breadth=BreadthSettings(
-            lookback_bars=config.breadth_lookback_bars,
-            ad_threshold_issues=config.breadth_ad_threshold_issues,
-            near_extreme_pct=config.breadth_near_extreme_pct,
-            min_spx_move_pct=config.breadth_min_spx_move_pct,
-        ),
-        quality=QualitySettings(
-            lookback_bars=config.quality_lookback_bars, min_bars=config.quality_min_bars
-        ),
-    )
 
 
 def warm_up_signals(pipeline: Pipeline, sessions: list[Path], until: datetime) -> None:
@@ -390,7 +305,7 @@ async def open_runtime(
         raise
     sinks = _sinks(config, journal)
     pipeline = build_pipeline(
-        config, portfolio, rules, universe, journal=journal, sinks=sinks, bad_lines=bad_lines
+        config, portfolio, rules, universe, journal=journal, bad_lines=bad_lines
     )
 
     def now() -> datetime:
@@ -408,6 +323,7 @@ async def open_runtime(
         journal,
         sinks,
         pipeline,
+        Driver(pipeline, sinks),
         delivery,
         RuleReloader(config.rules, pipeline.engine),
         stopping or Stop(),
@@ -450,7 +366,9 @@ def _ready_status(pipeline: Pipeline, *, live: bool, now: datetime) -> str | Non
     latest = pipeline.latest
     if latest is not None:
         since = latest.time.astimezone(NEW_YORK)
-        return f"watching {len(latest.strategies)} strategies from {since:%Y-%m-%d %H:%M:%S} ET"
+        return (
+            f"watching {len(latest.book.strategies)} strategies from {since:%Y-%m-%d %H:%M:%S} ET"
+        )
     link = pipeline.link_status() if pipeline.link_status else None
     if live and link is not None and link.connected and not market_view(now).open:
         return "connected; the market is closed, waiting for the session"
@@ -493,7 +411,7 @@ async def process(runtime: Runtime, batch: EventBatch) -> None:
         runtime.reloader.maybe_reload()
     except Exception:  # the old rules stay; the reloader reports its own errors
         log.exception("rule_reload_failed")
-    await pipeline.process(batch)
+    await runtime.driver.batch(batch)
     if pipeline.latest is not None:
         try:
             runtime.delivery.offer_state(pipeline.latest, pipeline.firing)
@@ -540,7 +458,7 @@ async def run(prepared: Prepared) -> RunSummary:
             for moment in pipeline.timer_moments(batch.time):
                 if not await _advance(clock, moment, stopping):
                     break
-                await pipeline.tick(moment)
+                await runtime.driver.at(moment)
             if not await _advance(clock, batch.time, stopping):
                 break
             await process(runtime, batch)

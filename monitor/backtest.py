@@ -3,22 +3,24 @@ state of the book at that moment, and counts per rule."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.domain.alerts import AlertTransition, InhibitRule
+from monitor.assembly import build_pipeline, check_session
+from monitor.config import DaemonConfig
+from monitor.domain.alerts import AlertTransition
 from monitor.domain.instruments import NEW_YORK
+from monitor.driver import session_order
 from monitor.feeds.replay import ReplayReader
 from monitor.pipeline import Pipeline
-from monitor.portfolio.book import BookSnapshot
 from monitor.portfolio.model import Portfolio
-from monitor.pricing.valuation import PricingSettings
-from monitor.rules.loader import Rule
+from monitor.rules.loader import Rule, RuleSet
+from monitor.sinks.alerts_file import AlertsFileSink
+from monitor.snapshot import Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +38,8 @@ class BookState:
     theta_usd_per_day: float
 
     @classmethod
-    def of(cls, s: BookSnapshot) -> BookState:
-        b = s.book
+    def of(cls, s: Snapshot) -> BookState:
+        b = s.book.total
         return cls(
             s.spx,
             s.vix,
@@ -77,13 +79,23 @@ def _record(
             (result.fired if t.state.value == "firing" else result.resolved)[t.rule] += 1
 
 
-async def _one(reader: ReplayReader, pipeline: Pipeline, result: BacktestResult) -> None:
+def _one(
+    reader: ReplayReader,
+    pipeline: Pipeline,
+    result: BacktestResult,
+    out: AlertsFileSink | None = None,
+) -> None:
     name = reader.path.name
-    for batch in reader.batches():
-        # The same timer evaluations in gaps as a replay run, so both see the same alerts.
-        for moment in pipeline.timer_moments(batch.time):
-            _record(name, await pipeline.tick(moment), pipeline, result)
-        _record(name, await pipeline.process(batch), pipeline, result)
+    # The same evaluations in the same order as a replay run (timer moments in the gaps),
+    # so both see the same alerts.
+    for item in session_order(reader.batches(), pipeline):
+        if isinstance(item, datetime):
+            transitions = pipeline.evaluate_at(item)
+        else:
+            transitions = pipeline.step(item)
+        _record(name, transitions, pipeline, result)
+        if out is not None and transitions:
+            out.write(transitions)
     result.bad_lines[name] = reader.stats.bad_lines
     if reader.stats.truncated:
         result.truncated.append(name)
@@ -91,46 +103,55 @@ async def _one(reader: ReplayReader, pipeline: Pipeline, result: BacktestResult)
 
 def _run(
     session: Path,
+    config: DaemonConfig,
     portfolio: Portfolio,
-    rules: list[Rule],
-    pricing: PricingSettings,
+    rules: RuleSet,
     result: BacktestResult,
     *,
-    inhibit_rules: Sequence[InhibitRule] = (),
+    out: AlertsFileSink | None = None,
 ) -> Pipeline:
     reader = ReplayReader(session)
-    pipeline = Pipeline(
-        universe=reader.header.instruments,
-        portfolio=portfolio,
-        rules=rules,
-        sinks=[],
-        pricing=pricing,
+    check_session(portfolio, reader)
+    pipeline = build_pipeline(
+        config,
+        portfolio,
+        rules,
+        reader.header.instruments,
+        journal=None,
         bad_lines=reader.stats.bad_by_reason,
-        inhibit_rules=inhibit_rules,
     )
-    asyncio.run(_one(reader, pipeline, result))
+    _one(reader, pipeline, result, out)
     return pipeline
 
 
 def replay_to_end(
-    session: Path, portfolio: Portfolio, rules: list[Rule], pricing: PricingSettings
+    session: Path, config: DaemonConfig, portfolio: Portfolio, rules: RuleSet
 ) -> Pipeline:
     """The pipeline after the whole session, for a look at its last state."""
-    return _run(session, portfolio, rules, pricing, BacktestResult())
+    return _run(session, config, portfolio, rules, BacktestResult())
 
 
 def backtest(
     sessions: list[Path],
+    config: DaemonConfig,
     portfolio: Portfolio,
-    rules: list[Rule],
-    pricing: PricingSettings,
-    inhibit_rules: Sequence[InhibitRule] = (),
+    rules: RuleSet,
+    *,
+    alerts_out: Path | None = None,
 ) -> BacktestResult:
     """Each session runs from a fresh state: alerts do not carry over between days. The
-    packs' inhibition applies as in a run; a transition it would have held back is marked."""
+    pipeline is the one a run of ``config`` builds (pricing, scenarios, hedge, signals and
+    events sections included); the packs' inhibition applies as in a run, and a transition
+    it would have held back is marked. ``alerts_out``: every transition written as a run's
+    alerts file writes it (the same bytes for the same session and config)."""
     result = BacktestResult()
-    for path in sessions:
-        _run(path, portfolio, rules, pricing, result, inhibit_rules=inhibit_rules)
+    out = AlertsFileSink(alerts_out) if alerts_out is not None else None
+    try:
+        for path in sessions:
+            _run(path, config, portfolio, rules, result, out=out)
+    finally:
+        if out is not None:
+            out.close_now()
     return result
 
 

@@ -13,9 +13,13 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor import __version__
 from monitor.errors import MonitorError
+
+if TYPE_CHECKING:
+    from monitor.config import DaemonConfig
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1
@@ -124,16 +128,28 @@ def _parser() -> argparse.ArgumentParser:
 
     back = sub.add_parser("backtest", help="run rules over recorded sessions: a timeline")
     back.add_argument("sessions", type=Path, nargs="+", help="replay files")
-    back.add_argument("--portfolio", type=Path, required=True, help="portfolio file (TOML)")
+    back.add_argument(
+        "--config",
+        type=Path,
+        help="daemon config (TOML): its pricing, scenarios, hedge, signals and events "
+        "sections, portfolio and rules, as a run of it would use them",
+    )
+    back.add_argument(
+        "--portfolio", type=Path, help="portfolio file (TOML); required without --config"
+    )
     back.add_argument(
         "--rules",
         type=Path,
         action="append",
-        required=True,
-        help="rule file or directory (repeatable)",
+        help="rule file or directory (repeatable); required without --config",
     )
-    back.add_argument("--rate", type=float, default=0.04, help="risk-free rate, decimal")
+    back.add_argument(
+        "--rate", type=float, default=None, help="risk-free rate, decimal (default 0.04)"
+    )
     back.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    back.add_argument(
+        "--alerts-out", type=Path, help="write alert transitions as JSON Lines, as a run does"
+    )
 
     rules = sub.add_parser("rules", help="rule packs: check")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
@@ -291,18 +307,14 @@ def _backtest(args: argparse.Namespace) -> int:
 
     from monitor import backtest  # noqa: PLC0415
     from monitor.portfolio.model import load_portfolio  # noqa: PLC0415
-    from monitor.pricing.valuation import PricingSettings  # noqa: PLC0415
     from monitor.rules.loader import load_rule_set  # noqa: PLC0415
 
-    portfolio = load_portfolio(args.portfolio)
-    rule_set = load_rule_set(args.rules)
+    config = _offline_config(args.config, args.portfolio, args.rules, args.rate)
+    portfolio = load_portfolio(config.portfolio)
+    rule_set = load_rule_set(config.rules)
     rules = rule_set.rules
     result = backtest.backtest(
-        args.sessions,
-        portfolio,
-        rules,
-        PricingSettings(rate=args.rate, vix_option_fallback_vol=0.9),
-        rule_set.inhibit_rules,
+        args.sessions, config, portfolio, rule_set, alerts_out=args.alerts_out
     )
     if args.json:
         print(json.dumps(backtest.to_json(result), sort_keys=True))
@@ -322,14 +334,35 @@ def _rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _offline_config(
+    path: Path | None, portfolio: Path | None, rules: list[Path] | None, rate: float | None
+) -> DaemonConfig:
+    """The config of a run that reads recorded sessions (backtest, explain): ``path``'s, or
+    the embedded default's sections; ``portfolio``, ``rules`` and ``rate`` override it."""
+    from monitor.app import default_config  # noqa: PLC0415
+    from monitor.config import load_config  # noqa: PLC0415
+
+    if path is None and (portfolio is None or not rules):
+        raise MonitorError("give --config, or both --portfolio and --rules")
+    config = load_config(path) if path is not None else default_config(Path.cwd())
+    update: dict[str, object] = {}
+    if portfolio is not None:
+        update["portfolio"] = portfolio
+    if rules:
+        update["rules"] = rules
+    if rate is not None:
+        update["pricing"] = config.pricing.model_copy(update={"rate": rate})
+    return config.model_copy(update=update)
+
+
 def _explain(args: argparse.Namespace) -> int:
     from monitor.backtest import replay_to_end  # noqa: PLC0415
     from monitor.portfolio.model import load_portfolio  # noqa: PLC0415
-    from monitor.pricing.valuation import PricingSettings  # noqa: PLC0415
     from monitor.rules.explain import explain  # noqa: PLC0415
-    from monitor.rules.loader import load_rules  # noqa: PLC0415
+    from monitor.rules.loader import load_rule_set  # noqa: PLC0415
 
-    rules = load_rules(args.rules)
+    rule_set = load_rule_set(args.rules)
+    rules = rule_set.rules
     rule = next((r for r in rules if r.name == args.name), None)
     if rule is None:
         known = ", ".join(r.name for r in rules)
@@ -339,12 +372,8 @@ def _explain(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.portfolio is None:
         raise MonitorError("--session needs --portfolio")
-    pipeline = replay_to_end(
-        args.session,
-        load_portfolio(args.portfolio),
-        rules,
-        PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
-    )
+    config = _offline_config(None, args.portfolio, args.rules, None)
+    pipeline = replay_to_end(args.session, config, load_portfolio(args.portfolio), rule_set)
     print(explain(rule, pipeline.latest, pipeline.engine))
     return EXIT_OK
 

@@ -178,7 +178,7 @@ async def _until_connected(
         if connection.done():
             connection.result()  # raises what stopped it
         if time.monotonic() - last_evaluation >= interval:
-            await runtime.pipeline.tick(clock.now())
+            await runtime.driver.at(clock.now())
             last_evaluation = time.monotonic()
         await asyncio.sleep(POLL_SECONDS)
     return True
@@ -198,7 +198,7 @@ async def evaluating(
             if done:
                 return task.result()
             if time.monotonic() - last_evaluation >= interval:
-                await runtime.pipeline.tick(clock.now())
+                await runtime.driver.at(clock.now())
                 last_evaluation = time.monotonic()
         return None
     finally:
@@ -343,7 +343,6 @@ async def _serve(
 ) -> None:
     feed_config = config.feed
     assert isinstance(feed_config, IbFeedConfig)
-    pipeline = runtime.pipeline
     recorder = (
         SessionRecorder(
             feed_config.record_dir, book.universe, f"condor-monitor record: IB {feed_config.host}"
@@ -370,7 +369,7 @@ async def _serve(
                 await process(runtime, batch)
                 last_evaluation = time.monotonic()
             elif time.monotonic() - last_evaluation >= interval:
-                await pipeline.tick(clock.now())
+                await runtime.driver.at(clock.now())
                 last_evaluation = time.monotonic()
     finally:
         if recorder is not None:

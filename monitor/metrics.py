@@ -26,8 +26,9 @@ from monitor.domain.quotes import FeedGreeks
 from monitor.health import Readiness
 from monitor.market.state import MarketState
 from monitor.pipeline import LinkStatus, Pipeline
-from monitor.portfolio.book import BookSnapshot, Risk
+from monitor.portfolio.book import Risk
 from monitor.rules.engine import Phase
+from monitor.snapshot import Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +243,7 @@ class SnapshotCollector(Collector):
         )
         for row in STRATEGY_METRICS:
             family = GaugeMetricFamily(row.name, row.help, labels=["strategy"])
-            for strategy in snapshot.strategies:
+            for strategy in snapshot.book.strategies:
                 family.add_metric([strategy.name], row.value(strategy.risk))
             yield family
         model = GaugeMetricFamily(
@@ -250,7 +251,7 @@ class SnapshotCollector(Collector):
             "Legs priced from a model volatility",
             labels=["strategy"],
         )
-        for strategy in snapshot.strategies:
+        for strategy in snapshot.book.strategies:
             model.add_metric([strategy.name], strategy.model_priced_legs)
         yield model
         delayed = GaugeMetricFamily(
@@ -258,8 +259,10 @@ class SnapshotCollector(Collector):
             "Legs whose quotes the broker serves delayed",
             labels=["strategy"],
         )
-        for strategy in snapshot.strategies:
-            count = sum(lr.data_delayed for lr in snapshot.legs if lr.leg.strategy == strategy.name)
+        for strategy in snapshot.book.strategies:
+            count = sum(
+                lr.data_delayed for lr in snapshot.book.legs if lr.leg.strategy == strategy.name
+            )
             delayed.add_metric([strategy.name], count)
         yield delayed
         index = GaugeMetricFamily(
@@ -297,7 +300,7 @@ def _gauge(name: str, help_text: str, label: str, values: dict[str, float]) -> M
     return family
 
 
-def _term_metrics(snapshot: BookSnapshot) -> Iterator[Metric]:
+def _term_metrics(snapshot: Snapshot) -> Iterator[Metric]:
     term = snapshot.term
     yield _gauge(
         "condor_vix_term_spread_points",
@@ -328,29 +331,26 @@ def _term_metrics(snapshot: BookSnapshot) -> Iterator[Metric]:
         {"VX1": term.vx1_days, "VX2": term.vx2_days},
     )
     events = snapshot.events
-    if events is not None:
-        yield _gauge(
-            "condor_event_next_hours",
-            "Hours to the next scheduled event, by kind of the next one (fomc, cpi, ppi)",
-            "kind",
-            {events.next_kind or "none": events.hours_to_next},
-        )
-        yield GaugeMetricFamily(
-            "condor_event_next_fomc_hours",
-            "Hours to the next FOMC decision",
-            value=events.hours_to_next_fomc,
-        )
-        yield GaugeMetricFamily(
-            "condor_event_today",
-            "1 on a day with a scheduled event",
-            value=float(events.event_today),
-        )
+    yield _gauge(
+        "condor_event_next_hours",
+        "Hours to the next scheduled event, by kind of the next one (fomc, cpi, ppi)",
+        "kind",
+        {events.next_kind or "none": events.hours_to_next},
+    )
+    yield GaugeMetricFamily(
+        "condor_event_next_fomc_hours",
+        "Hours to the next FOMC decision",
+        value=events.hours_to_next_fomc,
+    )
+    yield GaugeMetricFamily(
+        "condor_event_today",
+        "1 on a day with a scheduled event",
+        value=float(events.event_today),
+    )
 
 
-def _signal_metrics(snapshot: BookSnapshot) -> Iterator[Metric]:
+def _signal_metrics(snapshot: Snapshot) -> Iterator[Metric]:
     signals = snapshot.signals
-    if signals is None:
-        return
     views = signals.indicators
     where = f"on {signals.bar_minutes}-minute bars, by series (spx, vix, vx1, vx2)"
     yield _gauge(
@@ -424,10 +424,8 @@ def _signal_metrics(snapshot: BookSnapshot) -> Iterator[Metric]:
     )
 
 
-def _hedge_metrics(snapshot: BookSnapshot) -> Iterator[Metric]:
+def _hedge_metrics(snapshot: Snapshot) -> Iterator[Metric]:
     hedge = snapshot.hedge
-    if hedge is None:
-        return
     yield GaugeMetricFamily(
         "condor_hedge_ratio_percent",
         "Second-engine gain / iron condors' loss for a +1 SPX-vol-point shock, percent",
@@ -468,13 +466,13 @@ def _hedge_metrics(snapshot: BookSnapshot) -> Iterator[Metric]:
 
 
 def feed_model_differences(
-    snapshot: BookSnapshot, feed_greeks: Mapping[str, FeedGreeks]
+    snapshot: Snapshot, feed_greeks: Mapping[str, FeedGreeks]
 ) -> dict[str, tuple[float, float]]:
     """By underlying class (SPX, VIX): the largest |our IV - the feed's IV| in vol points and
     the largest |our delta - the feed's delta| per option, over the book's option legs that
     the feed has model numbers for."""
     out: dict[str, tuple[float, float]] = {}
-    for lr in snapshot.legs:
+    for lr in snapshot.book.legs:
         inst = lr.leg.instrument
         theirs = feed_greeks.get(inst.id)
         if not inst.is_option or theirs is None:
@@ -524,7 +522,7 @@ def _link_metrics(pipeline: Pipeline) -> Iterator[Metric]:
     )
 
 
-def _feed_metrics(snapshot: BookSnapshot, market: MarketState) -> Iterator[Metric]:
+def _feed_metrics(snapshot: Snapshot, market: MarketState) -> Iterator[Metric]:
     last = GaugeMetricFamily(
         "condor_feed_last_update_timestamp_seconds",
         "Time of the latest quote or value per instrument class, Unix seconds",
@@ -564,10 +562,8 @@ def _feed_metrics(snapshot: BookSnapshot, market: MarketState) -> Iterator[Metri
     yield delta
 
 
-def _scenario_cells(snapshot: BookSnapshot) -> Iterator[Metric]:
+def _scenario_cells(snapshot: Snapshot) -> Iterator[Metric]:
     grid = snapshot.scenarios
-    if grid is None:
-        return
     cells = GaugeMetricFamily(
         "condor_scenario_pnl_dollars",
         "Scenario P&L, dollars, by layer, SPX move (%) and SPX vol shock (vol points)",

@@ -1,8 +1,9 @@
-"""The pipeline of one snapshot: market state -> valuation -> book -> rules -> sinks.
+"""The pipeline of one snapshot: market state -> valuation -> book -> views -> rules.
 
-Each stage is a synchronous core; this module only sequences them. Feeding a batch and
-awaiting ``process`` keeps a replay in lockstep, so the same file always gives the same
-snapshots and alerts; a live feed conflates ticks in the market state between snapshots.
+A synchronous step: ``step`` takes a batch, ``evaluate_at`` a moment without one, and each
+returns the alert transitions; the sinks are the driver's (``monitor.driver``). Stepping a
+batch at a time keeps a replay in lockstep, so the same file always gives the same snapshots
+and alerts; a live feed conflates ticks in the market state between snapshots.
 """
 
 from __future__ import annotations
@@ -17,32 +18,25 @@ from datetime import datetime, timedelta
 import structlog
 
 from monitor.domain.alerts import AlertTransition, InhibitRule
-from monitor.domain.health import StorageHealth
+from monitor.domain.health import FeedHealth, StorageHealth
 from monitor.domain.instruments import Instrument
 from monitor.domain.quotes import DELAYED_DATA_MINUTES, EventBatch, IndexValue
 from monitor.latency import Latency
 from monitor.market.hours import market_view
 from monitor.market.state import MarketState, QuoteStatus
-from monitor.portfolio.book import (
-    BetaSettings,
-    BookSnapshot,
-    FeedHealth,
-    LegRisk,
-    Risk,
-    aggregate,
-)
+from monitor.portfolio.book import BetaSettings, Book, LegRisk, aggregate
 from monitor.portfolio.model import Portfolio
 from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing.valuation import PricingSettings, Valuer
 from monitor.rules.engine import Phase, RuleEngine, SavedAlert
 from monitor.rules.loader import Rule
-from monitor.signals.board import SignalBoard, SignalSettings
+from monitor.signals.board import Prices, SignalBoard, SignalSettings
 from monitor.signals.events import EventCalendar, event_view, load_events
-from monitor.signals.hedge import HedgeSettings, hedge_view
+from monitor.signals.hedge import HedgeSettings, HedgeView, hedge_view
 from monitor.signals.history import Change
 from monitor.signals.term_structure import TermStructure, TermStructureTracker
-from monitor.sinks.base import Sink
 from monitor.sinks.journal import Journal
+from monitor.snapshot import Snapshot
 
 log = structlog.get_logger(__name__)
 DELTA_ACCELERATION_WINDOW = timedelta(minutes=15)
@@ -109,7 +103,6 @@ class Pipeline:
         universe: dict[str, Instrument],
         portfolio: Portfolio,
         rules: list[Rule],
-        sinks: list[Sink],
         pricing: PricingSettings,
         bad_lines: Counter[str] | None = None,
         beta: BetaSettings | None = None,
@@ -144,10 +137,9 @@ class Pipeline:
         self.beta = beta or BetaSettings()
         self.delta_change = Change(DELTA_ACCELERATION_WINDOW)
         self.scenarios = ScenarioEngine(scenarios or ScenarioSpec(), pricing.rate)
-        self.sinks = sinks
         self.stats = PipelineStats(bad_lines=bad_lines if bad_lines is not None else Counter())
         self.failures = BatchFailures()
-        self.latest: BookSnapshot | None = None
+        self.latest: Snapshot | None = None
         # Published after each evaluation for readers on other threads (metrics, /state):
         # replaced whole, never mutated.
         self.alert_states: Mapping[tuple[str, tuple[tuple[str, str], ...]], Phase] = {}
@@ -208,59 +200,60 @@ class Pipeline:
         """The journal's health (a replay without a journal has nothing to lose)."""
         return self.journal.health() if self.journal is not None else StorageHealth()
 
-    def snapshot(self) -> BookSnapshot:
+    def snapshot(self) -> Snapshot:
+        """The snapshot of the market state as it is: the book valued, then every view of
+        it, built whole."""
         now = self.market.time
         if now is None:
             raise RuntimeError("no market data yet")
-        values = self.valuer.value(self.market, now)
-
-        def index(name: str) -> float:
-            value = self.market.index(name)
-            return value if value is not None else math.nan
-
-        snapshot = aggregate(
-            self.portfolio,
-            values,
+        spx, vix, ad_nyse = (self._index(name) for name in ("SPX", "VIX", "AD-NYSE"))
+        term = self.term.update(self.market, now)
+        feed = self.feed_health(now)
+        book = aggregate(self.portfolio, self.valuer.value(self.market, now), spx, self.beta)
+        book = replace(book, legs=marked_delayed(book.legs, feed.delayed_instruments))
+        prices = Prices(spx, vix, term.vx1, term.vx2, ad_nyse, term.vx1_id)
+        return Snapshot(
             time=now,
-            spx=index("SPX"),
-            vix=index("VIX"),
-            ad_nyse=index("AD-NYSE"),
-            term=self.term.update(self.market, now),
-            feed=self.feed_health(now),
-            beta=self.beta,
-        )
-        change = self.delta_change.update(now, snapshot.book.delta_usd_per_pct)
-        return replace(
-            snapshot,
-            legs=marked_delayed(snapshot.legs, snapshot.feed.delayed_instruments),
-            scenarios=self.scenarios.grid(snapshot),
-            delta_change_15m_usd_per_pct=change,
+            spx=spx,
+            vix=vix,
+            ad_nyse=ad_nyse,
+            term=term,
+            book=book,
+            feed=feed,
             storage=self.storage_health(),
-            hedge=hedge_view(snapshot, self.market, self.hedge_settings),
-            signals=self.signals.update(snapshot),
+            scenarios=self.scenarios.grid(book),
+            hedge=hedge_view(book, term, now, self.market, self.hedge_settings),
+            signals=self.signals.update(now, prices, book, term),
             events=event_view(self.events, now),
             market=market_view(now),
+            delta_change_15m_usd_per_pct=self.delta_change.update(
+                now, book.total.delta_usd_per_pct
+            ),
         )
 
-    def _unvalued_at(self, now: datetime) -> BookSnapshot:
+    def _index(self, name: str) -> float:
+        value = self.market.index(name)
+        return value if value is not None else math.nan
+
+    def _unvalued_at(self, now: datetime) -> Snapshot:
         """For failures before the first good snapshot: a book that knows nothing (no legs
         valued, every number NaN), built without the valuation or aggregation that may be
         what fails, so the rules on the feed, the journal and failures still run."""
         nan = math.nan
-        unknown = Risk(nan, nan, nan, nan, nan, nan, nan, nan, nan)
-        return BookSnapshot(
-            now,
-            nan,
-            nan,
-            nan,
-            TermStructure.unknown(),
-            (),
-            (),
-            unknown,
-            self.feed_health(now),
+        return Snapshot(
+            time=now,
+            spx=nan,
+            vix=nan,
+            ad_nyse=nan,
+            term=TermStructure.unknown(),
+            book=Book.unknown(self.portfolio.account_size_usd or nan),
+            feed=self.feed_health(now),
             storage=self.storage_health(),
-            market=market_view(now),
+            scenarios=self.scenarios.unknown(),
+            hedge=HedgeView.unknown(self.hedge_settings),
+            signals=self.signals.unknown(),
             events=event_view(self.events, now),
+            market=market_view(now),
         )
 
     def replace_portfolio(self, portfolio: Portfolio, universe: dict[str, Instrument]) -> None:
@@ -306,7 +299,7 @@ class Pipeline:
             yield moment
             moment += EVALUATION_INTERVAL
 
-    async def tick(self, now: datetime) -> list[AlertTransition]:
+    def evaluate_at(self, now: datetime) -> list[AlertTransition]:
         """Evaluates the rules at ``now`` without new market data: ``for`` durations complete
         and data-age rules fire even when no tick arrives."""
         latest, last_event = self.latest, self.market.time
@@ -318,14 +311,14 @@ class Pipeline:
         if latest is not None and now <= latest.time:
             return []
         snapshot = self._last_good_at(now)
-        return await self._evaluate(snapshot) if snapshot is not None else []
+        return self._evaluate(snapshot) if snapshot is not None else []
 
     @property
     def firing(self) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
         """Alerts firing (keep-firing included) at the last evaluation; any thread."""
         return [k for k, phase in self.alert_states.items() if phase is not Phase.PENDING]
 
-    async def _evaluate(self, snapshot: BookSnapshot) -> list[AlertTransition]:
+    def _evaluate(self, snapshot: Snapshot) -> list[AlertTransition]:
         try:
             transitions = self.engine.evaluate(snapshot)
         except Exception as exc:  # the engine's own fault: logged, the next batch tries again
@@ -353,16 +346,6 @@ class Pipeline:
                 unit=t.unit,
                 notify=t.notify,
             )
-        if transitions:
-            # Each sink on its own: one that fails (a full disk, a closed file) never keeps a
-            # transition from the others. The journal holds what it cannot write itself.
-            for sink in self.sinks:
-                try:
-                    await sink.emit(transitions)
-                except Exception:  # reported, the other sinks go on
-                    log.exception("sink_failed", sink=sink.name, transitions=len(transitions))
-            if self.journal is not None:
-                self.journal.save_state(self.alert_state_to_save())
         return transitions
 
     def alert_state_to_save(self) -> list[SavedAlert]:
@@ -374,10 +357,10 @@ class Pipeline:
             saved += [a for a in self._to_restore if (a.rule, a.labels) not in held]
         return saved
 
-    async def process(self, batch: EventBatch) -> list[AlertTransition]:
-        """One batch: its snapshot and alert transitions. A batch whose snapshot raises is
-        counted and logged (``feed.failed_batches*``), and the rules run on the last good
-        book at this batch's time, so feed, storage and failure alerts still fire."""
+    def step(self, batch: EventBatch) -> list[AlertTransition]:
+        """One batch: its snapshot (``latest``) and alert transitions. A batch whose snapshot
+        raises is counted and logged (``feed.failed_batches*``), and the rules run on the last
+        good book at this batch's time, so feed, storage and failure alerts still fire."""
         started = time.perf_counter()
         for event in batch.events:
             self.stats.events["index" if isinstance(event, IndexValue) else "quote"] += 1
@@ -393,13 +376,11 @@ class Pipeline:
             self.failures.in_row = in_row
             self._failed(batch, exc)
             degraded = self._last_good_at(batch.time)
-            return await self._evaluate(degraded) if degraded is not None else []
+            return self._evaluate(degraded) if degraded is not None else []
         self.latest = snapshot
         self.stats.snapshots += 1
         self.latency.observe("snapshot", time.perf_counter() - started)
-        transitions = await self._evaluate(snapshot)
-        self.latency.observe("alert", time.perf_counter() - started)
-        return transitions
+        return self._evaluate(snapshot)
 
     def _failed(self, batch: EventBatch, exc: Exception) -> None:
         """Counts and logs a failed batch (called from its except clause)."""
@@ -421,7 +402,7 @@ class Pipeline:
         else:
             log.error("batch_failed", **fields)
 
-    def _last_good_at(self, now: datetime) -> BookSnapshot | None:
+    def _last_good_at(self, now: datetime) -> Snapshot | None:
         """The last good book, moved to ``now`` with the feed's health as it is now."""
         latest = self.latest
         if latest is None:
@@ -429,10 +410,11 @@ class Pipeline:
         if now < latest.time:
             return None
         feed = self.feed_health(now)
+        book = latest.book
         return replace(
             latest,
             time=now,
-            legs=marked_delayed(latest.legs, feed.delayed_instruments),
+            book=replace(book, legs=marked_delayed(book.legs, feed.delayed_instruments)),
             feed=feed,
             storage=self.storage_health(),
             market=market_view(now),

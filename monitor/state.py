@@ -13,7 +13,8 @@ from typing import Any
 
 from monitor.domain.alerts import alert_id
 from monitor.domain.instruments import NEW_YORK
-from monitor.portfolio.book import BookSnapshot, Risk
+from monitor.portfolio.book import Risk
+from monitor.snapshot import Snapshot
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -42,7 +43,7 @@ def _fields(obj: object | None) -> dict[str, Any] | None:
     return out
 
 
-def _term(snapshot: BookSnapshot) -> dict[str, Any]:
+def _term(snapshot: Snapshot) -> dict[str, Any]:
     term = snapshot.term
     return {
         "vx1_id": term.vx1_id,
@@ -64,10 +65,8 @@ def _term(snapshot: BookSnapshot) -> dict[str, Any]:
     }
 
 
-def _signals(snapshot: BookSnapshot) -> dict[str, Any] | None:
+def _signals(snapshot: Snapshot) -> dict[str, Any]:
     signals = snapshot.signals
-    if signals is None:
-        return None
     return {
         "bar_minutes": signals.bar_minutes,
         "indicators": {k: _fields(v) for k, v in signals.indicators.items()},
@@ -76,7 +75,7 @@ def _signals(snapshot: BookSnapshot) -> dict[str, Any] | None:
     }
 
 
-def state_document(snapshot: BookSnapshot, firing: Sequence[Key], instance: str) -> dict[str, Any]:
+def state_document(snapshot: Snapshot, firing: Sequence[Key], instance: str) -> dict[str, Any]:
     term = snapshot.term
     events = snapshot.events
     return {
@@ -86,9 +85,9 @@ def state_document(snapshot: BookSnapshot, firing: Sequence[Key], instance: str)
         "vix": _num(snapshot.vix),
         "vx1": _num(term.vx1),
         "vx2": _num(term.vx2),
-        "account_size_usd": _num(snapshot.account_size_usd),
-        "book": _risk(snapshot.book),
-        "strategies": {s.name: _risk(s.risk) for s in snapshot.strategies},
+        "account_size_usd": _num(snapshot.book.account_size_usd),
+        "book": _risk(snapshot.book.total),
+        "strategies": {s.name: _risk(s.risk) for s in snapshot.book.strategies},
         "feed_data_age_seconds": _num(snapshot.feed.data_age_seconds),
         "feed_delayed_instruments": len(snapshot.feed.delayed_instruments),
         "legs": [
@@ -99,7 +98,7 @@ def state_document(snapshot: BookSnapshot, firing: Sequence[Key], instance: str)
                 "model_priced": lr.value.model_priced,
                 "data_delayed": lr.data_delayed,
             }
-            for lr in snapshot.legs
+            for lr in snapshot.book.legs
         ],
         "term_structure": _term(snapshot),
         "hedge": _fields(snapshot.hedge),

@@ -104,7 +104,7 @@ def render(summary: RunSummary) -> str:
             f"  final book at {when}: SPX {final.spx:,.2f}, VIX {final.vix:.2f}, "
             f"VX1 {final.term.vx1:.2f}, VX2 {final.term.vx2:.2f} (index/VIX points)"
         )
-        lines.extend(_risk_lines(final.book, "    "))
+        lines.extend(_risk_lines(final.book.total, "    "))
         grid = final.scenarios
         if grid is not None:
             pnl, move, shock = grid.worst(grid.book_usd)
@@ -114,12 +114,12 @@ def render(summary: RunSummary) -> str:
                 f"{shock:+g} points (condor {_money(condor)}, hedge {_money(hedge)})"
             )
         for label, groups in (
-            ("by underlying", final.by_underlying),
-            ("by expiry", final.by_expiry),
+            ("by underlying", final.book.by_underlying),
+            ("by expiry", final.book.by_expiry),
         ):
             lines.append(f"    {label}:")
             lines.extend(f"      {g.name:16s} {_compact(g.risk)}" for g in groups)
-        for strategy in final.strategies:
+        for strategy in final.book.strategies:
             model = (
                 f", {strategy.model_priced_legs} leg(s) on model vol"
                 if strategy.model_priced_legs

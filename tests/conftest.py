@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -86,16 +85,11 @@ def run_pipeline(
         universe=reader.header.instruments,
         portfolio=load_portfolio(portfolio),
         rules=load_rules(rules) if rules else [],
-        sinks=[],
         pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
         bad_lines=reader.stats.bad_by_reason,
     )
-
-    async def feed() -> None:
-        for batch in islice(reader.batches(), batches):
-            await pipeline.process(batch)
-
-    asyncio.run(feed())
+    for batch in islice(reader.batches(), batches):
+        pipeline.step(batch)
     return pipeline
 
 

@@ -29,8 +29,8 @@ from monitor.delivery.worker import Backoff, ChannelPolicy, ChannelWorker
 from monitor.domain.alerts import Matcher, Severity
 from monitor.errors import ConfigError
 from monitor.logs import register_secret
-from monitor.portfolio.book import BookSnapshot
 from monitor.sinks.journal import Journal
+from monitor.snapshot import Snapshot
 from monitor.state import Key, state_document
 
 log = structlog.get_logger(__name__)
@@ -241,7 +241,7 @@ class Delivery:
             asyncio.create_task(w.run(), name=f"deliver-{w.channel}") for w in self.workers
         ]
 
-    def offer_state(self, snapshot: BookSnapshot, firing: list[Key]) -> None:
+    def offer_state(self, snapshot: Snapshot, firing: list[Key]) -> None:
         """Publishes the retained book state, at most once per interval, never blocking."""
         link = self.link
         if link is None or not link.connected:

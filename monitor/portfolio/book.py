@@ -16,23 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-from monitor.domain.health import StorageHealth
 from monitor.domain.instruments import Kind
-from monitor.domain.quotes import DELAYED_DATA_MINUTES
 from monitor.portfolio.model import Leg, Portfolio, StrategyKind
 from monitor.pricing.valuation import LegValue
-from monitor.signals.term_structure import TermStructure, vx_response
-
-if TYPE_CHECKING:
-    from monitor.market.hours import MarketView
-    from monitor.portfolio.scenarios import ScenarioGrid
-    from monitor.signals.board import SignalsView
-    from monitor.signals.events import EventView
-    from monitor.signals.hedge import HedgeView
+from monitor.signals.term_structure import vx_response
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,48 +136,24 @@ class GroupRisk:
 
 
 @dataclass(frozen=True, slots=True)
-class FeedHealth:
-    data_age_seconds: float = 0.0  # since the last market event; grows between ticks
-    events: int = 0
-    bad_lines: int = 0
-    crossed_quotes: int = 0
-    zero_bid_quotes: int = 0
-    one_sided_quotes: int = 0
-    connected: bool = True  # to the broker, and the broker to its servers (live feeds)
-    denied_instruments: int = 0  # without market data entitlement (live feeds)
-    delayed_instruments: frozenset[str] = frozenset()  # quoted delayed by the feed (live feeds)
-    delayed_data_minutes: float = DELAYED_DATA_MINUTES  # how far behind those quotes are
-    oldest_leg_quote_age_seconds: float = 0.0  # the book leg quoted longest ago (inf: never)
-    rejected_ticks: int = 0  # prices and values outside the sanity bounds (market/hygiene.py)
-    failed_batches: int = 0  # batches whose snapshot raised; the run went on
-    failed_batches_in_row: int = 0  # since the last batch that gave a snapshot
-    never_connected: bool = False  # a live feed that has not reached its broker once yet
-    failed_connection_attempts: int = 0  # since the last connection (live feeds)
+class Book:
+    """The valued book at one moment: each leg's value and dollar risk, summed by strategy,
+    by expiry, by underlying and in total."""
 
-
-@dataclass(frozen=True, slots=True)
-class BookSnapshot:
-    """Everything the rules, metrics and sinks see of one moment."""
-
-    time: datetime
-    spx: float
-    vix: float
-    ad_nyse: float
-    term: TermStructure
     legs: tuple[LegRisk, ...]
     strategies: tuple[StrategyRisk, ...]
-    book: Risk
-    feed: FeedHealth = field(default_factory=FeedHealth)
-    storage: StorageHealth = field(default_factory=StorageHealth)  # the journal
+    total: Risk
     by_expiry: tuple[GroupRisk, ...] = ()
     by_underlying: tuple[GroupRisk, ...] = ()
-    scenarios: ScenarioGrid | None = None
     account_size_usd: float = math.nan  # from the portfolio file; NaN when not given
-    delta_change_15m_usd_per_pct: float = math.nan  # book delta now minus 15 minutes ago
-    hedge: HedgeView | None = None  # the second-engine layer's size against its band
-    signals: SignalsView | None = None  # MACD/RSI per series, breadth, hedge quality
-    events: EventView | None = None  # the next scheduled macro event
-    market: MarketView | None = None  # the SPX options session at this moment
+
+    @classmethod
+    def unknown(cls, account_size_usd: float = math.nan) -> Book:
+        """A book that knows nothing (no leg valued yet): every total NaN."""
+        nan = math.nan
+        return cls(
+            (), (), Risk(nan, nan, nan, nan, nan, nan, nan, nan, nan), (), (), account_size_usd
+        )
 
     def pct_of_account(self, dollars: float) -> float:
         return 100.0 * dollars / self.account_size_usd
@@ -203,17 +168,8 @@ class BookSnapshot:
 
 
 def aggregate(
-    portfolio: Portfolio,
-    values: list[LegValue],
-    *,
-    time: datetime,
-    spx: float,
-    vix: float,
-    ad_nyse: float,
-    term: TermStructure,
-    feed: FeedHealth,
-    beta: BetaSettings | None = None,
-) -> BookSnapshot:
+    portfolio: Portfolio, values: list[LegValue], spx: float, beta: BetaSettings | None = None
+) -> Book:
     """Sums leg risk into strategies, expiries, underlyings and the book.
 
     ``values`` follows ``portfolio.legs``.
@@ -234,16 +190,10 @@ def aggregate(
                 sum(1 for lr in mine if lr.value.reason is not None),
             )
         )
-    return BookSnapshot(
-        time,
-        spx,
-        vix,
-        ad_nyse,
-        term,
+    return Book(
         legs,
         tuple(strategies),
         total(s.risk for s in strategies),
-        feed,
         by_expiry=_grouped(legs, _expiry_key),
         by_underlying=_grouped(legs, _underlying_key),
         account_size_usd=portfolio.account_size_usd or math.nan,

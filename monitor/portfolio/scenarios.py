@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.domain.instruments import Kind
-from monitor.portfolio.book import BookSnapshot, LegRisk
+from monitor.portfolio.book import Book, LegRisk
 from monitor.portfolio.model import Leg, StrategyKind
 from monitor.pricing import black76
 
@@ -107,9 +107,17 @@ class ScenarioEngine:
             terms = self._terms = _option_terms(legs, kinds)
         return terms
 
-    def grid(self, snapshot: BookSnapshot) -> ScenarioGrid:
-        kinds = {s.name: s.kind for s in snapshot.strategies}
-        legs = snapshot.legs
+    def unknown(self) -> ScenarioGrid:
+        """The grid of a book that knows nothing: every cell NaN, never zero."""
+        shape = (len(self.spec.spx_moves_pct), len(self.spec.vol_shocks_points))
+        cells = np.full(shape, np.nan)
+        return ScenarioGrid(
+            self.spec.spx_moves_pct, self.spec.vol_shocks_points, cells, cells, cells
+        )
+
+    def grid(self, book: Book) -> ScenarioGrid:
+        kinds = {s.name: s.kind for s in book.strategies}
+        legs = book.legs
         options = [lr for lr in legs if lr.leg.instrument.kind is Kind.OPTION]
         futures = [lr for lr in legs if lr.leg.instrument.kind is Kind.FUTURE]
         shape = (len(self.spec.spx_moves_pct), len(self.spec.vol_shocks_points))
@@ -126,9 +134,9 @@ class ScenarioEngine:
             layers[kind] = layers[kind] + np.broadcast_to(size * move, shape)
         condor = layers[StrategyKind.IRON_CONDOR]
         hedge = layers[StrategyKind.SECOND_ENGINE]
-        book = sum((layers[kind] for kind in StrategyKind), np.zeros(shape))
+        whole = sum((layers[kind] for kind in StrategyKind), np.zeros(shape))
         return ScenarioGrid(
-            self.spec.spx_moves_pct, self.spec.vol_shocks_points, condor, hedge, book
+            self.spec.spx_moves_pct, self.spec.vol_shocks_points, condor, hedge, whole
         )
 
     def _response(self, years: FloatArray) -> FloatArray:

@@ -38,7 +38,7 @@ from monitor.domain.alerts import (
     alert_id,
     match_all,
 )
-from monitor.portfolio.book import BookSnapshot, LegRisk
+from monitor.portfolio.book import LegRisk
 from monitor.rules.expressions import Value
 from monitor.rules.loader import Rule, RuleSet
 from monitor.rules.variables import (
@@ -48,6 +48,7 @@ from monitor.rules.variables import (
     short_legs,
     strategy_values,
 )
+from monitor.snapshot import Snapshot
 
 Labels = tuple[tuple[str, str], ...]
 Key = tuple[str, Labels]
@@ -88,14 +89,14 @@ class SavedAlert:
 
 def scope_items(
     scope: Scope,
-    snapshot: BookSnapshot,
+    snapshot: Snapshot,
     book: dict[str, Value],
     names: Collection[str] | None = None,
 ) -> Iterator[tuple[Labels, dict[str, Value]]]:
     if scope is Scope.BOOK:
         yield (), book
         return
-    strategies = {s.name: strategy_values(s, names) for s in snapshot.strategies}
+    strategies = {s.name: strategy_values(s, names) for s in snapshot.book.strategies}
     if scope is Scope.STRATEGY:
         for name, values in strategies.items():
             yield (("strategy", name),), book | values
@@ -113,10 +114,10 @@ def leg_tag(leg: LegRisk) -> str:
     return f"{inst.right.value if inst.right else ''}{inst.strike or 0:g}"
 
 
-def delayed_note(snapshot: BookSnapshot, scope: Scope, labels: Labels) -> str:
+def delayed_note(snapshot: Snapshot, scope: Scope, labels: Labels) -> str:
     """' [delayed data (15 min)]' when a leg the alert is about was quoted delayed, else ''."""
     named = dict(labels)
-    legs: Iterable[LegRisk] = snapshot.legs
+    legs: Iterable[LegRisk] = snapshot.book.legs
     if scope is Scope.SHORT_LEG:
         legs = (
             lr
@@ -124,7 +125,7 @@ def delayed_note(snapshot: BookSnapshot, scope: Scope, labels: Labels) -> str:
             if lr.leg.strategy == named.get("strategy") and leg_tag(lr) == named.get("leg")
         )
     elif scope is Scope.STRATEGY:
-        legs = (lr for lr in snapshot.legs if lr.leg.strategy == named.get("strategy"))
+        legs = (lr for lr in snapshot.book.legs if lr.leg.strategy == named.get("strategy"))
     if not any(lr.data_delayed for lr in legs):
         return ""
     return f" [delayed data ({snapshot.feed.delayed_data_minutes:g} min)]"
@@ -309,7 +310,7 @@ class RuleEngine:
 
     # -- public ---------------------------------------------------------------------------
 
-    def evaluate(self, snapshot: BookSnapshot) -> list[AlertTransition]:
+    def evaluate(self, snapshot: Snapshot) -> list[AlertTransition]:
         now = snapshot.time
         book = book_values(snapshot, self.needed)
         fired: list[Key] = []
@@ -346,7 +347,7 @@ class RuleEngine:
                     del self.active[key]
         return [self._noted(t, snapshot) for t in self._notifications(fired, resolved, now)]
 
-    def _noted(self, transition: AlertTransition, snapshot: BookSnapshot) -> AlertTransition:
+    def _noted(self, transition: AlertTransition, snapshot: Snapshot) -> AlertTransition:
         rule = self.by_name.get(transition.rule) or self.retired[transition.rule]
         note = delayed_note(snapshot, rule.scope, transition.labels)
         return replace(transition, message=transition.message + note) if note else transition

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from monitor.portfolio.book import BookSnapshot
 from monitor.rules.engine import RuleEngine, scope_items
 from monitor.rules.expressions import Value
 from monitor.rules.loader import Rule
@@ -16,6 +15,7 @@ from monitor.rules.variables import (
     Variable,
     book_values,
 )
+from monitor.snapshot import Snapshot
 
 _ALL: dict[str, Variable[Any]] = {}
 for _table in (BOOK_VARIABLES, STRATEGY_VARIABLES, SHORT_LEG_VARIABLES):
@@ -35,7 +35,7 @@ def _show(value: Value) -> str:
     return str(value)
 
 
-def explain(rule: Rule, snapshot: BookSnapshot | None, engine: RuleEngine | None) -> str:
+def explain(rule: Rule, snapshot: Snapshot | None, engine: RuleEngine | None) -> str:
     lines = [
         f"{rule.name}  ({rule.source}, group {rule.group}, for each {rule.scope.value})",
         f"  expr   {rule.condition.source}",

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from monitor.portfolio.book import BookSnapshot, LegRisk, Risk, StrategyRisk
+from monitor.portfolio.book import LegRisk, Risk, StrategyRisk
 from monitor.portfolio.model import StrategyKind
 from monitor.rules.expressions import Value, VarType
 from monitor.signals.board import SERIES
 from monitor.signals.hedge import HedgeView
+from monitor.snapshot import Snapshot
 
 T = TypeVar("T")
 MIB = 1024.0 * 1024.0  # bytes in a mebibyte
@@ -102,13 +103,13 @@ def _risk_rows(prefix: str, pick: Callable[[T], Risk], whose: str) -> tuple[Vari
     )
 
 
-def _book_risk(s: BookSnapshot) -> Risk:
-    return s.book
+def _book_risk(s: Snapshot) -> Risk:
+    return s.book.total
 
 
-def _ind(snapshot: BookSnapshot, series: str, name: str) -> float:
+def _ind(snapshot: Snapshot, series: str, name: str) -> float:
     signals = snapshot.signals
-    return float(getattr(signals.indicator(series), name)) if signals is not None else math.nan
+    return float(getattr(signals.indicator(series), name))
 
 
 _SERIES_TEXT = {
@@ -120,11 +121,11 @@ _SERIES_TEXT = {
 _BARS = "on the signal bars ([signals] bar_minutes, default 5)"
 
 
-def _indicator_rows(series: str) -> tuple[Variable[BookSnapshot], ...]:
+def _indicator_rows(series: str) -> tuple[Variable[Snapshot], ...]:
     what, unit = _SERIES_TEXT[series]
     p = f"signals.{series}_"
 
-    def get(name: str) -> Callable[[BookSnapshot], Value]:
+    def get(name: str) -> Callable[[Snapshot], Value]:
         return lambda s: _ind(s, series, name)
 
     return (
@@ -149,12 +150,12 @@ def _indicator_rows(series: str) -> tuple[Variable[BookSnapshot], ...]:
     )
 
 
-def _signal_part(part: str) -> Callable[[BookSnapshot, str], float]:
-    """A reader of one field of the snapshot's ``signals.<part>`` (NaN without signals)."""
+def _signal_part(part: str) -> Callable[[Snapshot, str], float]:
+    """A reader of one field of the snapshot's ``signals.<part>``."""
 
-    def read(snapshot: BookSnapshot, name: str) -> float:
+    def read(snapshot: Snapshot, name: str) -> float:
         signals = snapshot.signals
-        return float(getattr(getattr(signals, part), name)) if signals is not None else math.nan
+        return float(getattr(getattr(signals, part), name))
 
     return read
 
@@ -163,7 +164,7 @@ _breadth = _signal_part("breadth")
 _quality = _signal_part("quality")
 
 
-def _breadth_rows() -> tuple[Variable[BookSnapshot], ...]:
+def _breadth_rows() -> tuple[Variable[Snapshot], ...]:
     rows = (
         ("ad_line", "issues", "NYSE net advances since the open (the intraday A/D line)"),
         ("ad_change", "issues", "A/D line change over the breadth lookback"),
@@ -184,7 +185,7 @@ def _breadth_rows() -> tuple[Variable[BookSnapshot], ...]:
     )
 
 
-def _quality_rows() -> tuple[Variable[BookSnapshot], ...]:
+def _quality_rows() -> tuple[Variable[Snapshot], ...]:
     rows = (
         (
             "hedge.quality_beta",
@@ -230,22 +231,20 @@ def _quality_rows() -> tuple[Variable[BookSnapshot], ...]:
     )
 
 
-def _getter(
-    pick: Callable[[BookSnapshot, str], float], name: str
-) -> Callable[[BookSnapshot], Value]:
+def _getter(pick: Callable[[Snapshot, str], float], name: str) -> Callable[[Snapshot], Value]:
     return lambda s: pick(s, name)
 
 
-def _hedge(snapshot: BookSnapshot, pick: Callable[[HedgeView], float]) -> float:
-    return pick(snapshot.hedge) if snapshot.hedge is not None else math.nan
+def _hedge(snapshot: Snapshot, pick: Callable[[HedgeView], float]) -> float:
+    return pick(snapshot.hedge)
 
 
-def _spread(snapshot: BookSnapshot, name: str) -> float:
-    spread = snapshot.hedge.spread if snapshot.hedge is not None else None
+def _spread(snapshot: Snapshot, name: str) -> float:
+    spread = snapshot.hedge.spread
     return float(getattr(spread, name)) if spread is not None else math.nan
 
 
-BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
+BOOK_VARIABLES: tuple[Variable[Snapshot], ...] = (
     Variable("spx", N, "index points", "SPX index", lambda s: s.spx),
     Variable("vix", N, "index points", "VIX index", lambda s: s.vix),
     Variable(
@@ -261,14 +260,14 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         N,
         "legs",
         "legs priced from a model volatility (no valid two-sided quote)",
-        lambda s: float(s.model_priced_legs),
+        lambda s: float(s.book.model_priced_legs),
     ),
     Variable(
         "book.unvalued_legs",
         N,
         "legs",
         "legs that could not be valued at all",
-        lambda s: float(s.unvalued_legs),
+        lambda s: float(s.book.unvalued_legs),
     ),
     Variable("term.vx1", N, "VIX points", "front-month VIX future (mid)", lambda s: s.term.vx1),
     Variable("term.vx2", N, "VIX points", "second-month VIX future (mid)", lambda s: s.term.vx2),
@@ -329,21 +328,21 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         N,
         "$",
         "account size from the portfolio file (NaN when not given: % limits never fire)",
-        lambda s: s.account_size_usd,
+        lambda s: s.book.account_size_usd,
     ),
     Variable(
         "book.gamma_pct_of_account",
         N,
         "% of account per 1% SPX move",
         "book gamma ($ of delta per 1% SPX move) as a percentage of the account",
-        lambda s: s.pct_of_account(s.book.gamma_usd_per_pct),
+        lambda s: s.book.pct_of_account(s.book.total.gamma_usd_per_pct),
     ),
     Variable(
         "book.vega_pct_of_account",
         N,
         "% of account per SPX vol point",
         "book SPX-option vega as a percentage of the account",
-        lambda s: s.pct_of_account(s.book.vega_usd_per_vol_point),
+        lambda s: s.book.pct_of_account(s.book.total.vega_usd_per_vol_point),
     ),
     Variable(
         "book.delta_change_15m_usd_per_pct",
@@ -357,7 +356,7 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         N,
         "% of account per 1% SPX move",
         "the 15-minute change of book delta as a percentage of the account",
-        lambda s: s.pct_of_account(s.delta_change_15m_usd_per_pct),
+        lambda s: s.book.pct_of_account(s.delta_change_15m_usd_per_pct),
     ),
     Variable(
         "scenario.book_worst_usd",
@@ -479,56 +478,56 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
         S,
         "",
         "kind of the next scheduled event: fomc, cpi, ppi ('' when the calendar runs out)",
-        lambda s: s.events.next_kind if s.events else "",
+        lambda s: s.events.next_kind,
     ),
     Variable(
         "events.hours_to_next",
         N,
         "hours",
         "hours to the next scheduled event (FOMC 14:00 ET, CPI and PPI 08:30 ET)",
-        lambda s: s.events.hours_to_next if s.events else math.nan,
+        lambda s: s.events.hours_to_next,
     ),
     Variable(
         "events.hours_to_next_fomc",
         N,
         "hours",
         "hours to the next FOMC decision",
-        lambda s: s.events.hours_to_next_fomc if s.events else math.nan,
+        lambda s: s.events.hours_to_next_fomc,
     ),
     Variable(
         "events.today",
         B,
         "true/false",
         "a scheduled event falls on today's New York date",
-        lambda s: s.events.event_today if s.events else False,
+        lambda s: s.events.event_today,
     ),
     Variable(
         "market.open",
         B,
         "true/false",
         "the SPX options session is open (09:30-16:15 New York, 13:15 on early-close days)",
-        lambda s: s.market.open if s.market else True,
+        lambda s: s.market.open,
     ),
     Variable(
         "market.minutes_to_close",
         N,
         "minutes",
         "minutes to the session's close (NaN while closed)",
-        lambda s: s.market.minutes_to_close if s.market else math.nan,
+        lambda s: s.market.minutes_to_close,
     ),
     Variable(
         "market.minutes_to_open",
         N,
         "minutes",
         "minutes to the next session's open (0 while open)",
-        lambda s: s.market.minutes_to_open if s.market else math.nan,
+        lambda s: s.market.minutes_to_open,
     ),
     Variable(
         "market.early_close",
         B,
         "true/false",
         "today's session closes early (13:15 New York)",
-        lambda s: s.market.early_close if s.market else False,
+        lambda s: s.market.early_close,
     ),
     Variable(
         "feed.data_age_seconds",
@@ -656,10 +655,8 @@ BOOK_VARIABLES: tuple[Variable[BookSnapshot], ...] = (
 )
 
 
-def _worst(snapshot: BookSnapshot, layer: str) -> tuple[float, float, float]:
+def _worst(snapshot: Snapshot, layer: str) -> tuple[float, float, float]:
     grid = snapshot.scenarios
-    if grid is None:
-        return (math.nan, math.nan, math.nan)
     return grid.worst(grid.book_usd if layer == "book" else grid.condor_usd)
 
 
@@ -767,7 +764,7 @@ def catalogue(scope: Scope) -> dict[str, VarType]:
     return names
 
 
-def book_values(snapshot: BookSnapshot, names: Collection[str] | None = None) -> dict[str, Value]:
+def book_values(snapshot: Snapshot, names: Collection[str] | None = None) -> dict[str, Value]:
     """Book variables; only ``names`` when given (the ones the loaded rules read)."""
     return {v.name: v.get(snapshot) for v in BOOK_VARIABLES if names is None or v.name in names}
 
@@ -778,12 +775,12 @@ def strategy_values(
     return {v.name: v.get(strategy) for v in STRATEGY_VARIABLES if names is None or v.name in names}
 
 
-def short_legs(snapshot: BookSnapshot) -> list[LegRisk]:
+def short_legs(snapshot: Snapshot) -> list[LegRisk]:
     """Short option legs of the iron condors: the strikes whose delta the trader watches."""
-    condors = {s.name for s in snapshot.strategies if s.kind is StrategyKind.IRON_CONDOR}
+    condors = {s.name for s in snapshot.book.strategies if s.kind is StrategyKind.IRON_CONDOR}
     return [
         lr
-        for lr in snapshot.legs
+        for lr in snapshot.book.legs
         if lr.leg.strategy in condors and lr.leg.is_short and lr.leg.instrument.is_option
     ]
 

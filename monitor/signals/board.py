@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from monitor.portfolio.book import BookSnapshot
+from monitor.portfolio.book import Book
 from monitor.signals.bars import Bar
 from monitor.signals.breadth import BreadthSettings, BreadthTracker, BreadthView
 from monitor.signals.indicators import IndicatorSet, IndicatorView, view
 from monitor.signals.quality import HedgeQualityTracker, QualitySettings, QualityView
+from monitor.signals.term_structure import TermStructure
 
 SERIES = ("spx", "vix", "vx1", "vx2")
 BAR_MINUTES_CHOICES = (1, 5, 15)
@@ -86,18 +87,25 @@ class SignalBoard:
         indicators.warm_up(bars)
         return len(bars)
 
-    def update(self, snapshot: BookSnapshot) -> SignalsView:
-        term = snapshot.term
-        self.prices(
-            snapshot.time,
-            Prices(snapshot.spx, snapshot.vix, term.vx1, term.vx2, snapshot.ad_nyse, term.vx1_id),
-        )
-        quality = self.quality.update(snapshot)
+    def update(
+        self, moment: datetime, prices: Prices, book: Book, term: TermStructure
+    ) -> SignalsView:
+        """Takes one moment's prices and valued book; the view after it."""
+        self.prices(moment, prices)
         return SignalsView(
             self.settings.bar_minutes,
             {s: view(i) for s, i in self.indicators.items()},
             self.breadth.view(),
-            quality,
+            self.quality.update(moment, book, term),
+        )
+
+    def unknown(self) -> SignalsView:
+        """For a moment without prices or a valued book: every signal unknown (NaN)."""
+        return SignalsView(
+            self.settings.bar_minutes,
+            {s: IndicatorView() for s in SERIES},
+            BreadthView(),
+            QualityView(),
         )
 
     def book_changed(self) -> None:

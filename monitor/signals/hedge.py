@@ -21,11 +21,11 @@ from datetime import datetime
 
 from monitor.domain.instruments import Instrument, Kind, Right
 from monitor.market.state import MarketState
-from monitor.portfolio.book import BookSnapshot
+from monitor.portfolio.book import Book
 from monitor.portfolio.model import StrategyKind
 from monitor.pricing import black76
 from monitor.pricing.expiry import settlement, year_fraction
-from monitor.signals.term_structure import vx_response
+from monitor.signals.term_structure import TermStructure, vx_response
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,12 @@ class HedgeView:
     vx2_futures_to_add: int
     spread: CallSpread | None
     call_spreads_to_add: int
+
+    @classmethod
+    def unknown(cls, settings: HedgeSettings) -> HedgeView:
+        """For a book that knows nothing: no ratio, nothing to add."""
+        nan = math.nan
+        return cls(nan, nan, nan, settings.band_low_pct, settings.band_high_pct, nan, 0, None, 0)
 
     @property
     def in_band(self) -> bool:
@@ -138,23 +144,24 @@ def choose_spread(
     )
 
 
-def hedge_view(snapshot: BookSnapshot, market: MarketState, settings: HedgeSettings) -> HedgeView:
+def hedge_view(
+    book: Book, term: TermStructure, now: datetime, market: MarketState, settings: HedgeSettings
+) -> HedgeView:
     loss = -sum(
         s.risk.vol_shock_usd_per_point
-        for s in snapshot.strategies
+        for s in book.strategies
         if s.kind is StrategyKind.IRON_CONDOR
     )
     gain = sum(
         s.risk.vol_shock_usd_per_point
-        for s in snapshot.strategies
+        for s in book.strategies
         if s.kind is StrategyKind.SECOND_ENGINE
     )
     ratio = 100.0 * gain / loss if loss > 0.0 else math.nan
     needed = settings.target_pct / 100.0 * loss - gain if loss > 0.0 else math.nan
-    term = snapshot.term
     per_vx2 = 1000.0 * vx_response(term.vx2_days, settings.vx_response_half_life_days)
     vx1 = market.instruments.get(term.vx1_id) if term.vx1_id else None
-    spread = choose_spread(market, vx1, snapshot.time, settings) if vx1 else None
+    spread = choose_spread(market, vx1, now, settings) if vx1 else None
     return HedgeView(
         ratio_pct=ratio,
         condor_loss_usd_per_point=loss,

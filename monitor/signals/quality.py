@@ -32,9 +32,10 @@ from datetime import datetime
 import numpy as np
 
 from monitor.domain.instruments import Kind, future_id
-from monitor.portfolio.book import BookSnapshot
+from monitor.portfolio.book import Book
 from monitor.portfolio.model import StrategyKind
 from monitor.signals.bars import BarBuilder
+from monitor.signals.term_structure import TermStructure
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +77,10 @@ def beta_correlation(hedge: Sequence[float], condor: Sequence[float]) -> tuple[f
     return (beta, max(-1.0, min(1.0, corr)) if math.isfinite(corr) else math.nan)
 
 
-def layer_values(snapshot: BookSnapshot) -> tuple[float, float]:
+def layer_values(book: Book) -> tuple[float, float]:
     """(condor, second-engine) mark-to-model values, dollars."""
     condor = hedge = 0.0
-    for s in snapshot.strategies:
+    for s in book.strategies:
         if s.kind is StrategyKind.IRON_CONDOR:
             condor += s.risk.market_value_usd
         elif s.kind is StrategyKind.SECOND_ENGINE:
@@ -87,14 +88,14 @@ def layer_values(snapshot: BookSnapshot) -> tuple[float, float]:
     return (condor, hedge)
 
 
-def carry(snapshot: BookSnapshot) -> tuple[float, float, float]:
+def carry(book: Book, term: TermStructure) -> tuple[float, float, float]:
     """(second-engine carry $/day, condor theta $/day, carry ratio %)."""
     condor_theta = sum(
-        s.risk.theta_usd_per_day for s in snapshot.strategies if s.kind is StrategyKind.IRON_CONDOR
+        s.risk.theta_usd_per_day for s in book.strategies if s.kind is StrategyKind.IRON_CONDOR
     )
-    engines = {s.name for s in snapshot.strategies if s.kind is StrategyKind.SECOND_ENGINE}
+    engines = {s.name for s in book.strategies if s.kind is StrategyKind.SECOND_ENGINE}
     hedge = 0.0
-    for lr in snapshot.legs:
+    for lr in book.legs:
         inst = lr.leg.instrument
         if lr.leg.strategy not in engines or inst.root not in {"VX", "VIX"}:
             continue
@@ -102,7 +103,7 @@ def carry(snapshot: BookSnapshot) -> tuple[float, float, float]:
             future: str | None = inst.id
         else:
             future = future_id("VX", inst.expiry) if inst.expiry else None
-        roll = snapshot.term.roll_points_per_day(future) if future else math.nan
+        roll = term.roll_points_per_day(future) if future else math.nan
         hedge += -lr.risk.vix_vega_usd_per_point * roll + lr.risk.theta_usd_per_day
     ratio = 100.0 * -hedge / condor_theta if condor_theta > 0.0 else math.nan
     return (hedge, condor_theta, ratio)
@@ -126,10 +127,9 @@ class HedgeQualityTracker:
         self._carry_sums = (0.0, 0.0)
         self._carry_ratio = math.nan
 
-    def update(self, snapshot: BookSnapshot) -> QualityView:
-        """Takes one snapshot; the view after it."""
-        moment = snapshot.time
-        condor_value, hedge_value = layer_values(snapshot)
+    def update(self, moment: datetime, book: Book, term: TermStructure) -> QualityView:
+        """Takes one valued book; the view after it."""
+        condor_value, hedge_value = layer_values(book)
         if math.isfinite(condor_value) and math.isfinite(hedge_value):
             closed_c = self._condor.update(moment, condor_value)
             closed_h = self._hedge.update(moment, hedge_value)
@@ -137,7 +137,7 @@ class HedgeQualityTracker:
                 if self._last is not None:
                     self._pnl.append((bc.close - self._last[0], bh.close - self._last[1]))
                 self._last = (bc.close, bh.close)
-        hedge_carry, condor_theta, _ = carry(snapshot)
+        hedge_carry, condor_theta, _ = carry(book, term)
         self._average_carry(moment, hedge_carry, condor_theta)
         bars = len(self._pnl)
         beta = corr = math.nan

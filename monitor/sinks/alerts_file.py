@@ -18,10 +18,17 @@ class AlertsFileSink:
         self._file = path.open("w", encoding="utf-8", newline="\n")
 
     async def emit(self, transitions: list[AlertTransition]) -> None:
+        self.write(transitions)
+
+    def write(self, transitions: list[AlertTransition]) -> None:
+        """Writes and flushes ``transitions`` (also for a backtest, which awaits nothing)."""
         for transition in transitions:
             record = transition_record(transition)
             self._file.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
         self._file.flush()
 
     async def close(self) -> None:
+        self._file.close()
+
+    def close_now(self) -> None:
         self._file.close()

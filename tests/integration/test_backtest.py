@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO, WriteSession, t
+from conftest import REPO, WriteSession, header, t
 
 from monitor import bundled
 from monitor.cli import EXIT_BAD_INPUT, EXIT_OK, main
@@ -129,3 +129,80 @@ def test_rules_explain_shows_variables_units_and_last_values(
 def test_rules_explain_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "explain", "Nope", "--rules", str(REPO / "rules")]) == EXIT_BAD_INPUT
     assert "no rule named 'Nope'" in capsys.readouterr().err
+
+
+TUNED = """
+instance = "tuned"
+portfolio = "{portfolio}"
+rules = ["{rules}"]
+alerts_out = "{alerts}"
+[feed]
+session = "{session}"
+[journal]
+path = "{journal}"
+[metrics]
+enabled = false
+[console]
+enabled = false
+[hedge]
+band_low_pct = 30.0
+band_high_pct = 45.0
+[signals]
+bar_minutes = 1
+[scenarios]
+spx_moves_pct = [-6.0, -3.0, 0.0, 3.0]
+vol_shocks_points = [0.0, 10.0, 40.0]
+vx_response_half_life_days = 30.0
+"""
+
+
+def test_a_backtest_gives_the_alerts_of_a_run_of_the_same_config(tmp_path: Path) -> None:
+    """Non-default [hedge], [signals] and [scenarios]: `run --config` (the replay feed) and
+    `backtest --config` over the same session write the same alerts file, byte for byte;
+    and those sections change the alerts, so the comparison means something."""
+
+    def config(name: str) -> Path:
+        path = tmp_path / f"{name}.toml"
+        path.write_text(
+            TUNED.format(
+                portfolio=bundled.PORTFOLIO,
+                rules=REPO / "rules",
+                alerts=tmp_path / f"{name}-run.jsonl",
+                session=bundled.SESSION,
+                journal=tmp_path / f"{name}.sqlite",
+            )
+        )
+        return path
+
+    tuned = config("tuned")
+    assert main(["run", "--config", str(tuned)]) == EXIT_OK
+    backtested = tmp_path / "tuned-backtest.jsonl"
+    code = main(
+        ["backtest", str(bundled.SESSION), "--config", str(tuned), "--alerts-out", str(backtested)]
+    )
+    assert code == EXIT_OK
+    run_bytes = (tmp_path / "tuned-run.jsonl").read_bytes()
+    assert run_bytes
+    assert backtested.read_bytes() == run_bytes
+    # The default sections give other alerts on the same day.
+    default = tmp_path / "default-backtest.jsonl"
+    args = ["--portfolio", str(bundled.PORTFOLIO), "--rules", str(REPO / "rules")]
+    assert main(["backtest", str(bundled.SESSION), *args, "--alerts-out", str(default)]) == 0
+    assert default.read_bytes() != run_bytes
+    rules_of = {json.loads(line)["rule"] for line in run_bytes.decode().splitlines()}
+    assert "HedgeRatioOutOfBand" in rules_of  # the layer sits below a 30-45 % band
+
+
+def test_a_backtest_refuses_a_session_a_run_refuses(
+    write_session: WriteSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No SPX index declared by the session: a run refuses it, and so does the backtest,
+    naming the file."""
+    head = header(["VIX", "VX 20260318"])
+    session = write_session([{"t": t(0), "type": "index", "id": "VIX", "value": 16.0}], head)
+    args = ["--portfolio", str(REPO / "tests" / "data" / "one-future.toml")]
+    args += ["--rules", str(REPO / "rules")]
+    assert main(["backtest", str(session), *args]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "the session declares no SPX index, which pricing needs" in err
+    assert session.name in err

@@ -15,6 +15,7 @@ from conftest import REPO
 from monitor import bundled
 from monitor.domain.alerts import AlertState, AlertTransition
 from monitor.domain.instruments import NEW_YORK
+from monitor.driver import Driver
 from monitor.feeds.replay import ReplayReader
 from monitor.pipeline import LinkStatus, Pipeline
 from monitor.portfolio.model import load_portfolio
@@ -35,7 +36,6 @@ def pipeline(journal: Journal | None = None) -> Pipeline:
         portfolio=load_portfolio(bundled.PORTFOLIO),
         rules=rule_set.rules,
         inhibit_rules=rule_set.inhibit_rules,
-        sinks=[journal] if journal is not None else [],
         journal=journal,
         restore_alert_state=journal is not None,
         pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
@@ -43,12 +43,14 @@ def pipeline(journal: Journal | None = None) -> Pipeline:
 
 
 def ticks(p: Pipeline, start: datetime, end: datetime) -> list[AlertTransition]:
-    """The daemon's timer from ``start`` to ``end``, every 15 s, with no market data."""
+    """The daemon's timer from ``start`` to ``end``, every 15 s, with no market data; the
+    transitions delivered (the journal keeps the alert state after them)."""
+    driver = Driver(p, [p.journal] if p.journal is not None else [])
 
     async def run() -> list[AlertTransition]:
         out, moment = [], start
         while moment <= end:
-            out.extend(await p.tick(moment))
+            out.extend(await driver.at(moment))
             moment += STEP
         return out
 
@@ -122,7 +124,7 @@ def test_firing_alerts_outlive_a_restart_made_while_the_broker_is_down(tmp_path:
     live = pipeline(up)
     live.link_status = lambda: LinkStatus(connected=True, denied=0, connections=1)
     batch = next(iter(ReplayReader(bundled.SESSION).batches()))
-    out = asyncio.run(live.process(batch))
+    out = asyncio.run(Driver(live, [up]).batch(batch))
     taken = {key[0] for key in live.engine.states()}
     resolved = {t.rule for t in out if t.state is AlertState.RESOLVED}
     assert "BookVegaLimit" in taken | resolved

@@ -26,6 +26,7 @@ from monitor import bundled
 from monitor.cli import EXIT_OK, main
 from monitor.domain.alerts import AlertTransition
 from monitor.domain.instruments import NEW_YORK
+from monitor.driver import Driver
 from monitor.feeds.replay import ReplayReader
 from monitor.pipeline import LinkStatus, Pipeline
 from monitor.portfolio.model import load_portfolio
@@ -136,7 +137,6 @@ def run_in_process(
         portfolio=load_portfolio(bundled.PORTFOLIO),
         rules=rule_set.rules,
         inhibit_rules=rule_set.inhibit_rules,
-        sinks=[store] if store is not None else [],
         journal=store,
         pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
     )
@@ -147,6 +147,7 @@ def run_in_process(
         return LinkStatus(connected=not down, denied=0, connections=1)
 
     pipeline.link_status = link
+    driver = Driver(pipeline, [store] if store is not None else [])
     out: list[AlertTransition] = []
 
     def step(moment: datetime) -> None:
@@ -158,13 +159,13 @@ def run_in_process(
         for batch in reader.batches():
             for moment in pipeline.timer_moments(batch.time):
                 step(moment)
-                out.extend(await pipeline.tick(moment))
+                out.extend(await driver.at(moment))
             step(batch.time)
-            out.extend(await pipeline.process(batch))
+            out.extend(await driver.batch(batch))
         if until is not None:
             for moment in pipeline.timer_moments(until):
                 step(moment)
-                out.extend(await pipeline.tick(moment))
+                out.extend(await driver.at(moment))
         if store is not None:
             await store.close()
 
@@ -309,7 +310,6 @@ def feed_never_connected(
         portfolio=load_portfolio(bundled.PORTFOLIO),
         rules=rule_set.rules,
         inhibit_rules=rule_set.inhibit_rules,
-        sinks=[],
         pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
     )
     clock = [start]
@@ -323,12 +323,9 @@ def feed_never_connected(
     pipeline.link_status = link
     out: list[AlertTransition] = []
 
-    async def evaluate() -> None:
-        while clock[-1] < up + timedelta(minutes=5):  # the daemon's timer, no market data
-            out.extend(await pipeline.tick(clock[-1]))
-            clock.append(clock[-1] + timedelta(seconds=15))
-
-    asyncio.run(evaluate())
+    while clock[-1] < up + timedelta(minutes=5):  # the daemon's timer, no market data
+        out.extend(pipeline.evaluate_at(clock[-1]))
+        clock.append(clock[-1] + timedelta(seconds=15))
     fired = [t for t in out if t.rule == "FeedNeverConnected"]
     assert [t.state.value for t in fired] == ["firing", "resolved"]
     assert fired[0].time == day.replace(hour=9, minute=17)  # 15 minutes before, then 2
@@ -392,13 +389,18 @@ def test_batches_failing_from_the_open_pages_while_it_lasts(
     real = pipeline_module.aggregate
     open_, end = datetime.fromisoformat("2026-03-03T09:30:00-05:00"), GAP[0]
 
-    def failing(*args: object, **kwargs: datetime) -> object:
-        if kwargs["time"] < end:
+    now = [open_]
+
+    def failing(*args: object, **kwargs: object) -> object:
+        if now[-1] < end:
             raise RuntimeError("aggregation fault injected by the test")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
+    def at_each(moment: datetime, _pipeline: Pipeline) -> None:
+        now.append(moment)
+
     monkeypatch.setattr(pipeline_module, "aggregate", failing)
-    pipeline, out = run_in_process(bundled.SESSION)
+    pipeline, out = run_in_process(bundled.SESSION, at_each=at_each)
     firing = [t for t in out if t.rule == "BatchesFailing"]
     assert [t.state.value for t in firing] == ["firing", "resolved"]
     assert open_ < firing[0].time < open_ + timedelta(seconds=20)

@@ -64,20 +64,17 @@ def test_the_day_is_a_vol_spike() -> None:
 def test_default_pack_stays_silent_on_a_calm_day(tmp_path: Path) -> None:
     from conftest import REPO
 
+    from monitor.app import default_config
     from monitor.backtest import backtest
     from monitor.portfolio.model import load_portfolio
-    from monitor.pricing.valuation import PricingSettings
-    from monitor.rules.loader import load_rules
+    from monitor.rules.loader import load_rule_set
 
     calm = write_session(tmp_path / "calm.jsonl.gz", seed=20260303, scenario="calm")
     reader = ReplayReader(calm)
     assert "calm day" in reader.header.source
-    rules = load_rules([REPO / "rules"])
-    result = backtest(
-        [calm],
-        load_portfolio(bundled.PORTFOLIO),
-        rules,
-        PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
-    )
+    rule_set = load_rule_set([REPO / "rules"])
+    rules = rule_set.rules
+    config = default_config(tmp_path)
+    result = backtest([calm], config, load_portfolio(bundled.PORTFOLIO), rule_set)
     assert len(rules) == 23
     assert result.entries == []  # no rule of the default pack fires on a quiet day

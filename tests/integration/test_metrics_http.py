@@ -35,7 +35,7 @@ def test_scrape_matches_snapshot() -> None:
     }
     snapshot = pipeline.latest
     assert snapshot is not None
-    condor = snapshot.strategies[0]
+    condor = snapshot.book.strategies[0]
     key = ("condor_strategy_vega_dollars_per_vol_point", (("strategy", "IC-APR17"),))
     assert samples[key] == condor.risk.vega_usd_per_vol_point
     assert samples[("condor_snapshots_total", ())] == 200
@@ -43,7 +43,6 @@ def test_scrape_matches_snapshot() -> None:
     assert samples[("condor_index_value", (("index", "SPX"),))] == snapshot.spx
     assert samples[("condor_vix_future_price", (("tenor", "VX1"),))] == snapshot.term.vx1
     assert ("condor_alerts_firing", (("rule", "VixTermStructureInverted"),)) in samples
-    assert snapshot.hedge is not None
     assert samples[("condor_hedge_ratio_percent", ())] == snapshot.hedge.ratio_pct
     assert 15.0 < snapshot.hedge.ratio_pct < 25.0  # the example layer is sized in the band
     key = ("condor_hedge_to_add", (("instrument", "vx2_future"),))
@@ -97,7 +96,7 @@ def test_feed_model_greeks_are_compared_with_ours(tmp_path, write_session: Write
     pipeline = run_pipeline(write_session(lines), portfolio, [])
     snapshot = pipeline.latest
     assert snapshot is not None
-    (leg,) = snapshot.legs
+    (leg,) = snapshot.book.legs
     assert 0.3 < leg.value.iv < 2.0  # solved from the 0.95 mid
     iv_diff, delta_diff = feed_model_differences(snapshot, pipeline.market.feed_greeks)["VIX"]
     assert iv_diff == pytest.approx(abs(leg.value.iv - 0.80) * 100.0)

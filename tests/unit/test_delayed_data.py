@@ -3,7 +3,6 @@ marked in the snapshot, its quote age counts the delay, and alert messages about
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -114,7 +113,7 @@ def test_a_delayed_legs_quote_age_counts_the_delay_and_the_feed_age_does_not(
     assert now is not None
     live = pipeline.feed_health(now)
     assert pipeline.latest is not None
-    assert not any(lr.data_delayed for lr in pipeline.latest.legs)  # a replay has none
+    assert not any(lr.data_delayed for lr in pipeline.latest.book.legs)  # a replay has none
     assert live.delayed_instruments == frozenset()
     arrived = pipeline.market.age_seconds(SHORT_PUT, now)
     assert arrived < 60.0
@@ -144,14 +143,14 @@ def test_delayed_legs_are_marked_and_their_alerts_say_delayed_data(tmp_path: Pat
     # The short put's line turns delayed; the next evaluation sees it.
     pipeline.link_status = lambda: LinkStatus(True, 0, delayed=frozenset({SHORT_PUT}))
     now = pipeline.latest.time + timedelta(seconds=15)
-    transitions = asyncio.run(pipeline.tick(now))
+    transitions = pipeline.evaluate_at(now)
     snapshot = pipeline._last_good_at(now)
     assert snapshot is not None
-    marked = {lr.leg.instrument.id: lr.data_delayed for lr in snapshot.legs}
+    marked = {lr.leg.instrument.id: lr.data_delayed for lr in snapshot.book.legs}
     assert marked.pop(SHORT_PUT) is True
     assert len(marked) == 6  # the book's other legs
     assert not any(marked.values())
-    by_leg = {lr.leg.instrument.id: lr for lr in snapshot.legs}
+    by_leg = {lr.leg.instrument.id: lr for lr in snapshot.book.legs}
     assert leg_values(by_leg[SHORT_PUT], ["leg.data_delayed"]) == {"leg.data_delayed": True}
     assert leg_values(by_leg[SHORT_CALL], ["leg.data_delayed"]) == {"leg.data_delayed": False}
     fired = [(t.rule, dict(t.labels), t.message) for t in transitions]
@@ -174,7 +173,7 @@ def test_delayed_legs_are_marked_and_their_alerts_say_delayed_data(tmp_path: Pat
     # Back to live: nothing is marked, the leg alert resolves without the marker.
     pipeline.link_status = lambda: LinkStatus(True, 0)
     later = now + timedelta(seconds=15)
-    resolved = asyncio.run(pipeline.tick(later))
+    resolved = pipeline.evaluate_at(later)
     assert {(t.rule, t.state) for t in resolved} == {
         ("ShortLegDelayed", AlertState.RESOLVED),
         ("DelayedInstruments", AlertState.RESOLVED),

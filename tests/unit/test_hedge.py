@@ -12,7 +12,7 @@ import QuantLib as ql  # noqa: N813 - the name QuantLib users know
 from monitor.domain.instruments import NEW_YORK, parse_instrument_id
 from monitor.domain.quotes import EventBatch, Quote
 from monitor.market.state import MarketState
-from monitor.portfolio.book import BookSnapshot, Risk, StrategyRisk
+from monitor.portfolio.book import Book, Risk, StrategyRisk
 from monitor.portfolio.model import StrategyKind
 from monitor.pricing.expiry import settlement, year_fraction
 from monitor.signals.hedge import HedgeSettings, hedge_view
@@ -20,13 +20,12 @@ from monitor.signals.term_structure import TermStructure
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=NEW_YORK)
 RATE = 0.04
+VX1_DAYS = (settlement(parse_instrument_id("VX 20260318")) - NOW).total_seconds() / 86_400.0
+TERM = TermStructure(17.5, 18.0, 19.0, "VX 20260318", "VX 20260415", VX1_DAYS, 43.0)
 CALLS = {21.0: 1.20, 22.0: 0.95, 25.0: 0.50, 27.0: 0.30, 30.0: 0.15}
 
 
-def book(condor_vega: float, hedge_gain: float, market: MarketState) -> BookSnapshot:
-    vx1 = parse_instrument_id("VX 20260318")
-    d1 = (settlement(vx1) - NOW).total_seconds() / 86_400.0
-    term = TermStructure(17.5, 18.0, 19.0, "VX 20260318", "VX 20260415", d1, 43.0)
+def book(condor_vega: float, hedge_gain: float) -> Book:
     strategies = (
         StrategyRisk(
             "IC", StrategyKind.IRON_CONDOR, Risk(vol_shock_usd_per_point=condor_vega), 0, 0
@@ -35,7 +34,7 @@ def book(condor_vega: float, hedge_gain: float, market: MarketState) -> BookSnap
             "SE", StrategyKind.SECOND_ENGINE, Risk(vol_shock_usd_per_point=hedge_gain), 0, 0
         ),
     )
-    return BookSnapshot(NOW, 6800.0, 17.5, 0.0, term, (), strategies, Risk())
+    return Book((), strategies, Risk())
 
 
 def market() -> MarketState:
@@ -57,7 +56,7 @@ def quantlib_call_delta(strike: float, mid: float, forward: float, years: float)
 def test_example_book_below_the_band() -> None:
     """The condors lose 8,000 $ per vol point, the layer gains 1,000 $: 12.5 %."""
     state = market()
-    view = hedge_view(book(-8_000.0, 1_000.0, state), state, HedgeSettings(rate=RATE))
+    view = hedge_view(book(-8_000.0, 1_000.0), TERM, NOW, state, HedgeSettings(rate=RATE))
     assert view.ratio_pct == pytest.approx(12.5)
     assert not view.in_band
     # To 20 %: 1,600 - 1,000 = 600 $ more. One VX2 (43 days) gains 1,000 x 0.5**(43/60).
@@ -83,10 +82,10 @@ def test_example_book_below_the_band() -> None:
 
 def test_above_the_band_and_no_condor_loss() -> None:
     state = market()
-    over = hedge_view(book(-5_000.0, 2_000.0, state), state, HedgeSettings(rate=RATE))
+    over = hedge_view(book(-5_000.0, 2_000.0), TERM, NOW, state, HedgeSettings(rate=RATE))
     assert over.ratio_pct == pytest.approx(40.0)
     # 20 % of 5,000 is 1,000: 1,000 $ less, -1.64 VX2 rounds to -2.
     assert over.vx2_futures_to_add == -2
-    flat = hedge_view(book(500.0, 2_000.0, state), state, HedgeSettings(rate=RATE))
+    flat = hedge_view(book(500.0, 2_000.0), TERM, NOW, state, HedgeSettings(rate=RATE))
     assert math.isnan(flat.ratio_pct)  # the condors gain from a vol rise: no ratio
     assert flat.vx2_futures_to_add == 0

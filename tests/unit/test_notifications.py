@@ -11,10 +11,11 @@ import pytest
 
 from monitor.domain.alerts import AlertState, InhibitRule, Matcher, Silence
 from monitor.domain.instruments import NEW_YORK
-from monitor.portfolio.book import BookSnapshot, Risk
+from monitor.portfolio.book import Book, Risk
 from monitor.rules.engine import RuleEngine
 from monitor.rules.loader import RuleSet, load_rule_file
 from monitor.signals.term_structure import TermStructure
+from monitor.snapshot import Snapshot, snapshot_of
 
 START = datetime(2026, 3, 3, 10, 0, tzinfo=NEW_YORK)
 PACK = """
@@ -38,9 +39,10 @@ groups:
 """
 
 
-def book(minute: float, spx: float, *, vix: float = 16.0) -> BookSnapshot:
+def book(minute: float, spx: float, *, vix: float = 16.0) -> Snapshot:
     term = TermStructure(vix, 17.0, 18.0, None, None, 15.0)
-    return BookSnapshot(START + timedelta(minutes=minute), spx, vix, 0.0, term, (), (), Risk())
+    moment = START + timedelta(minutes=minute)
+    return snapshot_of(moment, Book((), (), Risk()), spx=spx, vix=vix, ad_nyse=0.0, term=term)
 
 
 @pytest.fixture

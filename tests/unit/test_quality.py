@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from monitor.domain.instruments import NEW_YORK, parse_instrument_id
-from monitor.portfolio.book import BookSnapshot, LegRisk, Risk, StrategyRisk
+from monitor.portfolio.book import Book, LegRisk, Risk, StrategyRisk
 from monitor.portfolio.model import Leg, StrategyKind
 from monitor.pricing.valuation import LegValue
 from monitor.signals.quality import HedgeQualityTracker, QualitySettings, beta_correlation, carry
@@ -30,6 +30,19 @@ def test_beta_and_correlation_by_hand() -> None:
     assert corr == pytest.approx(0.5)
 
 
+# VX1 18.0 at 15 days, VX2 19.0 at 43 days, spot VIX 17.5.
+TERM = TermStructure(
+    17.5,
+    18.0,
+    19.0,
+    "VX 20260318",
+    "VX 20260415",
+    15.0,
+    43.0,
+    curve=(("VX 20260318", 15.0, 18.0), ("VX 20260415", 43.0, 19.0)),
+)
+
+
 def test_flat_layers_give_nan() -> None:
     assert math.isnan(beta_correlation([1.0, 2.0, 3.0], [5.0, 5.0, 5.0])[0])
     assert math.isnan(beta_correlation([4.0, 4.0, 4.0], [1.0, 2.0, 3.0])[1])
@@ -47,21 +60,11 @@ def _leg(contract: str, quantity: int, strategy: str, risk: Risk) -> LegRisk:
     return LegRisk(leg, value, risk)
 
 
-def _snapshot(time: datetime, condor_value: float, hedge_value: float) -> BookSnapshot:
+def _book(condor_value: float, hedge_value: float) -> Book:
     """The documented example: a condor earning 1,200 $ of theta a day; a layer of 2 VX2
     futures (VX2 19.0 at 43 days, VX1 18.0 at 15 days: VX2 rolls 1/28 of a point a day) and
     40 VIX 22/27 call spreads on the March future (delta 0.30 - 0.15 = 0.15 per spread,
     theta -1.50 $ a day per spread; March rolls (18.0 - 17.5) / 15 a day)."""
-    term = TermStructure(
-        17.5,
-        18.0,
-        19.0,
-        "VX 20260318",
-        "VX 20260415",
-        15.0,
-        43.0,
-        curve=(("VX 20260318", 15.0, 18.0), ("VX 20260415", 43.0, 19.0)),
-    )
     long_calls = Risk(vix_vega_usd_per_point=1200.0, theta_usd_per_day=-100.0)
     short_calls = Risk(vix_vega_usd_per_point=-600.0, theta_usd_per_day=40.0)
     legs = (
@@ -79,11 +82,11 @@ def _snapshot(time: datetime, condor_value: float, hedge_value: float) -> BookSn
         ),
         StrategyRisk("SE", StrategyKind.SECOND_ENGINE, Risk(market_value_usd=hedge_value), 0, 0),
     )
-    return BookSnapshot(time, 6800.0, 17.5, 0.0, term, legs, strategies, Risk())
+    return Book(legs, strategies, Risk())
 
 
 def test_carry_of_the_documented_book() -> None:
-    hedge, theta, ratio = carry(_snapshot(NOW, 0.0, 0.0))
+    hedge, theta, ratio = carry(_book(0.0, 0.0), TERM)
     # Futures: -2,000 $/pt x 1/28 pt a day = -71.43 $; spreads: -(1,200 - 600) x 0.5/15
     # = -20 $ of roll, plus theta -100 + 40 = -60 $: -151.43 $ a day in all.
     assert hedge == pytest.approx(-2000.0 / 28 - 20.0 - 60.0)
@@ -97,7 +100,7 @@ def test_tracker_statistics_and_bar_averaged_carry() -> None:
     hedge = [0.0, 10.0, 5.0, 25.0, 0.0, 0.0]
     view = None
     for i, (c, h) in enumerate(zip(condor, hedge, strict=True)):
-        view = tracker.update(_snapshot(NOW + timedelta(minutes=5 * i, seconds=1), c, h))
+        view = tracker.update(NOW + timedelta(minutes=5 * i, seconds=1), _book(c, h), TERM)
     assert view is not None
     # Bar closes 0, -100, -50, -250, 0 are complete (the sixth bar is open): P&Ls -100, 50,
     # -200, 250 and 10, -5, 20, -25: hedge = -0.1 x condor.
@@ -106,7 +109,7 @@ def test_tracker_statistics_and_bar_averaged_carry() -> None:
     assert view.correlation == pytest.approx(-1.0)
     assert view.carry_ratio_pct == pytest.approx(100.0 * (2000.0 / 28 + 80.0) / 1200.0)
     tracker.reset()
-    fresh = tracker.update(_snapshot(NOW + timedelta(minutes=40), 0.0, 0.0))
+    fresh = tracker.update(NOW + timedelta(minutes=40), _book(0.0, 0.0), TERM)
     assert fresh.bars == 0
     assert math.isnan(fresh.beta)
     assert math.isnan(fresh.carry_ratio_pct)  # no completed bar yet

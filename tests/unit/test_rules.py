@@ -13,12 +13,13 @@ from conftest import REPO
 from monitor.domain.alerts import AlertState
 from monitor.domain.instruments import NEW_YORK, parse_instrument_id
 from monitor.errors import ConfigError
-from monitor.portfolio.book import BookSnapshot, LegRisk, Risk, StrategyRisk
+from monitor.portfolio.book import Book, LegRisk, Risk, StrategyRisk
 from monitor.portfolio.model import Leg, StrategyKind
 from monitor.pricing.valuation import LegValue
 from monitor.rules.engine import Phase, RuleEngine
 from monitor.rules.loader import load_rule_file, load_rules, parse_duration
 from monitor.signals.term_structure import TermStructure
+from monitor.snapshot import Snapshot, snapshot_of
 
 RULE = """
 groups:
@@ -130,19 +131,13 @@ START = datetime(2026, 3, 3, 10, 0, tzinfo=NEW_YORK)
 PUT = parse_instrument_id("SPX 20260417 P6425")
 
 
-def snapshot(minute: float, delta: float) -> BookSnapshot:
+def snapshot(minute: float, delta: float) -> Snapshot:
     value = LegValue(PUT, 6800.0, 0.12, 0.2, False, 30.0, -delta, 0.0, 0.0, 0.0)
     leg = LegRisk(Leg("IC", PUT, -50), value, Risk())
     term = TermStructure(16.0, 17.0, 18.0, "VX 20260318", "VX 20260415", 15.0)
-    return BookSnapshot(
-        START + timedelta(minutes=minute),
-        6800.0,
-        16.0,
-        0.0,
-        term,
-        (leg,),
-        (StrategyRisk("IC", StrategyKind.IRON_CONDOR, Risk(), 0, 0),),
-        Risk(),
+    book = Book((leg,), (StrategyRisk("IC", StrategyKind.IRON_CONDOR, Risk(), 0, 0),), Risk())
+    return snapshot_of(
+        START + timedelta(minutes=minute), book, spx=6800.0, vix=16.0, ad_nyse=0.0, term=term
     )
 
 
@@ -184,7 +179,8 @@ def test_disappearing_leg_resolves_its_alert(tmp_path: Path) -> None:
     engine = RuleEngine(load_rule_file(write(tmp_path, RULE.replace("for: 1m", "for: 0s"))))
     fired = engine.evaluate(snapshot(0, 0.3))
     assert [t.state for t in fired] == [AlertState.FIRING]
-    gone = replace(snapshot(1, 0.3), legs=())
+    moved = snapshot(1, 0.3)
+    gone = replace(moved, book=replace(moved.book, legs=()))
     resolved = engine.evaluate(gone)
     assert [t.state for t in resolved] == [AlertState.RESOLVED]
     assert math.isnan(resolved[0].value)
@@ -196,7 +192,7 @@ def test_nan_never_fires(tmp_path: Path) -> None:
     assert engine.evaluate(snapshot(0, math.nan)) == []
 
 
-def at_ms(ms: int, delta: float) -> BookSnapshot:
+def at_ms(ms: int, delta: float) -> Snapshot:
     return replace(snapshot(0, delta), time=START + timedelta(milliseconds=ms))
 
 

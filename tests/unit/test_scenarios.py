@@ -11,11 +11,11 @@ import pytest
 import QuantLib as ql  # noqa: N813 - the name QuantLib users know
 
 from monitor.domain.instruments import NEW_YORK, parse_instrument_id
-from monitor.portfolio.book import BetaSettings, FeedHealth, aggregate
+from monitor.portfolio.book import BetaSettings, aggregate
 from monitor.portfolio.model import Leg, Portfolio, Strategy, StrategyKind
 from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing.valuation import LegValue
-from monitor.signals.term_structure import TermStructure, vx_response
+from monitor.signals.term_structure import vx_response
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=NEW_YORK)
 RATE = 0.04
@@ -44,18 +44,7 @@ def snapshot(values: list[LegValue], quantities: list[int], kinds: list[Strategy
         for n, (v, q, kind) in enumerate(zip(values, quantities, kinds, strict=True))
     )
     portfolio = Portfolio(Path(__file__), strategies)
-    term = TermStructure(16.0, 17.0, 18.0, None, None, 15.0)
-    return aggregate(
-        portfolio,
-        values,
-        time=NOW,
-        spx=6800.0,
-        vix=16.0,
-        ad_nyse=0.0,
-        term=term,
-        feed=FeedHealth(),
-        beta=BetaSettings(vix_points_per_spx_pct=-1.2),
-    )
+    return aggregate(portfolio, values, 6800.0, BetaSettings(vix_points_per_spx_pct=-1.2))
 
 
 SPEC = ScenarioSpec(
@@ -115,7 +104,7 @@ def test_beta_weighted_delta_and_groupings() -> None:
     book = snapshot([put, future], [-50, 3], [StrategyKind.IRON_CONDOR, StrategyKind.SECOND_ENGINE])
     spx_part = -50 * 100 * -0.15 * 6800.0 * 0.01  # $ per 1% SPX from the puts
     vix_part = 3 * 1000 * vx_response(43.0, 60.0) * -1.2  # VX2 falls when SPX rises
-    assert book.book.beta_delta_usd_per_pct == pytest.approx(spx_part + vix_part, rel=1e-12)
+    assert book.total.beta_delta_usd_per_pct == pytest.approx(spx_part + vix_part, rel=1e-12)
     assert [g.name for g in book.by_underlying] == ["SPX", "VIX"]
     assert book.by_underlying[1].risk.vix_vega_usd_per_point == 3000.0
     assert [g.name for g in book.by_expiry] == ["SPX 2026-04-17", "VIX 2026-04-15"]
@@ -145,12 +134,15 @@ def test_account_relative_variables() -> None:
     from dataclasses import replace
 
     from monitor.rules.variables import book_values
+    from monitor.snapshot import snapshot_of
 
     put = replace(value(PUT, 6830.0, 0.17, 0.123, delta=-0.15), vega=10.0)
     book = snapshot([put], [-50], [StrategyKind.IRON_CONDOR])
-    values = book_values(book)
+    values = book_values(snapshot_of(NOW, book))
     assert math.isnan(values["book.gamma_pct_of_account"])  # no account size: never fires
-    sized = replace(book, account_size_usd=500_000.0, delta_change_15m_usd_per_pct=-2_500.0)
+    sized = snapshot_of(
+        NOW, replace(book, account_size_usd=500_000.0), delta_change_15m_usd_per_pct=-2_500.0
+    )
     values = book_values(sized)
     # -50 puts x $100 x vega 10 x 0.01 = -$500 per vol point: -0.1 % of $500,000.
     assert values["book.vega_pct_of_account"] == pytest.approx(-0.1, rel=1e-12)
