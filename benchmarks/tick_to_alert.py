@@ -37,11 +37,10 @@ from monitor.config import (
     MetricsConfig,
     MqttConfig,
 )
-from monitor.domain.alerts import AlertTransition
+from monitor.domain.alerts import AlertTransition, SavedAlert
 from monitor.domain.quotes import EventBatch, IndexValue
 from monitor.feeds.replay import ReplayReader
 from monitor.portfolio.model import load_portfolio
-from monitor.rules.engine import SavedAlert
 from monitor.rules.loader import load_rule_set
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"

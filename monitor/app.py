@@ -1,7 +1,6 @@
 """Composition root: builds every component from a DaemonConfig and runs the session.
 
-The only module that wires all layers together (and, with metrics.py, imports
-prometheus_client).
+The only module that wires all layers together.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from prometheus_client.registry import CollectorRegistry
 
 from monitor import bundled, logs
 from monitor.assembly import build_pipeline, check_session
@@ -44,7 +42,7 @@ from monitor.feeds.replay import ReplayReader, ReplayStats
 from monitor.health import Readiness, readiness
 from monitor.instance_lock import InstanceLock
 from monitor.market.hours import market_view
-from monitor.metrics import DeliveryCollector, SnapshotCollector
+from monitor.metrics import DeliveryCollector, SnapshotCollector, metrics_handler
 from monitor.pipeline import Pipeline
 from monitor.portfolio.model import Portfolio, load_portfolio, log_portfolio_warnings
 from monitor.rules.loader import RuleSet, load_rule_set
@@ -271,11 +269,11 @@ def _serve_endpoints(
         document["ready"] = ready().document()
         return 200, document
 
-    registry = CollectorRegistry()
-    registry.register(SnapshotCollector(pipeline, ready))
-    registry.register(DeliveryCollector(runtime.delivery))
+    metrics = metrics_handler(
+        SnapshotCollector(pipeline, ready), DeliveryCollector(runtime.delivery)
+    )
     runtime.endpoints = Endpoints(
-        registry, {"/healthz": healthz, "/readyz": readyz, "/state": state}
+        metrics, {"/healthz": healthz, "/readyz": readyz, "/state": state}
     )
     return runtime.endpoints.start(config.metrics.host, config.metrics.port)
 

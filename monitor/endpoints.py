@@ -1,6 +1,6 @@
 """The HTTP endpoints (docs/operations.md): /metrics, /healthz, /readyz and /state.
 
-prometheus_client's handler serves /metrics; the other paths answer JSON. The server runs on
+The handler of metrics.py serves /metrics; the other paths answer JSON. The server runs on
 its own threads and reads only what the pipeline publishes whole (the latest snapshot, the
 alert states), so a request never waits for the event loop or sees a half-updated book.
 """
@@ -10,12 +10,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
-
-from prometheus_client.exposition import MetricsHandler
-from prometheus_client.registry import CollectorRegistry
 
 Route = Callable[[], tuple[int, Mapping[str, Any]]]
 
@@ -24,10 +21,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
-def _handler(registry: CollectorRegistry, routes: Mapping[str, Route]) -> type[MetricsHandler]:
-    base: type[MetricsHandler] = MetricsHandler.factory(registry)
-
-    class Handler(base):  # type: ignore[misc, valid-type]
+def _handler(
+    metrics: type[BaseHTTPRequestHandler], routes: Mapping[str, Route]
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(metrics):  # type: ignore[misc, valid-type]
         def do_GET(self) -> None:  # noqa: N802 - the stdlib handler's method name
             path = urlsplit(self.path).path.rstrip("/") or "/"
             route = routes.get(path)
@@ -56,10 +53,11 @@ def _handler(registry: CollectorRegistry, routes: Mapping[str, Route]) -> type[M
 
 
 class Endpoints:
-    """The server; ``start`` binds (OSError when the address is taken), ``stop`` closes."""
+    """The server; ``start`` binds (OSError when the address is taken), ``stop`` closes.
+    ``metrics`` answers /metrics (``monitor.metrics.metrics_handler``)."""
 
-    def __init__(self, registry: CollectorRegistry, routes: Mapping[str, Route]) -> None:
-        self._handler = _handler(registry, routes)
+    def __init__(self, metrics: type[BaseHTTPRequestHandler], routes: Mapping[str, Route]) -> None:
+        self._handler = _handler(metrics, routes)
         self.server: _Server | None = None
         self._thread: threading.Thread | None = None
 

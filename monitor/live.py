@@ -26,10 +26,10 @@ from monitor.app import (
     process,
     warm_up_signals,
 )
+from monitor.backoff import Backoff
 from monitor.calendars import vix_future_expiries
 from monitor.clock import Clock, LiveClock
 from monitor.config import DaemonConfig, IbFeedConfig
-from monitor.delivery.worker import Backoff
 from monitor.domain.instruments import NEW_YORK, Instrument, future_id, parse_instrument_id
 from monitor.feeds.ib import IbFeed, IbSettings, MarketDataType
 from monitor.feeds.recorder import SessionRecorder
@@ -172,7 +172,7 @@ async def _until_connected(
     when a stop came first."""
     interval = feed_config.evaluation_interval_seconds
     last_evaluation = -math.inf
-    while not feed.ib.isConnected() or not feed.state.connected:
+    while not feed.is_connected or not feed.state.connected:
         if runtime.stopping.requested:
             return False
         if connection.done():

@@ -1,7 +1,9 @@
 """Prometheus metrics, read from the pipeline's latest snapshot at scrape time.
 
-The only module besides app.py that imports prometheus_client. Names follow Prometheus
-conventions: prefix ``condor_``, the unit in the name, ``_total`` for counters.
+The only module that imports prometheus_client: the registry and its HTTP exposition are
+built here too (``metrics_handler``), so the endpoints and the composition root never see
+the library. Names follow Prometheus conventions: prefix ``condor_``, the unit in the name,
+``_total`` for counters.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -18,7 +21,8 @@ from prometheus_client.core import (
     InfoMetricFamily,
     Metric,
 )
-from prometheus_client.registry import Collector
+from prometheus_client.exposition import MetricsHandler
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from monitor import __version__
 from monitor.delivery.service import Delivery
@@ -651,3 +655,14 @@ class DeliveryCollector(Collector):
             for reason, count in sorted(dict(commands.rejections).items()):
                 refused.add_metric([reason], count)
             yield refused
+
+
+def metrics_handler(*collectors: Collector) -> type[BaseHTTPRequestHandler]:
+    """An HTTP request handler whose GET answers with what ``collectors`` read at that
+    moment, in the exposition format the scraper asks for (Prometheus text or OpenMetrics,
+    gzipped when accepted). The collectors get a registry of their own."""
+    registry = CollectorRegistry()
+    for collector in collectors:
+        registry.register(collector)
+    handler: type[BaseHTTPRequestHandler] = MetricsHandler.factory(registry)
+    return handler

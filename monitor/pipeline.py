@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from monitor.domain.alerts import AlertTransition, InhibitRule
+from monitor.domain.alerts import AlertTransition, InhibitRule, SavedAlert
 from monitor.domain.health import FeedHealth, StorageHealth
 from monitor.domain.instruments import Instrument
 from monitor.domain.quotes import DELAYED_DATA_MINUTES, EventBatch, IndexValue
@@ -28,7 +28,7 @@ from monitor.portfolio.book import BetaSettings, Book, LegRisk, aggregate
 from monitor.portfolio.model import Portfolio
 from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
 from monitor.pricing.valuation import PricingSettings, Valuer
-from monitor.rules.engine import Phase, RuleEngine, SavedAlert
+from monitor.rules.engine import Phase, RuleEngine
 from monitor.rules.loader import Rule
 from monitor.signals.board import Prices, SignalBoard, SignalSettings
 from monitor.signals.events import EventCalendar, event_view, load_events

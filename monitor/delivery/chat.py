@@ -30,9 +30,9 @@ from pathlib import Path
 import apprise
 
 from monitor.delivery import text
-from monitor.delivery.outbox import OutboxMessage
 from monitor.delivery.worker import DeliveryError, Transport
 from monitor.logs import register_secret, register_url_secrets
+from monitor.sinks.outbox import OutboxMessage
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_ABANDONED_SENDS = 2  # per URL: threads of timed-out sends that may still be running

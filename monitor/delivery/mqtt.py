@@ -28,8 +28,9 @@ from typing import Any
 import aiomqtt
 import structlog
 
-from monitor.delivery.outbox import OutboxMessage
-from monitor.delivery.worker import Backoff, DeliveryError
+from monitor.backoff import Backoff
+from monitor.delivery.worker import DeliveryError
+from monitor.sinks.outbox import OutboxMessage
 
 log = structlog.get_logger(__name__)
 

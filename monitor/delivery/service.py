@@ -20,13 +20,14 @@ from pathlib import Path
 
 import structlog
 
+from monitor.backoff import Backoff
 from monitor.config import DaemonConfig, MqttConfig
 from monitor.delivery.chat import NoServices, chat_channels, load_services
 from monitor.delivery.commands import CommandGate, CommandProcessor, CommandSecret, CommandTarget
 from monitor.delivery.mqtt import MqttAlertTransport, MqttLink, MqttSettings
-from monitor.delivery.routing import Route
-from monitor.delivery.worker import Backoff, ChannelPolicy, ChannelWorker
+from monitor.delivery.worker import ChannelPolicy, ChannelWorker
 from monitor.domain.alerts import Matcher, Severity
+from monitor.domain.routing import Route
 from monitor.errors import ConfigError
 from monitor.logs import register_secret
 from monitor.sinks.journal import Journal

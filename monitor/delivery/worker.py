@@ -19,7 +19,8 @@ from typing import Protocol
 
 import structlog
 
-from monitor.delivery.outbox import Outbox, OutboxMessage
+from monitor.backoff import Backoff
+from monitor.sinks.outbox import Outbox, OutboxMessage
 
 log = structlog.get_logger(__name__)
 
@@ -34,19 +35,6 @@ class Transport(Protocol):
     """Sends one message, or a group of them as one message; raises DeliveryError."""
 
     async def send(self, messages: Sequence[OutboxMessage], group_id: str) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped exponential backoff with full jitter: attempt n waits a uniform draw in
-    [0, min(cap, initial * 2**(n-1))], so many clients retrying together spread out."""
-
-    initial_seconds: float = 1.0
-    cap_seconds: float = 60.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        ceiling = min(self.cap_seconds, self.initial_seconds * 2.0 ** max(attempt - 1, 0))
-        return rng.uniform(0.0, ceiling)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Alert transitions: what a rule's state machine emits and every sink receives."""
+"""Alerts: the transitions a rule's state machine emits and every sink receives, and the
+firing state the journal keeps across a restart."""
 
 from __future__ import annotations
 
@@ -92,6 +93,18 @@ class AlertTransition:
         """Stable across restarts and re-deliveries: receivers drop duplicates by it."""
         identity = [self.alert_id, self.state.value, self.time.isoformat(), self.repeat]
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class SavedAlert:
+    """A firing alert as persisted in the journal."""
+
+    rule: str
+    labels: tuple[tuple[str, str], ...]
+    since: datetime
+    notified: bool
+    last_notified: datetime | None
+    acknowledged: bool = False
 
 
 def alert_id(rule: str, labels: tuple[tuple[str, str], ...]) -> str:

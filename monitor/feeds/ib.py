@@ -32,8 +32,9 @@ from typing import Any
 import ib_async
 import structlog
 
-from monitor.delivery.worker import Backoff
+from monitor.backoff import Backoff
 from monitor.domain.instruments import Instrument, Kind
+from monitor.domain.positions import Position
 from monitor.domain.quotes import (
     DELAYED_DATA_MINUTES,
     Event,
@@ -51,7 +52,6 @@ from monitor.feeds.ib_contracts import (
 )
 from monitor.feeds.ib_errors import FARM_BROKEN, FARM_RECOVERY, IbErrorClass, classify
 from monitor.market.hours import market_view
-from monitor.portfolio.grouping import Position
 
 log = structlog.get_logger(__name__)
 
@@ -745,6 +745,12 @@ class IbFeed:
     def client_id(self) -> int:
         """The client id of the current (or last) connection."""
         return self._client_id
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether the API connection to TWS / IB Gateway is up (the socket and its
+        handshake; ``state.connected`` also waits for the contracts)."""
+        return bool(self.ib.isConnected())
 
     async def batches(self) -> AsyncIterator[EventBatch]:
         while True:

@@ -23,15 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.domain.instruments import Instrument, Kind, Right
+from monitor.domain.positions import Position
 from monitor.portfolio.model import Leg, Portfolio, Strategy, StrategyKind
 
 SECOND_ENGINE = "SECOND-ENGINE"
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    instrument: Instrument
-    quantity: int  # contracts, positive long
 
 
 @dataclass(frozen=True, slots=True)

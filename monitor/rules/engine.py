@@ -34,6 +34,7 @@ from monitor.domain.alerts import (
     AlertState,
     AlertTransition,
     InhibitRule,
+    SavedAlert,
     Silence,
     alert_id,
     match_all,
@@ -73,18 +74,6 @@ class _Active:
     last_notified: datetime | None = None
     acknowledged: bool = False  # by the trader: no reminders until it resolves
     values: dict[str, Value] = field(default_factory=dict)  # as last evaluated
-
-
-@dataclass(frozen=True, slots=True)
-class SavedAlert:
-    """A firing alert as persisted in the journal."""
-
-    rule: str
-    labels: Labels
-    since: datetime
-    notified: bool
-    last_notified: datetime | None
-    acknowledged: bool = False
 
 
 def scope_items(

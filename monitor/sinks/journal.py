@@ -22,7 +22,12 @@ from pathlib import Path
 
 import structlog
 
-from monitor.delivery.outbox import (
+from monitor.domain.alerts import AlertTransition, Matcher, SavedAlert, Silence
+from monitor.domain.health import StorageHealth
+from monitor.domain.routing import Route
+from monitor.errors import MonitorError
+from monitor.sinks.base import transition_record
+from monitor.sinks.outbox import (
     OUTBOX_SCHEMA,
     TRANSITION_INSERT,
     Held,
@@ -30,12 +35,6 @@ from monitor.delivery.outbox import (
     Storage,
     Written,
 )
-from monitor.delivery.routing import Route
-from monitor.domain.alerts import AlertTransition, Matcher, Silence
-from monitor.domain.health import StorageHealth
-from monitor.errors import MonitorError
-from monitor.rules.engine import SavedAlert
-from monitor.sinks.base import transition_record
 
 log = structlog.get_logger(__name__)
 
@@ -223,7 +222,7 @@ def _open(path: Path) -> sqlite3.Connection:
 class Journal:
     """The journal file; a sink for transitions, a store for alert state and silences.
     A write that fails (full disk, read-only or locked file) never raises: see
-    delivery/outbox.py for how transitions are held and written later."""
+    sinks/outbox.py for how transitions are held and written later."""
 
     name = "journal"
 

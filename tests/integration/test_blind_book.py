@@ -13,14 +13,13 @@ from pathlib import Path
 from conftest import REPO
 
 from monitor import bundled
-from monitor.domain.alerts import AlertState, AlertTransition
+from monitor.domain.alerts import AlertState, AlertTransition, SavedAlert
 from monitor.domain.instruments import NEW_YORK
 from monitor.driver import Driver
 from monitor.feeds.replay import ReplayReader
 from monitor.pipeline import LinkStatus, Pipeline
 from monitor.portfolio.model import load_portfolio
 from monitor.pricing.valuation import PricingSettings
-from monitor.rules.engine import SavedAlert
 from monitor.rules.loader import load_rule_set
 from monitor.sinks.journal import Journal
 

@@ -41,13 +41,13 @@ from monitor.config import (
     NotifyConfig,
 )
 from monitor.delivery.chat import ChatTarget, ChatTransport, channel_targets, load_services
-from monitor.delivery.outbox import OutboxMessage
 from monitor.delivery.service import Delivery
 from monitor.delivery.worker import DeliveryError
 from monitor.domain.alerts import AlertState, AlertTransition, Severity
 from monitor.metrics import DeliveryCollector
 from monitor.sinks.base import transition_record
 from monitor.sinks.journal import Journal
+from monitor.sinks.outbox import OutboxMessage
 
 START = datetime(2026, 3, 3, 17, 0, tzinfo=UTC)
 ID = re.compile(r"\bid ([0-9a-f]{32})\b")

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 from ibemu.gateway import IBGateway
 
+from monitor.backoff import Backoff
 from monitor.config import IbFeedConfig
-from monitor.delivery.worker import Backoff
 from monitor.domain.instruments import NEW_YORK, parse_instrument_id
 from monitor.feeds.ib import IbFeed, IbSettings
 from monitor.live import settings_from
@@ -171,7 +171,7 @@ def test_the_feed_is_connected_for_its_owner_only_once_its_contracts_are_known()
                 seen.append((feed.state.connected, feed.state.connections))
                 if len(seen) == 1:  # the first connection drops while IB is asked
                     gw.drop_clients()
-                    await until(lambda: not feed.ib.isConnected(), "the drop")
+                    await until(lambda: not feed.is_connected, "the drop")
                 await real()
 
             feed._qualify = qualify  # type: ignore[method-assign]

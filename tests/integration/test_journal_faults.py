@@ -30,14 +30,14 @@ from test_delivery_end_to_end import (
 
 from monitor import bundled
 from monitor.cli import EXIT_BAD_INPUT
-from monitor.delivery.outbox import RECOVER_CHUNK, RECOVER_EVERY_SECONDS, OutboxMessage
-from monitor.delivery.routing import Route
 from monitor.delivery.worker import ChannelWorker
 from monitor.domain.alerts import AlertState, AlertTransition, Severity
 from monitor.domain.instruments import NEW_YORK
+from monitor.domain.routing import Route
 from monitor.errors import MonitorError
 from monitor.instance_lock import InstanceLock, InstanceLockedError, pid_file
 from monitor.sinks.journal import Journal
+from monitor.sinks.outbox import RECOVER_CHUNK, RECOVER_EVERY_SECONDS, OutboxMessage
 
 START = datetime(2026, 3, 3, 12, 0, tzinfo=NEW_YORK)
 

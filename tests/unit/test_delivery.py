@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from monitor.backoff import Backoff
 from monitor.delivery import text
 from monitor.delivery.commands import CommandProcessor
-from monitor.delivery.outbox import OutboxMessage
-from monitor.delivery.routing import Route
-from monitor.delivery.worker import Backoff, ChannelPolicy, ChannelWorker, DeliveryError
+from monitor.delivery.worker import ChannelPolicy, ChannelWorker, DeliveryError
 from monitor.domain.alerts import AlertState, AlertTransition, Matcher, Severity
 from monitor.domain.instruments import NEW_YORK
+from monitor.domain.routing import Route
 from monitor.sinks.base import transition_record
 from monitor.sinks.journal import Journal
+from monitor.sinks.outbox import OutboxMessage
 
 START = datetime(2026, 3, 3, 12, 0, tzinfo=NEW_YORK)
 

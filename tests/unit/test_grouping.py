@@ -6,7 +6,8 @@ from pathlib import Path
 
 from monitor.bundled import PORTFOLIO
 from monitor.domain.instruments import parse_instrument_id
-from monitor.portfolio.grouping import Position, group_positions
+from monitor.domain.positions import Position
+from monitor.portfolio.grouping import group_positions
 from monitor.portfolio.model import Leg, Portfolio, Strategy, StrategyKind, load_portfolio
 
 SOURCE = Path("ib")
