@@ -6,7 +6,6 @@ The only module that wires all layers together.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
@@ -56,6 +55,7 @@ from monitor.sinks.journal import Journal
 from monitor.snapshot import Snapshot
 from monitor.state import state_document
 from monitor.systemd import Notifier, supervise
+from monitor.tasks import BackgroundTaskError, TaskOwner
 
 log = structlog.get_logger(__name__)
 YIELD_EVERY_BATCHES = 64  # let signal handlers and other tasks run during a fast replay
@@ -137,6 +137,14 @@ class Stop:
         self.requested = False
         self._event = asyncio.Event()
 
+    def fail(self, failure: BackgroundTaskError) -> None:
+        """A background task crashed: the run stops as for a signal, then exits non-zero."""
+        if self.requested:
+            return
+        self.requested = True
+        self._event.set()
+        log.error("stopping", reason=str(failure))
+
     def request(self, number: int) -> None:
         if self.requested:
             log.warning("forced_exit", signal=signal.Signals(number).name)
@@ -212,13 +220,13 @@ class Runtime:
     sinks: list[Sink]
     pipeline: Pipeline
     driver: Driver  # steps the pipeline and delivers to the sinks
+    tasks: TaskOwner  # every background task of the run
     delivery: Delivery
     reloader: RuleReloader
     stopping: Stop
     endpoints: Endpoints | None = None
     metrics_url: str | None = None
     notifier: Notifier = field(default_factory=Notifier)
-    supervisor: asyncio.Task[None] | None = None
     lock: InstanceLock | None = None  # the state directory's, released last
 
 
@@ -316,15 +324,17 @@ async def open_runtime(
             await sink.close()
         lock.release()
         raise
+    stopping = stopping or Stop()
     runtime = Runtime(
         run_id,
         journal,
         sinks,
         pipeline,
         Driver(pipeline, sinks),
+        TaskOwner(stopping.fail),
         delivery,
         RuleReloader(config.rules, pipeline.engine),
-        stopping or Stop(),
+        stopping,
         lock=lock,
     )
     if config.metrics.enabled:
@@ -347,15 +357,13 @@ async def open_runtime(
     if hasattr(signal, "SIGHUP"):
         loop.add_signal_handler(signal.SIGHUP, runtime.reloader.request)
     listen_for_stop(runtime.stopping)
-    await delivery.start()
-    runtime.supervisor = asyncio.create_task(
-        supervise(
-            runtime.notifier,
-            is_ready=lambda: _ready_status(pipeline, live=live, now=wall()),
-            last_progress=lambda: pipeline.progress_wall,
-        ),
-        name="systemd-notify",
+    await delivery.start(runtime.tasks)
+    supervisor = supervise(
+        runtime.notifier,
+        is_ready=lambda: _ready_status(pipeline, live=live, now=wall()),
+        last_progress=lambda: pipeline.progress_wall,
     )
+    runtime.tasks.start(supervisor, name="systemd-notify")
     return runtime
 
 
@@ -378,12 +386,9 @@ def _ready_status(pipeline: Pipeline, *, live: bool, now: datetime) -> str | Non
 
 
 async def close_runtime(runtime: Runtime) -> int:
-    """Flushes delivery, closes the sinks and the metrics server; the undelivered count."""
+    """Flushes delivery, closes the sinks and the metrics server, ends every background task;
+    the undelivered count."""
     runtime.notifier.stopping()
-    if runtime.supervisor is not None:
-        runtime.supervisor.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runtime.supervisor
     loop = asyncio.get_running_loop()
     if hasattr(signal, "SIGHUP"):
         loop.remove_signal_handler(signal.SIGHUP)
@@ -396,6 +401,7 @@ async def close_runtime(runtime: Runtime) -> int:
         await sink.close()
     if runtime.endpoints is not None:
         runtime.endpoints.stop()
+    await runtime.tasks.close()
     if runtime.lock is not None:
         runtime.lock.release()
     return undelivered
@@ -474,6 +480,7 @@ async def run(prepared: Prepared) -> RunSummary:
         # Everything the run started is closed by now: a name here is a leaked task.
         tasks_left=sorted(t.get_name() for t in asyncio.all_tasks() if t is not current),
     )
+    runtime.tasks.raise_failure()  # a crashed background task: a non-zero exit
     return RunSummary(
         session=config.feed.session,
         session_date=reader.header.session_date.isoformat(),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from monitor import __version__
 from monitor.errors import MonitorError
+from monitor.tasks import BackgroundTaskError
 
 if TYPE_CHECKING:
     from monitor.config import DaemonConfig
@@ -25,6 +26,7 @@ EXIT_OK = 0
 EXIT_BAD_INPUT = 1
 EXIT_TRUNCATED = 3
 EXIT_NOT_PRICED = 4
+EXIT_TASK_FAILED = 5  # a background task crashed: the run stopped after a clean shutdown
 
 
 def _port(text: str) -> int:
@@ -521,6 +523,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from monitor.feeds import generator  # noqa: PLC0415
 
         path = generator.write_session(args.out, seed=args.seed, scenario=args.scenario)
+    except BackgroundTaskError as exc:
+        print(f"condor-monitor: error: {exc}", file=sys.stderr)
+        return EXIT_TASK_FAILED
     except MonitorError as exc:
         print(f"condor-monitor: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

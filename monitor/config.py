@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.signals.term_structure import VX_RESPONSE_HALF_LIFE_DAYS
 from monitor.tomlfile import load_toml
 
 
@@ -125,7 +126,7 @@ class ScenariosConfig(_Section):
         25.0,
         30.0,
     ]
-    vx_response_half_life_days: Annotated[float, Field(gt=0.0)] = 60.0
+    vx_response_half_life_days: Annotated[float, Field(gt=0.0)] = VX_RESPONSE_HALF_LIFE_DAYS
     decay_days: Annotated[float, Field(ge=0.0, le=30.0)] = 0.0
 
     @field_validator("spx_moves_pct")

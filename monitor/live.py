@@ -122,7 +122,7 @@ async def run_live(
         stopping=stopping,
     )
     runtime.pipeline.link_status = lambda: link_status(feed)
-    connection = asyncio.create_task(feed.run(), name="ib-feed")
+    connection = runtime.tasks.start(feed.run(), name="ib-feed")
     try:
         if await _until_connected(feed, runtime, connection, clock, feed_config):
             book = await evaluating(
@@ -141,6 +141,7 @@ async def run_live(
         for number in STOP_SIGNALS:
             asyncio.get_running_loop().remove_signal_handler(number)
         log.info("live_end", run_id=runtime.run_id, snapshots=runtime.pipeline.stats.snapshots)
+    runtime.tasks.raise_failure()  # a crashed background task: a non-zero exit
 
 
 def link_status(feed: IbFeed) -> LinkStatus:
@@ -176,7 +177,7 @@ async def _until_connected(
         if runtime.stopping.requested:
             return False
         if connection.done():
-            connection.result()  # raises what stopped it
+            return False  # the feed crashed: the run's task owner reports it and stops
         if time.monotonic() - last_evaluation >= interval:
             await runtime.driver.at(clock.now())
             last_evaluation = time.monotonic()

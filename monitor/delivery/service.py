@@ -33,6 +33,7 @@ from monitor.logs import register_secret
 from monitor.sinks.journal import Journal
 from monitor.snapshot import Snapshot
 from monitor.state import Key, state_document
+from monitor.tasks import TaskOwner
 
 log = structlog.get_logger(__name__)
 
@@ -212,7 +213,7 @@ class Delivery:
         for worker in self.workers:
             worker.wake()
 
-    async def start(self) -> None:
+    async def start(self, tasks: TaskOwner) -> None:
         """Prunes old delivered rows, connects, and starts delivering (backlog first)."""
         horizon = self._clock() - self.config.delivery.prune_delivered_after_days * SECONDS_PER_DAY
         pruned = self.journal.outbox.prune(horizon)
@@ -233,14 +234,12 @@ class Delivery:
         if pruned:
             log.info("outbox_pruned", rows=pruned)
         if self.link is not None:
-            self._link_task = asyncio.create_task(self.link.run(), name="mqtt-link")
+            self._link_task = tasks.start(self.link.run(), name="mqtt-link")
             # A broker that is down does not stop the run: its messages wait in the outbox.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CONNECT_WAIT_SECONDS):
                     await self.link.wait_connected()
-        self._tasks = [
-            asyncio.create_task(w.run(), name=f"deliver-{w.channel}") for w in self.workers
-        ]
+        self._tasks = [tasks.start(w.run(), name=f"deliver-{w.channel}") for w in self.workers]
 
     def offer_state(self, snapshot: Snapshot, firing: list[Key]) -> None:
         """Publishes the retained book state, at most once per interval, never blocking."""
@@ -281,8 +280,15 @@ class Delivery:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
         left = max(deadline - loop.time(), 0.0)
-        drained = await asyncio.gather(*(w.drain(left) for w in self.workers))
-        for worker, done in zip(self.workers, drained, strict=True):
+        # A worker whose delivery raised (the failure that stopped the run) is not drained:
+        # its messages stay in the outbox for the next start.
+        results = await asyncio.gather(
+            *(w.drain(left) for w in self.workers), return_exceptions=True
+        )
+        drained = [result is True for result in results]
+        for worker, done, result in zip(self.workers, drained, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("outbox_drain_failed", channel=worker.channel, error=repr(result))
             if not done:
                 log.warning(
                     "outbox_not_flushed",

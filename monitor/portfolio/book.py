@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from monitor.domain.instruments import Kind
 from monitor.portfolio.model import Leg, Portfolio, StrategyKind
 from monitor.pricing.valuation import LegValue
-from monitor.signals.term_structure import vx_response
+from monitor.signals.term_structure import VX_RESPONSE_HALF_LIFE_DAYS, vx_response
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ class BetaSettings:
     """How VIX instruments enter the SPX beta-weighted delta."""
 
     vix_points_per_spx_pct: float = -1.0  # VIX change for a +1 % SPX move
-    vx_response_half_life_days: float = 60.0
+    vx_response_half_life_days: float = VX_RESPONSE_HALF_LIFE_DAYS
 
 
 def leg_risk(leg: Leg, value: LegValue, spx: float, beta: BetaSettings | None = None) -> Risk:

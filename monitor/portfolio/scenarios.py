@@ -23,6 +23,7 @@ from monitor.domain.instruments import Kind
 from monitor.portfolio.book import Book, LegRisk
 from monitor.portfolio.model import Leg, StrategyKind
 from monitor.pricing import black76
+from monitor.signals.term_structure import VX_RESPONSE_HALF_LIFE_DAYS
 
 FloatArray = NDArray[np.float64]
 MIN_VOL = 0.005
@@ -36,7 +37,7 @@ def _default_moves() -> tuple[float, ...]:
 class ScenarioSpec:
     spx_moves_pct: tuple[float, ...] = field(default_factory=_default_moves)
     vol_shocks_points: tuple[float, ...] = (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
-    vx_response_half_life_days: float = 60.0
+    vx_response_half_life_days: float = VX_RESPONSE_HALF_LIFE_DAYS
     decay_days: float = 0.0
 
 

@@ -25,7 +25,7 @@ from monitor.portfolio.book import Book
 from monitor.portfolio.model import StrategyKind
 from monitor.pricing import black76
 from monitor.pricing.expiry import settlement, year_fraction
-from monitor.signals.term_structure import TermStructure, vx_response
+from monitor.signals.term_structure import VX_RESPONSE_HALF_LIFE_DAYS, TermStructure, vx_response
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class HedgeSettings:
     band_high_pct: float = 25.0
     long_strike_offset_points: tuple[float, float] = (3.0, 5.0)  # above VX1
     spread_width_points: float = 5.0
-    vx_response_half_life_days: float = 60.0
+    vx_response_half_life_days: float = VX_RESPONSE_HALF_LIFE_DAYS
     rate: float = 0.04
 
     @property

@@ -147,6 +147,11 @@ class TermStructureTracker:
         )
 
 
+# The tenor at which a VIX future's response to a spot-VIX move halves, in calendar days:
+# the one default of [scenarios] vx_response_half_life_days, for every component using it.
+VX_RESPONSE_HALF_LIFE_DAYS = 60.0
+
+
 def vx_response(days: float, half_life_days: float) -> float:
     """Points a VIX future moves per point of a spot-VIX (30-day SPX vol) shock.
 

@@ -48,6 +48,7 @@ from monitor.metrics import DeliveryCollector
 from monitor.sinks.base import transition_record
 from monitor.sinks.journal import Journal
 from monitor.sinks.outbox import OutboxMessage
+from monitor.tasks import TaskOwner
 
 START = datetime(2026, 3, 3, 17, 0, tzinfo=UTC)
 ID = re.compile(r"\bid ([0-9a-f]{32})\b")
@@ -141,7 +142,7 @@ def test_a_hung_url_neither_holds_back_nor_repeats_messages_to_a_working_one(
     sent = [transition(m, Severity.CRITICAL if m % 2 else Severity.WARNING) for m in range(1, 9)]
 
     async def scenario() -> tuple[set[str], bool]:
-        await delivery.start()
+        await delivery.start(TaskOwner(lambda _failure: None))
         for t in sent:  # one at a time, as a day's alerts come
             await journal.emit([t])
             await asyncio.sleep(0.05)
@@ -234,7 +235,7 @@ def test_stop_abandons_a_send_in_progress_when_the_flush_time_is_up(
     )
 
     async def scenario() -> tuple[bool, float]:
-        await delivery.start()
+        await delivery.start(TaskOwner(lambda _failure: None))
         await journal.emit([transition(1)])
         deadline = time.monotonic() + 10.0
         while trickling_server.connections < 1:

@@ -25,6 +25,7 @@ from monitor.delivery.service import Delivery
 from monitor.domain.alerts import AlertState, AlertTransition, Severity
 from monitor.metrics import DeliveryCollector
 from monitor.sinks.journal import Journal
+from monitor.tasks import TaskOwner
 
 START = datetime(2026, 3, 3, 17, 0, tzinfo=UTC)
 
@@ -91,7 +92,7 @@ def test_delivery_metrics_follow_an_outage(tmp_path: Path, chat_receiver: ChatRe
 
     async def scenario() -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]]:
         chat_receiver.fail(500)
-        await delivery.start()
+        await delivery.start(TaskOwner(lambda _failure: None))
         await journal.emit([transition(1), transition(2)])
         await wait_until(lambda: chat_receiver.rejected >= 3)
         await asyncio.sleep(1.1)  # the worker looks at its backlog at least once a second

@@ -33,6 +33,7 @@ from monitor.delivery.commands import CommandSecret, sign_command
 from monitor.delivery.service import Delivery
 from monitor.domain.instruments import NEW_YORK
 from monitor.sinks.journal import Journal
+from monitor.tasks import TaskOwner
 
 SHIPPED = REPO / "deploy" / "mosquitto"
 BASE = "condor/example"  # the prefix and instance of deploy/examples/condor-monitor.toml
@@ -163,7 +164,7 @@ async def daemon(broker: Broker, directory: Path) -> AsyncIterator[Daemon]:
     )
     journal = Journal(config.journal.path)
     delivery = Delivery(config, journal, JournalTarget(journal), now=lambda: SESSION)
-    await delivery.start()
+    await delivery.start(TaskOwner(lambda _failure: None))
     assert delivery.link is not None
     assert delivery.link.connected
     try:
