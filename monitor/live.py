@@ -159,6 +159,7 @@ def link_status(feed: IbFeed) -> LinkStatus:
         delayed=feed.delayed(),
         delayed_data_minutes=feed.settings.delayed_data_minutes,
         data_requested_at=state.data_requested_at,
+        conflated_ticks=state.conflated_ticks,
     )
 
 

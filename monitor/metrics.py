@@ -524,6 +524,11 @@ def _link_metrics(pipeline: Pipeline) -> Iterator[Metric]:
         "Connections to the broker after the first (each one renews every subscription)",
         value=max(link.connections - 1, 0),
     )
+    yield CounterMetricFamily(
+        "condor_feed_conflated_ticks",
+        "Instrument updates replaced by a newer one before the pipeline took them (0 in a replay)",
+        value=link.conflated_ticks,
+    )
 
 
 def _feed_metrics(snapshot: Snapshot, market: MarketState) -> Iterator[Metric]:

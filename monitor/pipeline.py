@@ -67,6 +67,8 @@ class LinkStatus:
     # a wake for the session); None before. Before the first market event, the data age
     # counts from here.
     data_requested_at: datetime | None = None
+    # Instrument updates replaced by a newer one before the pipeline took them (conflation).
+    conflated_ticks: int = 0
 
 
 def marked_delayed(legs: tuple[LegRisk, ...], delayed: frozenset[str]) -> tuple[LegRisk, ...]:

@@ -4,11 +4,14 @@ It connects with a client id of its own (the next one when IB answers 326, "clie
 use"), finds every instrument in IB's contract details (by expiration month, matched on the
 expiration date: ib_contracts.py says why), subscribes each within a budget of market-data lines
 (indexes first, then the book's legs, then the rest of the curve), and turns ticker updates
-into the EventBatch stream a replay gives. It reconnects with capped, jittered backoff and
-rebuilds every subscription; IB's notices are handled by class (ib_errors.py): 1101 and a
-farm's OK after a broken-farm notice resubscribe everything, entitlement errors fall back to
-delayed data once and mark the instrument, 1100 marks the feed disconnected. An instrument whose
-line IB serves delayed (its market data type 3 or 4, or notice 10167) is marked delayed.
+into the EventBatch stream a replay gives. Between two reads of the consumer it keeps only the
+newest event per instrument (conflation), so a burst of ticks while the pipeline is busy costs
+memory by instruments, not by ticks, and the next batch carries the newest quotes. It
+reconnects with capped, jittered backoff and rebuilds every subscription; IB's notices are
+handled by class (ib_errors.py): 1101 and a farm's OK after a broken-farm notice resubscribe
+everything, entitlement errors fall back to delayed data once and mark the instrument, 1100
+marks the feed disconnected. An instrument whose line IB serves delayed (its market data type
+3 or 4, or notice 10167) is marked delayed.
 
 IB's option computations carry sentinels for "not computed" (-1, -2); ib_async turns most of
 them into None but passes vega and theta through, so every field is checked here and a
@@ -115,6 +118,9 @@ class FeedState:
     # Session time market data was first asked for in this run, or the last wake for the
     # session; the data age counts from here until the first market event.
     data_requested_at: datetime | None = None
+    # Instrument updates replaced by a newer one of the same instrument before the consumer
+    # took them (a packet's several IB ticks of one instrument are one update already).
+    conflated_ticks: int = 0
 
 
 def _clean(
@@ -218,7 +224,11 @@ class IbFeed:
         self._found: dict[str, ib_async.Contract] = {}  # resolved, not necessarily subscribed
         self._tickers: dict[str, ib_async.Ticker] = {}
         self._history_contracts: set[int] = set()  # contracts of history requests in flight
-        self._queue: asyncio.Queue[EventBatch] = asyncio.Queue()
+        # The newest event per instrument since the consumer last took a batch, and the
+        # time of the newest of them: bounded by the instruments, whatever the burst.
+        self._pending: dict[str, Event] = {}
+        self._pending_time: datetime | None = None
+        self._pending_set = asyncio.Event()  # set while something is pending
         self._lost = asyncio.Event()
         self._last_stamp: datetime | None = None
         self._last_data = time.monotonic()  # when IB last sent market data (monotonic s)
@@ -309,6 +319,9 @@ class IbFeed:
         for inst_id in [i for i in self.instruments if i not in wanted]:
             del self.instruments[inst_id]
             self.status.pop(inst_id, None)
+            self._pending.pop(inst_id, None)  # the book no longer has it
+        if not self._pending:
+            self._pending_set.clear()
         for inst_id, inst in wanted.items():
             if inst_id not in self.instruments:
                 self.instruments[inst_id] = inst
@@ -712,8 +725,19 @@ class IbFeed:
                 status.last_update = now
                 events.append(event)
         if events:
-            events.sort(key=lambda e: e.instrument)
-            self._queue.put_nowait(EventBatch(now, tuple(events)))
+            self._conflate(events, now)
+
+    def _conflate(self, events: Sequence[Event], now: datetime) -> None:
+        """Keeps each event as its instrument's newest until the consumer takes the batch. An
+        event carries the whole ticker (both sides, sizes, the feed's greeks), so the newest
+        one replaces the older without losing anything the pipeline reads."""
+        pending = self._pending
+        for event in events:
+            if event.instrument in pending:
+                self.state.conflated_ticks += 1
+            pending[event.instrument] = event
+        self._pending_time = now
+        self._pending_set.set()
 
     @staticmethod
     def _event(inst: Instrument, ticker: ib_async.Ticker) -> Event | None:
@@ -752,16 +776,39 @@ class IbFeed:
         handshake; ``state.connected`` also waits for the contracts)."""
         return bool(self.ib.isConnected())
 
+    @property
+    def pending(self) -> int:
+        """Instruments with an event the consumer has not taken yet."""
+        return len(self._pending)
+
+    def _take(self) -> EventBatch:
+        """Everything pending as one batch at the time of its newest event, in instrument
+        order (as a packet's batch was), and nothing pending afterwards."""
+        assert self._pending_time is not None
+        events = tuple(sorted(self._pending.values(), key=lambda e: e.instrument))
+        batch = EventBatch(self._pending_time, events)
+        self._pending = {}
+        self._pending_time = None
+        self._pending_set.clear()
+        return batch
+
     async def batches(self) -> AsyncIterator[EventBatch]:
         while True:
-            yield await self._queue.get()
+            while not self._pending:
+                await self._pending_set.wait()
+            yield self._take()
 
     async def next_batch(self, timeout: float) -> EventBatch | None:  # noqa: ASYNC109 - a poll
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._queue.get()
-        except TimeoutError:
-            return None
+        """Everything heard since the last call as one batch (the newest event of each
+        instrument), waiting up to ``timeout`` seconds for something; None if nothing came."""
+        if not self._pending:
+            try:
+                async with asyncio.timeout(timeout):
+                    while not self._pending:
+                        await self._pending_set.wait()
+            except TimeoutError:
+                return None
+        return self._take()
 
     async def positions(self) -> tuple[list[Position], list[str]]:
         """The account's positions the monitor models, and the ones it leaves out. Each held

@@ -2,7 +2,7 @@
 
 ``IBGateway`` accepts real API clients (ib_async's ``IB.connectAsync``), completes the handshake
 at server version 178 and answers the requests a read-only market-data client makes: contract
-details from a catalogue, streaming market data driven by the test (``tick``,
+details from a catalogue, streaming market data driven by the test (``tick``, ``burst``,
 ``option_computation``), historical bars stored by the test (``set_history``), positions, current
 time, order ids, and empty answers to the account, order and execution requests ib_async sends
 while connecting. Anything else is logged, recorded and left unanswered.
@@ -635,6 +635,50 @@ class IBGateway:
             )
         )
 
+    async def burst(self, ticks: Iterable[tuple[str, str, float]], *, per_write: int = 40) -> int:
+        """Streams many price ticks: each ``(key, side, price)`` (side "bid", "ask" or "last")
+        goes out as one tickPrice, as ``tick`` sends it. Every ``per_write`` ticks are written
+        together and the gateway's loop then runs once, so a client on that loop (``async with
+        IBGateway()``) reads each write as one network packet, as from a gateway streaming a
+        busy market. ``tick`` costs a round trip between threads per call off the gateway's
+        loop; this is the way to 100,000 ticks in seconds. Returns how many subscriptions got
+        a tick, summed over the ticks."""
+        items = list(ticks)
+        sides = {"bid", "ask", "last"}
+        for key, side, _price in items:
+            self.catalogue.get(key)
+            if side not in sides:
+                raise ValueError(f"{side!r} is not one of {sorted(sides)}")
+        if per_write < 1:
+            raise ValueError("per_write must be at least 1")
+
+        async def run() -> int:
+            reached = 0
+            for start in range(0, len(items), per_write):
+                for key, side, price in items[start : start + per_write]:
+                    values: dict[str, float | None] = {"bid": None, "ask": None, "last": None}
+                    values[side] = price
+                    reached += self._tick(
+                        key,
+                        bid=values["bid"],
+                        ask=values["ask"],
+                        last=values["last"],
+                        bid_size=None,
+                        ask_size=None,
+                        last_size=None,
+                        close=None,
+                        flush=False,
+                    )
+                for session in self._ready_sessions():
+                    session.flush()
+                await asyncio.sleep(0)  # the client's read of this write, on a shared loop
+            return reached
+
+        loop = self._loop
+        if loop is None or self._on_loop_thread():
+            return await run()
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(run(), loop))
+
     def option_computation(
         self,
         key: str,
@@ -1177,6 +1221,7 @@ class IBGateway:
         ask_size: float | None,
         last_size: float | None,
         close: float | None,
+        flush: bool = True,
     ) -> int:
         quote = self._quotes.setdefault(key, _Quote())
         events: list[_Event] = []
@@ -1197,9 +1242,11 @@ class IBGateway:
         if close is not None:
             quote.close = close
             events.append(_Event("price", TickType.CLOSE, close, 0.0))
-        return self._broadcast(key, events)
+        return self._broadcast(key, events, flush=flush)
 
-    def _broadcast(self, key: str, events: list[_Event]) -> int:
+    def _broadcast(self, key: str, events: list[_Event], *, flush: bool = True) -> int:
+        """Sends ``events`` to every subscriber of ``key``; without ``flush`` they stay held
+        (``_Session.hold``) until the caller flushes, so several ticks leave in one write."""
         if self._paused or not events:
             return 0
         reached = 0
@@ -1210,7 +1257,8 @@ class IBGateway:
                     for event in events:
                         session.send(event.fields(sub))
                     reached += 1
-            session.flush()
+            if flush:
+                session.flush()
         return reached
 
     def _state_events(self, key: str) -> list[_Event]:
