@@ -13,9 +13,8 @@ everything, entitlement errors fall back to delayed data once and mark the instr
 marks the feed disconnected. An instrument whose line IB serves delayed (its market data type
 3 or 4, or notice 10167) is marked delayed.
 
-IB's option computations carry sentinels for "not computed" (-1, -2); ib_async turns most of
-them into None but passes vega and theta through, so every field is checked here and a
-sentinel never reaches the numbers.
+What IB's tickers hold becomes events in ib_ticks.py, and contracts become plain listings in
+ib_contracts.py: pure functions, tested from IB's own messages without a connection.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import math
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -42,9 +40,6 @@ from monitor.domain.quotes import (
     DELAYED_DATA_MINUTES,
     Event,
     EventBatch,
-    FeedGreeks,
-    IndexValue,
-    Quote,
 )
 from monitor.feeds.ib_contracts import (
     IbListing,
@@ -54,6 +49,7 @@ from monitor.feeds.ib_contracts import (
     terms_for,
 )
 from monitor.feeds.ib_errors import FARM_BROKEN, FARM_RECOVERY, IbErrorClass, classify
+from monitor.feeds.ib_ticks import event_of
 from monitor.market.hours import market_view
 
 log = structlog.get_logger(__name__)
@@ -121,53 +117,6 @@ class FeedState:
     # Instrument updates replaced by a newer one of the same instrument before the consumer
     # took them (a packet's several IB ticks of one instrument are one update already).
     conflated_ticks: int = 0
-
-
-def _clean(
-    value: float | None, sentinel: float, *, positive: bool = False, delta: bool = False
-) -> float | None:
-    """None for a missing value and for IB's "not computed" marker of the field."""
-    if value is None or not math.isfinite(value) or value == sentinel:
-        return None
-    if positive and value <= 0.0:
-        return None
-    if delta and not -1.0 <= value <= 1.0:
-        return None
-    return float(value)
-
-
-def feed_greeks(computation: Any) -> FeedGreeks | None:
-    if computation is None:
-        return None
-    greeks = FeedGreeks(
-        iv=_clean(computation.impliedVol, -1.0, positive=True),
-        delta=_clean(computation.delta, -2.0, delta=True),
-        gamma=_clean(computation.gamma, -2.0),
-        vega=_clean(computation.vega, -2.0),
-        theta=_clean(computation.theta, -2.0),
-        underlying=_clean(computation.undPrice, -1.0, positive=True),
-    )
-    if greeks.gamma is not None and greeks.gamma < 0.0:
-        greeks = FeedGreeks(
-            greeks.iv, greeks.delta, None, greeks.vega, greeks.theta, greeks.underlying
-        )
-    if greeks.vega is not None and greeks.vega < 0.0:
-        greeks = FeedGreeks(
-            greeks.iv, greeks.delta, greeks.gamma, None, greeks.theta, greeks.underlying
-        )
-    return greeks
-
-
-def _price(value: float | None, *, allow_negative: bool = False) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    if value < 0.0 and not allow_negative:
-        return None  # IB's -1: no price
-    return float(value)
-
-
-def _size(value: float | None) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) and value >= 0 else None
 
 
 def listing_of(contract: ib_async.Contract, details: Any = None) -> IbListing:
@@ -718,7 +667,7 @@ class IbFeed:
             inst_id = self._by_con_id.get(ticker.contract.conId if ticker.contract else 0)
             if inst_id is None or inst_id not in self.instruments:
                 continue  # not ours, or dropped from the book since
-            event = self._event(self.instruments[inst_id], ticker)
+            event = event_of(self.instruments[inst_id], ticker)
             status = self.status[inst_id]
             status.market_data_type = ticker.marketDataType
             if event is not None:
@@ -738,23 +687,6 @@ class IbFeed:
             pending[event.instrument] = event
         self._pending_time = now
         self._pending_set.set()
-
-    @staticmethod
-    def _event(inst: Instrument, ticker: ib_async.Ticker) -> Event | None:
-        if inst.kind is Kind.INDEX:
-            value = _price(ticker.last, allow_negative=inst.allows_negative)
-            if value is None:
-                value = _price(ticker.close, allow_negative=inst.allows_negative)
-            return IndexValue(inst.id, value) if value is not None else None
-        return Quote(
-            inst.id,
-            bid=_price(ticker.bid),
-            ask=_price(ticker.ask),
-            bid_size=_size(ticker.bidSize),
-            ask_size=_size(ticker.askSize),
-            last=_price(ticker.last),
-            feed_greeks=feed_greeks(ticker.modelGreeks) if inst.is_option else None,
-        )
 
     # -- data -----------------------------------------------------------------------------
 

@@ -107,7 +107,7 @@ def test_feed_model_greeks_are_compared_with_ours(tmp_path, write_session: Write
 def test_ib_sentinels_never_reach_the_numbers() -> None:
     from ib_async.objects import OptionComputation
 
-    from monitor.feeds.ib import feed_greeks
+    from monitor.feeds.ib_ticks import feed_greeks
 
     # As ib_async hands them over: iv and delta already None, vega and theta still -2.
     raw = OptionComputation(0, None, None, None, None, -2.0, -2.0, -2.0, -1.0)
