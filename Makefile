@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lock session clean setup
+.PHONY: demo test bench lock session clean setup docs
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ lock:
 # Rewrites the bundled session from its seed; `git diff` then shows it is unchanged.
 session: $(STAMP)
 	$(BIN)/condor-monitor generate-session --seed 20260303 --out monitor/bundled/sessions/vol-spike-2026-03-03.jsonl.gz
+
+# Rewrites the generated tables of docs/rules.md and README.md from the code's tables.
+docs: $(STAMP)
+	$(BIN)/python -m monitor.docs_tables
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache state

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
+from typing import TypeVar
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -29,61 +29,30 @@ from monitor.delivery.service import Delivery
 from monitor.domain.quotes import FeedGreeks
 from monitor.health import Readiness
 from monitor.market.state import MarketState
+from monitor.measures import LEG_SCOPE, RISK_MEASURES, STRATEGY_SCOPE, RiskScope
 from monitor.pipeline import LinkStatus, Pipeline
-from monitor.portfolio.book import Risk
 from monitor.rules.engine import Phase
 from monitor.snapshot import Snapshot
 
-
-@dataclass(frozen=True, slots=True)
-class RiskMetric:
-    name: str
-    help: str
-    value: Callable[[Risk], float]
+T = TypeVar("T")
 
 
-STRATEGY_METRICS: tuple[RiskMetric, ...] = (
-    RiskMetric(
-        "condor_strategy_delta_dollars_per_spx_point",
-        "Delta as SPX-point-equivalent exposure, dollars per SPX point",
-        lambda r: r.delta_usd_per_spx_point,
-    ),
-    RiskMetric(
-        "condor_strategy_delta_dollars_per_spx_pct",
-        "Delta, dollars of P&L for a 1% SPX move",
-        lambda r: r.delta_usd_per_pct,
-    ),
-    RiskMetric(
-        "condor_strategy_gamma_dollars_per_spx_pct",
-        "Gamma, change of the dollars-per-1% delta for a +1% SPX move",
-        lambda r: r.gamma_usd_per_pct,
-    ),
-    RiskMetric(
-        "condor_strategy_vega_dollars_per_vol_point",
-        "SPX-option vega, dollars per 1 implied-vol point",
-        lambda r: r.vega_usd_per_vol_point,
-    ),
-    RiskMetric(
-        "condor_strategy_vix_vega_dollars_per_vix_point",
-        "VIX futures and options exposure, dollars per 1 point of their futures",
-        lambda r: r.vix_vega_usd_per_point,
-    ),
-    RiskMetric(
-        "condor_strategy_theta_dollars_per_day",
-        "Theta, dollars per calendar day",
-        lambda r: r.theta_usd_per_day,
-    ),
-    RiskMetric(
-        "condor_strategy_market_value_dollars",
-        "Mark-to-model value, dollars (long positive)",
-        lambda r: r.market_value_usd,
-    ),
-    RiskMetric(
-        "condor_strategy_beta_delta_dollars_per_spx_pct",
-        "Delta beta-weighted to SPX (VIX instruments included), dollars per 1% SPX move",
-        lambda r: r.beta_delta_usd_per_pct,
-    ),
-)
+def risk_families(snapshot: Snapshot) -> Iterator[Metric]:
+    """The families of the table of measures: per strategy and per leg (sum for the book)."""
+    yield from _scope_families(STRATEGY_SCOPE, snapshot)
+    yield from _scope_families(LEG_SCOPE, snapshot)
+
+
+def _scope_families(scope: RiskScope[T], snapshot: Snapshot) -> Iterator[Metric]:
+    items = list(scope.items(snapshot))
+    for measure in RISK_MEASURES:
+        name = scope.family(measure)
+        if name is None:
+            continue
+        family = GaugeMetricFamily(name, measure.help, labels=list(scope.labels))
+        for item in items:
+            family.add_metric(list(scope.label_values(item)), measure.get(scope.risk(item)))
+        yield family
 
 
 class SnapshotCollector(Collector):
@@ -245,11 +214,7 @@ class SnapshotCollector(Collector):
             "Session time of the latest snapshot, Unix seconds",
             value=snapshot.time.timestamp(),
         )
-        for row in STRATEGY_METRICS:
-            family = GaugeMetricFamily(row.name, row.help, labels=["strategy"])
-            for strategy in snapshot.book.strategies:
-                family.add_metric([strategy.name], row.value(strategy.risk))
-            yield family
+        yield from risk_families(snapshot)
         model = GaugeMetricFamily(
             "condor_strategy_model_priced_legs",
             "Legs priced from a model volatility",

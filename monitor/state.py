@@ -1,7 +1,8 @@
 """The book summary as a JSON document: what MQTT's retained ``state`` topic carries.
 
 Keys carry their units (``_usd_per_pct``: dollars of P&L for a 1% SPX move, and so on, as in
-docs/rules.md); a number that is not known yet is null.
+docs/rules.md); a number that is not known yet is null. The risk of the book, of each
+strategy and of each leg has one key per row of the table of measures (``monitor.measures``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from monitor.domain.alerts import alert_id
 from monitor.domain.instruments import NEW_YORK
+from monitor.measures import state_risk
 from monitor.portfolio.book import Risk
 from monitor.snapshot import Snapshot
 
@@ -24,7 +26,7 @@ def _num(value: float) -> float | None:
 
 
 def _risk(risk: Risk) -> dict[str, float | None]:
-    return {f.name: _num(getattr(risk, f.name)) for f in dataclasses.fields(risk)}
+    return state_risk(risk, _num)
 
 
 def _fields(obj: object | None) -> dict[str, Any] | None:
@@ -97,6 +99,7 @@ def state_document(snapshot: Snapshot, firing: Sequence[Key], instance: str) -> 
                 "quantity": lr.leg.quantity,
                 "model_priced": lr.value.model_priced,
                 "data_delayed": lr.data_delayed,
+                "risk": _risk(lr.risk),
             }
             for lr in snapshot.book.legs
         ],

@@ -5,6 +5,8 @@ Units (README.md, "Units"):
   gamma   change of the $-per-1 % delta for a +1 % SPX move
   vega    $ per 1 SPX implied-vol point; the VIX layer's vega is $ per 1 point of its future
   theta   $ per calendar day
+  vanna   change of the $-per-1 % delta for +1 SPX vol point
+  charm   change of the $-per-1 % delta over one calendar day, nothing else moving
   beta-weighted delta   $ per 1 % SPX move, VIX instruments included through the VIX move
                         that comes with it (``vix_points_per_spx_pct``, times each future's
                         term-structure response)
@@ -14,7 +16,9 @@ the index over a day, so they are read as SPX points.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -26,7 +30,11 @@ from monitor.signals.term_structure import VX_RESPONSE_HALF_LIFE_DAYS, vx_respon
 
 @dataclass(frozen=True, slots=True)
 class Risk:
-    """Dollar risk of a position or a sum of positions; adds with ``+``."""
+    """Dollar risk of a position or a sum of positions; adds with ``+``.
+
+    Each field reaches the rule variables, metrics, /state and docs through one row of
+    ``monitor.measures``; a test fails for a field without one.
+    """
 
     delta_usd_per_spx_point: float = 0.0
     delta_usd_per_pct: float = 0.0
@@ -39,37 +47,30 @@ class Risk:
     # P&L of a coordinated +1 SPX-vol-point shock: SPX options by their vega, VIX futures and
     # options by their exposure times the response of their future's tenor (the hedge ratio).
     vol_shock_usd_per_point: float = 0.0
+    # Change of delta_usd_per_pct for +1 SPX vol point (vanna) and over one calendar day with
+    # nothing else moving (charm); VIX instruments carry no SPX delta, so none of either.
+    vanna_usd_per_pct_per_vol_point: float = 0.0
+    charm_usd_per_pct_per_day: float = 0.0
 
     def __add__(self, other: Risk) -> Risk:
-        return Risk(
-            self.delta_usd_per_spx_point + other.delta_usd_per_spx_point,
-            self.delta_usd_per_pct + other.delta_usd_per_pct,
-            self.gamma_usd_per_pct + other.gamma_usd_per_pct,
-            self.vega_usd_per_vol_point + other.vega_usd_per_vol_point,
-            self.vix_vega_usd_per_point + other.vix_vega_usd_per_point,
-            self.theta_usd_per_day + other.theta_usd_per_day,
-            self.market_value_usd + other.market_value_usd,
-            self.beta_delta_usd_per_pct + other.beta_delta_usd_per_pct,
-            self.vol_shock_usd_per_point + other.vol_shock_usd_per_point,
-        )
+        return Risk(*map(operator.add, _values(self), _values(other)))
+
+    @classmethod
+    def unknown(cls) -> Risk:
+        """Every field NaN: nothing is valued."""
+        return cls(*(math.nan for _ in _FIELDS))
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Risk))
+_values: Callable[[Risk], tuple[float, ...]] = operator.attrgetter(*_FIELDS)
 
 
 def total(risks: Iterable[Risk]) -> Risk:
     """The sum of ``risks``, field by field, left to right (as repeated ``+`` adds them)."""
-    # One pass with local sums: a Risk per addition cost more than the additions on the
-    # snapshot path, where this runs for every strategy, group and the book.
-    spx_point = pct = gamma = vega = vix_vega = theta = value = beta = shock = 0.0
+    sums: tuple[float, ...] = (0.0,) * len(_FIELDS)
     for r in risks:
-        spx_point += r.delta_usd_per_spx_point
-        pct += r.delta_usd_per_pct
-        gamma += r.gamma_usd_per_pct
-        vega += r.vega_usd_per_vol_point
-        vix_vega += r.vix_vega_usd_per_point
-        theta += r.theta_usd_per_day
-        value += r.market_value_usd
-        beta += r.beta_delta_usd_per_pct
-        shock += r.vol_shock_usd_per_point
-    return Risk(spx_point, pct, gamma, vega, vix_vega, theta, value, beta, shock)
+        sums = tuple(map(operator.add, sums, _values(r)))
+    return Risk(*sums)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,9 @@ def leg_risk(leg: Leg, value: LegValue, spx: float, beta: BetaSettings | None = 
     inst = leg.instrument
     if inst.underlying == "SPX":
         delta_pct = size * value.delta * spx * 0.01
+        # vanna per unit of sigma and charm per year, scaled as delta is to $ per 1 % SPX,
+        # then to one vol point (0.01) and one calendar day (1/365).
+        per_pct = size * spx * 0.01
         return Risk(
             delta_usd_per_spx_point=size * value.delta,
             delta_usd_per_pct=delta_pct,
@@ -96,6 +100,8 @@ def leg_risk(leg: Leg, value: LegValue, spx: float, beta: BetaSettings | None = 
             market_value_usd=size * value.price,
             beta_delta_usd_per_pct=delta_pct,
             vol_shock_usd_per_point=size * value.vega * 0.01,
+            vanna_usd_per_pct_per_vol_point=per_pct * value.vanna * 0.01,
+            charm_usd_per_pct_per_day=per_pct * value.charm / 365.0,
         )
     # VIX futures and options: their "vega" for the book is the move with their future, in
     # dollars per VIX-future point; a VIX option's is its delta to that future.
@@ -150,10 +156,7 @@ class Book:
     @classmethod
     def unknown(cls, account_size_usd: float = math.nan) -> Book:
         """A book that knows nothing (no leg valued yet): every total NaN."""
-        nan = math.nan
-        return cls(
-            (), (), Risk(nan, nan, nan, nan, nan, nan, nan, nan, nan), (), (), account_size_usd
-        )
+        return cls((), (), Risk.unknown(), (), (), account_size_usd)
 
     def pct_of_account(self, dollars: float) -> float:
         return 100.0 * dollars / self.account_size_usd

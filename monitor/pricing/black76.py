@@ -35,7 +35,8 @@ class Greeks:
     """Sensitivities of one option on one unit of the forward, in raw units.
 
     ``vega``, ``vanna`` and ``volga`` are per unit of sigma (1.0 = 100 vol points) and
-    ``theta`` is -dV/dT per year with r held fixed, so it includes the r*V discounting term.
+    ``theta`` is -dV/dT per year with r held fixed, so it includes the r*V discounting term;
+    ``charm`` is -d(delta)/dT per year the same way (it includes r*delta).
     """
 
     delta: FloatArray  # dV/dF
@@ -44,6 +45,7 @@ class Greeks:
     theta: FloatArray  # -dV/dT
     vanna: FloatArray  # d2V/dF dsigma
     volga: FloatArray  # d2V/dsigma2
+    charm: FloatArray  # -d2V/dF dT: delta's change per year as time passes
 
 
 def _flat(array: NDArray[_Scalar], shape: tuple[int, ...], size: int) -> NDArray[_Scalar]:
@@ -108,14 +110,17 @@ def greeks(  # noqa: PLR0917 - the Black-76 inputs, positionally as in the paper
 
     At T <= 0 or sigma == 0 the option is its intrinsic value: delta is the discounted step
     (+-1 in the money, 0 out of it, +-0.5 exactly at the money), theta is r*V while T > 0
-    (pure discounting) and 0 once expired, and gamma, vega, vanna and volga are 0. Where the
-    density underflows, gamma, vega, vanna and volga are 0 too. NaN where ``price`` is.
+    (pure discounting) and 0 once expired, charm likewise r*delta and 0, and gamma, vega,
+    vanna and volga are 0. Where the density underflows, gamma, vega, vanna and volga are 0
+    too (charm keeps its r*delta). NaN where ``price`` is.
     """
     shape, (f, k, t, rr, sig), calls = _flatten((F, K, T, r, sigma), is_call)
-    out = np.empty((6, f.size))
+    out = np.empty((7, f.size))
     kernels.greeks(f, k, t, rr, sig, calls, out)
-    delta, gamma, vega, theta, vanna, volga = (row.reshape(shape) for row in out)
-    return Greeks(delta=delta, gamma=gamma, vega=vega, theta=theta, vanna=vanna, volga=volga)
+    delta, gamma, vega, theta, vanna, volga, charm = (row.reshape(shape) for row in out)
+    return Greeks(
+        delta=delta, gamma=gamma, vega=vega, theta=theta, vanna=vanna, volga=volga, charm=charm
+    )
 
 
 def implied_vol_with_reason(  # noqa: PLR0917 - the Black-76 inputs, positionally as in the papers

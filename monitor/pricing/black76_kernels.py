@@ -1026,8 +1026,8 @@ def prices(  # noqa: PLR0917 - the Black-76 inputs, positionally as in the paper
 @_compiled
 def _greeks(  # noqa: PLR0917 - the Black-76 inputs, positionally as in the papers
     F: float, K: float, T: float, r: float, sigma: float, is_call: bool
-) -> tuple[float, float, float, float, float, float]:
-    """delta, gamma, vega, theta, vanna and volga of one valid option."""
+) -> tuple[float, float, float, float, float, float, float]:
+    """delta, gamma, vega, theta, vanna, volga and charm of one valid option."""
     p = _priced(F, K, T, r, sigma, is_call)
     s, x, discount = p.s, p.x, p.discount
     if not s > 0.0:
@@ -1036,7 +1036,9 @@ def _greeks(  # noqa: PLR0917 - the Black-76 inputs, positionally as in the pape
         step = 1.0 if x > 0.0 else (0.0 if x < 0.0 else 0.5)
         delta = discount * (step if is_call else step - 1.0)
         theta = r * p.value if p.years > 0.0 else 0.0
-        return delta, 0.0, 0.0, theta, 0.0, 0.0
+        # The step's delta only decays with its discount factor while T > 0.
+        charm = r * delta if p.years > 0.0 else 0.0
+        return delta, 0.0, 0.0, theta, 0.0, 0.0, charm
     h = x / s
     half_s = s * 0.5
     d1 = h + half_s
@@ -1050,12 +1052,14 @@ def _greeks(  # noqa: PLR0917 - the Black-76 inputs, positionally as in the pape
     # Where the density underflows gamma, vega, vanna and volga vanish; testing it also keeps
     # 0 * inf out of d1 * d2 when h overflows.
     if not discounted_f_phi > 0.0:
-        return delta, 0.0, 0.0, theta, 0.0, 0.0
+        return delta, 0.0, 0.0, theta, 0.0, 0.0, r * delta
     gamma = discounted_f_phi / (F * F * s)
     vega = discounted_f_phi * root_t
     vanna = -(discounted_f_phi / F) * d2 / sigma
     volga = vega * d1 * d2 / sigma
-    return delta, gamma, vega, theta, vanna, volga
+    # -d(delta)/dT: d(d1)/dT = -d2 / (2T) for both rights, and the discount adds r * delta.
+    charm = r * delta + (discounted_f_phi / F) * d2 / (2.0 * p.years)
+    return delta, gamma, vega, theta, vanna, volga, charm
 
 
 @_compiled
@@ -1068,14 +1072,15 @@ def greeks(  # noqa: PLR0917 - the Black-76 inputs, then one output per greek
     is_call: BoolArray,
     out: FloatArray,
 ) -> None:
-    """Fill the rows of ``out`` (shape (6, n)) with delta, gamma, vega, theta, vanna and volga,
-    NaN where the inputs are invalid."""
+    """Fill the rows of ``out`` (shape (7, n)) with delta, gamma, vega, theta, vanna, volga and
+    charm, NaN where the inputs are invalid."""
     for i in range(F.size):
         if _valid(F[i], K[i], T[i], r[i], sigma[i]):
             values = _greeks(F[i], K[i], T[i], r[i], sigma[i], is_call[i])
         else:
-            values = (math.nan, math.nan, math.nan, math.nan, math.nan, math.nan)
-        out[0, i], out[1, i], out[2, i], out[3, i], out[4, i], out[5, i] = values
+            nan = math.nan
+            values = (nan, nan, nan, nan, nan, nan, nan)
+        out[0, i], out[1, i], out[2, i], out[3, i], out[4, i], out[5, i], out[6, i] = values
 
 
 @_compiled

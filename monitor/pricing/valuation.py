@@ -74,6 +74,8 @@ class LegValue:
     theta: float
     reason: str | None = None
     vol_source: VolSource = VolSource.QUOTE
+    vanna: float = 0.0  # d2V/dF dsigma, per unit of sigma (0 for futures)
+    charm: float = 0.0  # -d(delta)/dT, per year (0 for futures)
 
 
 def fit_smile(log_moneyness: np.ndarray, vols: np.ndarray, at: float) -> float:
@@ -294,5 +296,7 @@ class Valuer:
                 float(g.theta[k]),
                 reason,
                 sources[k],
+                vanna=float(g.vanna[k]),
+                charm=float(g.charm[k]),
             )
         return out

@@ -1,6 +1,8 @@
 """The variables rules can read, one table row each: name, type, unit, meaning and getter.
 
-docs/rules.md lists the same rows; a test keeps the two in step.
+The risk rows of each scope come from the table of measures (``monitor.measures``); the
+others are written here. docs/rules.md's tables are generated from these rows (``make docs``)
+and a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from monitor.portfolio.book import LegRisk, Risk, StrategyRisk
+from monitor.measures import BOOK_SCOPE, LEG_SCOPE, RISK_MEASURES, STRATEGY_SCOPE, RiskScope
+from monitor.portfolio.book import LegRisk, StrategyRisk
 from monitor.portfolio.model import StrategyKind
 from monitor.rules.expressions import Value, VarType
 from monitor.signals.board import SERIES
@@ -42,69 +45,12 @@ class Variable(Generic[T]):
 N, B, S = VarType.NUMBER, VarType.BOOL, VarType.STRING
 
 
-def _risk_rows(prefix: str, pick: Callable[[T], Risk], whose: str) -> tuple[Variable[T], ...]:
-    return (
-        Variable(
-            f"{prefix}.delta_usd_per_spx_point",
-            N,
-            "$ per SPX point",
-            f"{whose} delta as SPX-point-equivalent exposure",
-            lambda x: pick(x).delta_usd_per_spx_point,
-        ),
-        Variable(
-            f"{prefix}.delta_usd_per_pct",
-            N,
-            "$ per 1% SPX move",
-            f"{whose} delta in dollars for a 1% SPX move",
-            lambda x: pick(x).delta_usd_per_pct,
-        ),
-        Variable(
-            f"{prefix}.gamma_usd_per_pct",
-            N,
-            "$ of delta per 1% SPX move",
-            f"{whose} change of the $-per-1% delta for a +1% SPX move",
-            lambda x: pick(x).gamma_usd_per_pct,
-        ),
-        Variable(
-            f"{prefix}.vega_usd_per_vol_point",
-            N,
-            "$ per SPX vol point",
-            f"{whose} SPX-option vega",
-            lambda x: pick(x).vega_usd_per_vol_point,
-        ),
-        Variable(
-            f"{prefix}.vix_vega_usd_per_point",
-            N,
-            "$ per VIX-future point",
-            f"{whose} VIX futures and options exposure to a 1-point move of their futures",
-            lambda x: pick(x).vix_vega_usd_per_point,
-        ),
-        Variable(
-            f"{prefix}.theta_usd_per_day",
-            N,
-            "$ per calendar day",
-            f"{whose} time decay",
-            lambda x: pick(x).theta_usd_per_day,
-        ),
-        Variable(
-            f"{prefix}.market_value_usd",
-            N,
-            "$",
-            f"{whose} mark-to-model value (long positive)",
-            lambda x: pick(x).market_value_usd,
-        ),
-        Variable(
-            f"{prefix}.beta_delta_usd_per_pct",
-            N,
-            "$ per 1% SPX move",
-            f"{whose} delta beta-weighted to SPX, VIX instruments included",
-            lambda x: pick(x).beta_delta_usd_per_pct,
-        ),
+def _risk_rows(scope: RiskScope[T]) -> tuple[Variable[T], ...]:
+    """The scope's rule variables of the table of measures (``monitor.measures``)."""
+    return tuple(
+        Variable(scope.variable(m), N, m.unit, scope.meaning(m), scope.reader(m))
+        for m in RISK_MEASURES
     )
-
-
-def _book_risk(s: Snapshot) -> Risk:
-    return s.book.total
 
 
 def _ind(snapshot: Snapshot, series: str, name: str) -> float:
@@ -254,7 +200,7 @@ BOOK_VARIABLES: tuple[Variable[Snapshot], ...] = (
         "NYSE net advances (advancing minus declining issues)",
         lambda s: s.ad_nyse,
     ),
-    *_risk_rows("book", _book_risk, "whole book"),
+    *_risk_rows(BOOK_SCOPE),
     Variable(
         "book.model_priced_legs",
         N,
@@ -533,7 +479,10 @@ BOOK_VARIABLES: tuple[Variable[Snapshot], ...] = (
         "feed.data_age_seconds",
         N,
         "seconds",
-        "time since the last market event (evaluated on a timer between ticks)",
+        (
+            "time since the last market event (evaluated on a timer between ticks); before the "
+            "first one, since a live feed asked for market data (NaN before it asked)"
+        ),
         lambda s: s.feed.data_age_seconds,
     ),
     Variable(
@@ -584,7 +533,7 @@ BOOK_VARIABLES: tuple[Variable[Snapshot], ...] = (
         B,
         "",
         "a live feed that has not reached the broker once since the monitor started "
-        "(false in a replay)",
+        "(false in a replay); the book is empty meanwhile, every greek NaN",
         lambda s: s.feed.never_connected,
     ),
     Variable(
@@ -660,14 +609,10 @@ def _worst(snapshot: Snapshot, layer: str) -> tuple[float, float, float]:
     return grid.worst(grid.book_usd if layer == "book" else grid.condor_usd)
 
 
-def _strategy_risk(s: StrategyRisk) -> Risk:
-    return s.risk
-
-
 STRATEGY_VARIABLES: tuple[Variable[StrategyRisk], ...] = (
     Variable("strategy.name", S, "text", "strategy name from the portfolio", lambda s: s.name),
     Variable("strategy.kind", S, "text", "iron_condor or second_engine", lambda s: s.kind.value),
-    *_risk_rows("strategy", _strategy_risk, "the strategy's"),
+    *_risk_rows(STRATEGY_SCOPE),
     Variable(
         "strategy.model_priced_legs",
         N,
@@ -749,6 +694,7 @@ SHORT_LEG_VARIABLES: tuple[Variable[LegRisk], ...] = (
         "forward of the leg's expiry",
         lambda x: x.value.underlying_price,
     ),
+    *_risk_rows(LEG_SCOPE),
 )
 
 LEG_STRATEGY_PREFIX = "strategy."

@@ -490,3 +490,60 @@ def test_invalid_inputs_give_nan() -> None:
     for field in (greeks.delta, greeks.gamma, greeks.vega, greeks.theta, greeks.vanna):
         assert np.isfinite(field[0])
         assert np.all(np.isnan(field[1:]))
+
+
+def _haug_vanna_charm(
+    forward: float, strike: float, years: float, vol: float, call: bool
+) -> tuple[float, float]:
+    """Haug (2007), section 2.3 (generalized Black-Scholes-Merton) with cost of carry b = 0,
+    the Black (1976) case: DdeltaDvol = -e^(-rT) n(d1) d2 / sigma and
+    DdeltaDtime = e^(-rT) [n(d1) d2 / (2T) + r N(d1)] for a call, [... - r N(-d1)] for a put
+    (delta's change as calendar time passes, i.e. -d(delta)/dT)."""
+    d1 = _d1(forward, strike, vol, years)
+    d2 = d1 - vol * math.sqrt(years)
+    density = math.exp(-0.5 * d1 * d1) / math.sqrt(2.0 * math.pi)
+    discount = math.exp(-RATE * years)
+    cumulative = (
+        0.5 * math.erfc(-d1 / math.sqrt(2.0)) if call else -0.5 * math.erfc(d1 / math.sqrt(2.0))
+    )
+    vanna = -discount * density * d2 / vol
+    charm = discount * (density * d2 / (2.0 * years) + RATE * cumulative)
+    return vanna, charm
+
+
+def test_vanna_and_charm_match_haug_and_quantlib() -> None:
+    grid = [g for g in _fd_grid() if g[1] >= 1.0 / 365.0]
+    assert len(grid) > 200
+    for strike, t, vol, call in grid:
+        greeks = black76.greeks(FORWARD, strike, t, RATE, vol, call)
+        vanna, charm = _haug_vanna_charm(FORWARD, strike, t, vol, call)
+        where = f"K={strike} T={t} sigma={vol} call={call}"
+        size = math.exp(-0.5 * _d1(FORWARD, strike, vol, t) ** 2) * (1.0 + 1.0 / t)
+        assert float(greeks.vanna) == pytest.approx(vanna, rel=1e-9, abs=1e-12 * size), where
+        assert float(greeks.charm) == pytest.approx(charm, rel=1e-9, abs=1e-12 * size), where
+        # Charm from QuantLib: a central difference in T of its forward delta.
+        dt = 1e-4 * t
+
+        def delta(
+            years: float, strike: float = strike, vol: float = vol, call: bool = call
+        ) -> float:
+            payoff = ql.PlainVanillaPayoff(_ql_type(call), strike)
+            calc = ql.BlackCalculator(
+                payoff, FORWARD, vol * math.sqrt(years), math.exp(-RATE * years)
+            )
+            return float(calc.deltaForward())
+
+        charm_fd = -(delta(t + dt) - delta(t - dt)) / (2.0 * dt)
+        assert float(greeks.charm) == pytest.approx(charm_fd, rel=1e-4, abs=1e-6 * size), where
+
+
+def test_a_worked_charm_and_vanna() -> None:
+    # F = 100, K = 105, T = 0.5, r = 5 %, sigma = 20 %: d1 = -0.274288, d2 = -0.415709,
+    # n(d1) = 0.384214, N(d1) = 0.391932, e^(-rT) = 0.975310, put into Haug's formulas above
+    # (six digits).
+    call = black76.greeks(100.0, 105.0, 0.5, RATE, 0.2, True)
+    put = black76.greeks(100.0, 105.0, 0.5, RATE, 0.2, False)
+    assert float(call.vanna) == pytest.approx(0.778889, rel=1e-5)
+    assert float(call.charm) == pytest.approx(-0.136665, rel=1e-5)
+    assert float(put.charm) == pytest.approx(-0.185431, rel=1e-5)
+    assert float(put.vanna) == pytest.approx(float(call.vanna), rel=1e-12)

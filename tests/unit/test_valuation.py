@@ -231,3 +231,44 @@ def test_pairs_quoted_at_different_moments_do_not_measure_the_forward() -> None:
     (value,) = valuer.value(market, later)
     assert len(valuer.forward_ratio[("SPX", leg.expiry)]) == samples
     assert value.underlying_price == pytest.approx(6830.0, rel=1e-12)
+
+
+def test_dollar_vanna_and_charm_against_quantlib() -> None:
+    """-50 SPX puts: vanna and charm in the README's units, from central differences of
+    QuantLib's forward delta (in sigma, and in time with the discount moving too)."""
+    market = MarketState(UNIVERSE)
+    market.apply(EventBatch(NOW, tuple(chain(6830.0, 0.17, 6800.0))))
+    inst = UNIVERSE["SPX 20260417 P6800"]
+    (value,) = Valuer([inst], UNIVERSE, SETTINGS).value(market, NOW)
+    years = year_fraction(inst, NOW)
+    risk = leg_risk(Leg("IC", inst, -50), value, spx=6800.0)
+    per_pct = -50 * 100 * 6800.0 * 0.01  # size x SPX x 1 %
+
+    def delta(vol: float, t: float) -> float:
+        return float(black(ql.Option.Put, 6800.0, 6830.0, vol, t).deltaForward())
+
+    dv, dt = 1e-5, 1e-5
+    vanna = (delta(value.iv + dv, years) - delta(value.iv - dv, years)) / (2 * dv)
+    charm = -(delta(value.iv, years + dt) - delta(value.iv, years - dt)) / (2 * dt)
+    assert risk.vanna_usd_per_pct_per_vol_point == pytest.approx(per_pct * vanna * 0.01, rel=1e-6)
+    assert risk.charm_usd_per_pct_per_day == pytest.approx(per_pct * charm / 365.0, rel=1e-6)
+    # The units read directly: one whole vol point more moves the $-per-1% delta by about
+    # vanna, one calendar day less to expiry by about charm (to first order: a scale slip
+    # would be 100 or 365 times off).
+    up = (delta(value.iv + 0.01, years) - delta(value.iv, years)) * per_pct
+    assert risk.vanna_usd_per_pct_per_vol_point == pytest.approx(up, rel=0.15)
+    later = (delta(value.iv, years - 1.0 / 365.0) - delta(value.iv, years)) * per_pct
+    assert risk.charm_usd_per_pct_per_day == pytest.approx(later, rel=0.05)
+
+
+def test_vix_legs_carry_no_vanna_or_charm() -> None:
+    """Their delta is to a VIX future, not to SPX, so its change is none of SPX's."""
+    market = MarketState(UNIVERSE)
+    leg = UNIVERSE["VIX 20260318 C22"]
+    future = UNIVERSE["VX 20260318"]
+    market.apply(EventBatch(NOW, (Quote(future.id, 19.0, 19.1), Quote(leg.id, 1.0, 1.1))))
+    (value,) = Valuer([leg], UNIVERSE, SETTINGS).value(market, NOW)
+    assert value.vanna != 0.0
+    risk = leg_risk(Leg("SE", leg, 20), value, spx=6800.0)
+    assert risk.vanna_usd_per_pct_per_vol_point == 0.0
+    assert risk.charm_usd_per_pct_per_day == 0.0
