@@ -251,9 +251,10 @@ def _serve_endpoints(
 
     def session_now() -> datetime:
         # Live: the wall clock. A replay: its own clock, the time of its last evaluation.
-        if live or pipeline.evaluated_at is None:
+        evaluated_at = pipeline.published.evaluated_at
+        if live or evaluated_at is None:
             return wall()
-        return pipeline.evaluated_at
+        return evaluated_at
 
     def ready() -> Readiness:
         return readiness(pipeline, session_now(), config.metrics.ready_max_data_age_seconds)
@@ -270,10 +271,10 @@ def _serve_endpoints(
         return (200 if state.ready else 503), state.document()
 
     def state() -> tuple[int, dict[str, Any]]:
-        latest = pipeline.latest
-        if latest is None:
+        view = pipeline.published
+        if view.latest is None:
             return 503, {"error": "no book snapshot yet", "ready": ready().document()}
-        document = state_document(latest, pipeline.firing, config.instance)
+        document = state_document(view.latest, view.firing, config.instance)
         document["ready"] = ready().document()
         return 200, document
 
@@ -361,7 +362,7 @@ async def open_runtime(
     supervisor = supervise(
         runtime.notifier,
         is_ready=lambda: _ready_status(pipeline, live=live, now=wall()),
-        last_progress=lambda: pipeline.progress_wall,
+        last_progress=lambda: pipeline.published.progress_wall,
     )
     runtime.tasks.start(supervisor, name="systemd-notify")
     return runtime

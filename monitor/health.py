@@ -43,14 +43,15 @@ def readiness(
     pipeline: Pipeline, now: datetime, max_data_age_seconds: float = DEFAULT_MAX_DATA_AGE_SECONDS
 ) -> Readiness:
     """Readiness at ``now``: the session clock (wall clock live, replay time in a replay)."""
+    view = pipeline.published  # the last evaluation, as every reader on another thread sees it
     link = pipeline.link_status() if pipeline.link_status else None
     connected = link.connected if link else True
-    last = pipeline.market.time
+    last = view.last_event
     age = (now - last).total_seconds() if last is not None else math.nan
     market_open = market_view(now).open
     reasons: list[str] = []
     # Live and closed, the first snapshot waits for the session (the feed idles meanwhile).
-    if pipeline.latest is None and (link is None or market_open):
+    if view.latest is None and (link is None or market_open):
         reasons.append("no book snapshot yet")
     if link is not None and link.connections == 0:
         tried = f"{link.failed_attempts} attempts failed" if link.failed_attempts else "connecting"

@@ -28,9 +28,8 @@ from monitor import __version__
 from monitor.delivery.service import Delivery
 from monitor.domain.quotes import FeedGreeks
 from monitor.health import Readiness
-from monitor.market.state import MarketState
 from monitor.measures import LEG_SCOPE, RISK_MEASURES, STRATEGY_SCOPE, RiskScope
-from monitor.pipeline import LinkStatus, Pipeline
+from monitor.pipeline import LinkStatus, Pipeline, Published
 from monitor.rules.engine import Phase
 from monitor.snapshot import Snapshot
 
@@ -63,41 +62,43 @@ class SnapshotCollector(Collector):
         self.ready = ready  # readiness at the session clock, as /readyz reports it
 
     def collect(self) -> Iterator[Metric]:
+        # One record, published by the pipeline after its last evaluation: every family of
+        # this scrape reads the same moment.
+        view = self.pipeline.published
         yield InfoMetricFamily("condor_build", "Build information", value={"version": __version__})
-        stats = self.pipeline.stats
         events = CounterMetricFamily("condor_events", "Market events processed", labels=["kind"])
         for kind in ("quote", "index"):
-            events.add_metric([kind], stats.events[kind])
+            events.add_metric([kind], view.events.get(kind, 0))
         yield events
         bad = CounterMetricFamily(
             "condor_replay_bad_lines", "Replay lines rejected", labels=["reason"]
         )
-        for reason, count in sorted(stats.bad_lines.items()):
+        for reason, count in sorted(view.bad_lines.items()):
             bad.add_metric([reason], count)
         yield bad
         rejected = CounterMetricFamily(
             "condor_quotes_rejected", "Quotes not usable for a mid", labels=["reason"]
         )
-        for status, count in sorted(self.pipeline.market.rejected.items()):
-            rejected.add_metric([status.value], count)
+        for status, count in sorted(view.quotes_rejected.items()):
+            rejected.add_metric([status], count)
         yield rejected
         yield CounterMetricFamily(
-            "condor_snapshots", "Book snapshots computed", value=stats.snapshots
+            "condor_snapshots", "Book snapshots computed", value=view.snapshots
         )
         alerts = CounterMetricFamily(
             "condor_alert_transitions",
             "Alert transitions emitted",
             labels=["rule", "severity", "state"],
         )
-        for (rule, severity, state), count in sorted(stats.alerts.items()):
+        for (rule, severity, state), count in sorted(view.alerts.items()):
             alerts.add_metric([rule, severity, state], count)
         yield alerts
         firing = GaugeMetricFamily(
             "condor_alerts_firing", "Alerts currently firing", labels=["rule"]
         )
-        counts: dict[str, int] = {r.name: 0 for r in self.pipeline.engine.rules}
+        counts: dict[str, int] = dict.fromkeys(view.rules, 0)
         phases: dict[tuple[str, str], int] = {}
-        for (rule, _labels), phase in self.pipeline.alert_states.items():
+        for (rule, _labels), phase in view.alert_states.items():
             if phase is not Phase.PENDING:
                 counts[rule] = counts.get(rule, 0) + 1
             key = (rule, phase.value.replace("-", "_"))
@@ -115,78 +116,28 @@ class SnapshotCollector(Collector):
                 name = phase.value.replace("-", "_")
                 states.add_metric([rule, name], phases.get((rule, name), 0))
         yield states
-        yield from self._pipeline_health()
-        yield from self._fault_metrics()
+        yield from self._pipeline_health(view)
+        yield from _fault_metrics(view)
         # The feed's link is reported before the first snapshot too: a live monitor started
         # outside the session shows it is connected (and idle) while it waits for the open.
-        yield from _link_metrics(self.pipeline)
-        yield from self._snapshot_metrics()
+        yield from _link_metrics(self.pipeline, view)
+        yield from _snapshot_metrics(view)
 
-    def _fault_metrics(self) -> Iterator[Metric]:
-        """Bad ticks, failed batches and the journal's storage: what degrades, never stops."""
-        pipeline = self.pipeline
-        ticks = CounterMetricFamily(
-            "condor_ticks_rejected",
-            "Prices and index values outside the sanity bounds, counted and never used",
-            labels=["reason"],
-        )
-        for reason, count in sorted(dict(pipeline.market.ticks.rejected).items()):
-            ticks.add_metric([reason], count)
-        yield ticks
-        failures = pipeline.failures
-        yield CounterMetricFamily(
-            "condor_batches_failed",
-            "Batches whose snapshot raised; the rules ran on the last good book",
-            value=failures.total,
-        )
-        yield GaugeMetricFamily(
-            "condor_batches_failed_in_row",
-            "Failed batches since the last one that gave a snapshot",
-            value=failures.in_row,
-        )
-        yield CounterMetricFamily(
-            "condor_rule_evaluations_failed",
-            "Evaluations in which the rule engine itself raised (no alert could change)",
-            value=failures.rules,
-        )
-        storage = pipeline.storage
-        yield GaugeMetricFamily(
-            "condor_journal_available",
-            "1 while the journal takes writes (0: alerts are held in memory and still sent)",
-            value=float(storage.available),
-        )
-        yield GaugeMetricFamily(
-            "condor_journal_free_bytes",
-            "Free space of the state directory's filesystem, bytes",
-            value=storage.free_bytes,
-        )
-        yield GaugeMetricFamily(
-            "condor_journal_held_transitions",
-            "Alert transitions held in memory until the journal takes writes again",
-            value=storage.held_transitions,
-        )
-        yield CounterMetricFamily(
-            "condor_journal_dropped_transitions",
-            "Held transitions let go past the hold limit (not in the journal)",
-            value=storage.dropped_transitions,
-        )
-
-    def _pipeline_health(self) -> Iterator[Metric]:
-        pipeline = self.pipeline
+    def _pipeline_health(self, view: Published) -> Iterator[Metric]:
         latency = HistogramMetricFamily(
             "condor_pipeline_latency_seconds",
             "Seconds from the pipeline taking a batch of ticks to its snapshot (stage=snapshot) "
             "and to its alert transitions handed to the sinks (stage=alert)",
             labels=["stage"],
         )
-        for stage, buckets in pipeline.latency.stages.items():
-            latency.add_metric([stage], buckets.cumulative(), buckets.total)
+        for stage, (cumulative, total) in view.latency.items():
+            latency.add_metric([stage], list(cumulative), total)
         yield latency
-        if pipeline.progress_wall is not None:
+        if view.progress_wall is not None:
             yield GaugeMetricFamily(
                 "condor_pipeline_last_progress_timestamp_seconds",
                 "Wall-clock time of the last rule evaluation (a batch or a timer), Unix seconds",
-                value=pipeline.progress_wall,
+                value=view.progress_wall,
             )
         if self.ready is not None:
             state = self.ready()
@@ -205,61 +156,110 @@ class SnapshotCollector(Collector):
                 value=float(state.market_open),
             )
 
-    def _snapshot_metrics(self) -> Iterator[Metric]:
-        snapshot = self.pipeline.latest
-        if snapshot is None:
-            return
-        yield GaugeMetricFamily(
-            "condor_snapshot_time_seconds",
-            "Session time of the latest snapshot, Unix seconds",
-            value=snapshot.time.timestamp(),
+
+def _fault_metrics(view: Published) -> Iterator[Metric]:
+    """Bad ticks, failed batches and the journal's storage: what degrades, never stops."""
+    ticks = CounterMetricFamily(
+        "condor_ticks_rejected",
+        "Prices and index values outside the sanity bounds, counted and never used",
+        labels=["reason"],
+    )
+    for reason, count in sorted(view.ticks_rejected.items()):
+        ticks.add_metric([reason], count)
+    yield ticks
+    yield CounterMetricFamily(
+        "condor_batches_failed",
+        "Batches whose snapshot raised; the rules ran on the last good book",
+        value=view.failed_batches,
+    )
+    yield GaugeMetricFamily(
+        "condor_batches_failed_in_row",
+        "Failed batches since the last one that gave a snapshot",
+        value=view.failed_batches_in_row,
+    )
+    yield CounterMetricFamily(
+        "condor_rule_evaluations_failed",
+        "Evaluations in which the rule engine itself raised (no alert could change)",
+        value=view.failed_rule_evaluations,
+    )
+    storage = view.storage
+    yield GaugeMetricFamily(
+        "condor_journal_available",
+        "1 while the journal takes writes (0: alerts are held in memory and still sent)",
+        value=float(storage.available),
+    )
+    yield GaugeMetricFamily(
+        "condor_journal_free_bytes",
+        "Free space of the state directory's filesystem, bytes",
+        value=storage.free_bytes,
+    )
+    yield GaugeMetricFamily(
+        "condor_journal_held_transitions",
+        "Alert transitions held in memory until the journal takes writes again",
+        value=storage.held_transitions,
+    )
+    yield CounterMetricFamily(
+        "condor_journal_dropped_transitions",
+        "Held transitions let go past the hold limit (not in the journal)",
+        value=storage.dropped_transitions,
+    )
+
+
+def _snapshot_metrics(view: Published) -> Iterator[Metric]:
+    snapshot = view.latest
+    if snapshot is None:
+        return
+    yield GaugeMetricFamily(
+        "condor_snapshot_time_seconds",
+        "Session time of the latest snapshot, Unix seconds",
+        value=snapshot.time.timestamp(),
+    )
+    yield from risk_families(snapshot)
+    model = GaugeMetricFamily(
+        "condor_strategy_model_priced_legs",
+        "Legs priced from a model volatility",
+        labels=["strategy"],
+    )
+    for strategy in snapshot.book.strategies:
+        model.add_metric([strategy.name], strategy.model_priced_legs)
+    yield model
+    delayed = GaugeMetricFamily(
+        "condor_strategy_delayed_legs",
+        "Legs whose quotes the broker serves delayed",
+        labels=["strategy"],
+    )
+    for strategy in snapshot.book.strategies:
+        count = sum(
+            lr.data_delayed for lr in snapshot.book.legs if lr.leg.strategy == strategy.name
         )
-        yield from risk_families(snapshot)
-        model = GaugeMetricFamily(
-            "condor_strategy_model_priced_legs",
-            "Legs priced from a model volatility",
-            labels=["strategy"],
-        )
-        for strategy in snapshot.book.strategies:
-            model.add_metric([strategy.name], strategy.model_priced_legs)
-        yield model
-        delayed = GaugeMetricFamily(
-            "condor_strategy_delayed_legs",
-            "Legs whose quotes the broker serves delayed",
-            labels=["strategy"],
-        )
-        for strategy in snapshot.book.strategies:
-            count = sum(
-                lr.data_delayed for lr in snapshot.book.legs if lr.leg.strategy == strategy.name
-            )
-            delayed.add_metric([strategy.name], count)
-        yield delayed
-        index = GaugeMetricFamily(
-            "condor_index_value", "Index value (points; issues for AD-NYSE)", labels=["index"]
-        )
-        for name, value in (
-            ("SPX", snapshot.spx),
-            ("VIX", snapshot.vix),
-            ("AD-NYSE", snapshot.ad_nyse),
-        ):
-            index.add_metric([name], value)
-        yield index
-        yield from _scenario_cells(snapshot)
-        futures = GaugeMetricFamily(
-            "condor_vix_future_price", "VIX future mid, VIX points", labels=["tenor"]
-        )
-        for tenor, price in (
-            ("VX1", snapshot.term.vx1),
-            ("VX2", snapshot.term.vx2),
-            ("VX3", snapshot.term.vx3),
-            ("VX4", snapshot.term.vx4),
-        ):
-            futures.add_metric([tenor], price)
-        yield futures
-        yield from _term_metrics(snapshot)
-        yield from _signal_metrics(snapshot)
-        yield from _feed_metrics(snapshot, self.pipeline.market)
-        yield from _hedge_metrics(snapshot)
+        delayed.add_metric([strategy.name], count)
+    yield delayed
+    index = GaugeMetricFamily(
+        "condor_index_value", "Index value (points; issues for AD-NYSE)", labels=["index"]
+    )
+    for name, value in (
+        ("SPX", snapshot.spx),
+        ("VIX", snapshot.vix),
+        ("AD-NYSE", snapshot.ad_nyse),
+    ):
+        index.add_metric([name], value)
+    yield index
+    yield from _scenario_cells(snapshot)
+    futures = GaugeMetricFamily(
+        "condor_vix_future_price", "VIX future mid, VIX points", labels=["tenor"]
+    )
+    for tenor, price in (
+        ("VX1", snapshot.term.vx1),
+        ("VX2", snapshot.term.vx2),
+        ("VX3", snapshot.term.vx3),
+        ("VX4", snapshot.term.vx4),
+    ):
+        futures.add_metric([tenor], price)
+    yield futures
+    yield from _term_metrics(snapshot)
+    yield from _signal_metrics(snapshot)
+    yield from _feed_metrics(snapshot, view)
+    yield from _hedge_metrics(snapshot)
 
 
 def _gauge(name: str, help_text: str, label: str, values: dict[str, float]) -> Metric:
@@ -456,11 +456,11 @@ def feed_model_differences(
     return out
 
 
-def _link_metrics(pipeline: Pipeline) -> Iterator[Metric]:
-    if pipeline.link_status is not None:
+def _link_metrics(pipeline: Pipeline, view: Published) -> Iterator[Metric]:
+    if pipeline.link_status is not None:  # the feed's link as it is now
         link = pipeline.link_status()
     else:  # a replay: always connected, its instruments under their own data type
-        replay = {"replay": len(pipeline.market.instruments)}
+        replay = {"replay": view.instruments}
         link = LinkStatus(connected=True, denied=0, data_types=replay, connections=1)
     yield GaugeMetricFamily(
         "condor_feed_connected", "1 while the live feed is connected", value=float(link.connected)
@@ -496,20 +496,13 @@ def _link_metrics(pipeline: Pipeline) -> Iterator[Metric]:
     )
 
 
-def _feed_metrics(snapshot: Snapshot, market: MarketState) -> Iterator[Metric]:
+def _feed_metrics(snapshot: Snapshot, view: Published) -> Iterator[Metric]:
     last = GaugeMetricFamily(
         "condor_feed_last_update_timestamp_seconds",
         "Time of the latest quote or value per instrument class, Unix seconds",
         labels=["kind"],
     )
-    latest: dict[str, float] = {}
-    times = [(q.quote.instrument, q.time) for q in list(market.quotes.values())]
-    times += list(market.index_times.items())
-    for inst_id, seen in times:
-        inst = market.instruments.get(inst_id)
-        if inst is not None:
-            latest[inst.kind.value] = max(latest.get(inst.kind.value, 0.0), seen.timestamp())
-    for kind, stamp in sorted(latest.items()):
+    for kind, stamp in sorted(view.last_update_by_kind.items()):
         last.add_metric([kind], stamp)
     yield last
     yield GaugeMetricFamily(
@@ -528,7 +521,7 @@ def _feed_metrics(snapshot: Snapshot, market: MarketState) -> Iterator[Metric]:
         labels=["underlying"],
     )
     for group, (iv_diff, delta_diff) in sorted(
-        feed_model_differences(snapshot, dict(market.feed_greeks)).items()
+        feed_model_differences(snapshot, view.feed_greeks).items()
     ):
         iv.add_metric([group], iv_diff)
         delta.add_metric([group], delta_diff)

@@ -20,7 +20,7 @@ import structlog
 from monitor.domain.alerts import AlertTransition, InhibitRule, SavedAlert
 from monitor.domain.health import FeedHealth, StorageHealth
 from monitor.domain.instruments import Instrument
-from monitor.domain.quotes import DELAYED_DATA_MINUTES, EventBatch, IndexValue
+from monitor.domain.quotes import DELAYED_DATA_MINUTES, EventBatch, FeedGreeks, IndexValue
 from monitor.latency import Latency
 from monitor.market.hours import market_view
 from monitor.market.state import MarketState, QuoteStatus
@@ -98,6 +98,45 @@ class PipelineStats:
     bad_lines: Counter[str] = field(default_factory=Counter)
 
 
+AlertKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """The pipeline as readers on other threads (metrics, /state, /readyz, systemd's
+    watchdog) see it: built after each evaluation from the pipeline's own state and replaced
+    whole, never mutated, so a scrape never reads a counter or a book half way through a
+    batch. Counts are copies; the snapshot is immutable already."""
+
+    latest: Snapshot | None = None  # the last good snapshot
+    evaluated_at: datetime | None = None  # session time of the last evaluation
+    progress_wall: float | None = None  # Unix wall-clock time of the same
+    last_event: datetime | None = None  # session time of the last market event
+    instruments: int = 0  # in the market state (a replay's link reports them)
+    rules: tuple[str, ...] = ()
+    alert_states: Mapping[AlertKey, Phase] = field(default_factory=dict)
+    events: Mapping[str, int] = field(default_factory=dict)  # by kind: quote, index
+    bad_lines: Mapping[str, int] = field(default_factory=dict)  # by reason
+    quotes_rejected: Mapping[str, int] = field(default_factory=dict)  # by quote status
+    ticks_rejected: Mapping[str, int] = field(default_factory=dict)  # by reason
+    snapshots: int = 0
+    alerts: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    failed_batches: int = 0
+    failed_batches_in_row: int = 0
+    failed_rule_evaluations: int = 0
+    storage: StorageHealth = field(default_factory=StorageHealth)
+    # The newest quote or value per instrument kind, Unix seconds; the feed's own greeks.
+    last_update_by_kind: Mapping[str, float] = field(default_factory=dict)
+    feed_greeks: Mapping[str, FeedGreeks] = field(default_factory=dict)
+    # Per stage: the histogram's cumulative (bound, count) pairs and its sum, seconds.
+    latency: Mapping[str, tuple[tuple[tuple[str, int], ...], float]] = field(default_factory=dict)
+
+    @property
+    def firing(self) -> list[AlertKey]:
+        """Alerts firing (keep-firing included) at the last evaluation."""
+        return [k for k, phase in self.alert_states.items() if phase is not Phase.PENDING]
+
+
 class Pipeline:
     def __init__(
         self,
@@ -142,13 +181,14 @@ class Pipeline:
         self.stats = PipelineStats(bad_lines=bad_lines if bad_lines is not None else Counter())
         self.failures = BatchFailures()
         self.latest: Snapshot | None = None
-        # Published after each evaluation for readers on other threads (metrics, /state):
-        # replaced whole, never mutated.
-        self.alert_states: Mapping[tuple[str, tuple[tuple[str, str], ...]], Phase] = {}
+        self.alert_states: Mapping[AlertKey, Phase] = {}
         self.evaluated_at: datetime | None = None  # session time of the last evaluation
         self.progress_wall: float | None = None  # Unix wall-clock time of the same
         self.latency = Latency()
         self.storage = StorageHealth()  # the journal at the last evaluation, for metrics
+        # For readers on other threads: replaced whole after each evaluation.
+        self.published = Published()
+        self.publish()
 
     def feed_health(self, now: datetime) -> FeedHealth:
         rejected = self.market.rejected
@@ -316,9 +356,38 @@ class Pipeline:
         return self._evaluate(snapshot) if snapshot is not None else []
 
     @property
-    def firing(self) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    def firing(self) -> list[AlertKey]:
         """Alerts firing (keep-firing included) at the last evaluation; any thread."""
-        return [k for k, phase in self.alert_states.items() if phase is not Phase.PENDING]
+        return self.published.firing
+
+    def publish(self) -> None:
+        """Replaces ``published`` with the pipeline's state now (the loop's thread only)."""
+        stats, failures, market = self.stats, self.failures, self.market
+        self.published = Published(
+            latest=self.latest,
+            evaluated_at=self.evaluated_at,
+            progress_wall=self.progress_wall,
+            last_event=market.time,
+            instruments=len(market.instruments),
+            rules=tuple(r.name for r in self.engine.rules),
+            alert_states=self.alert_states,
+            events=dict(stats.events),
+            bad_lines=dict(stats.bad_lines),
+            quotes_rejected={status.value: n for status, n in market.rejected.items()},
+            ticks_rejected=dict(market.ticks.rejected),
+            snapshots=stats.snapshots,
+            alerts=dict(stats.alerts),
+            failed_batches=failures.total,
+            failed_batches_in_row=failures.in_row,
+            failed_rule_evaluations=failures.rules,
+            storage=self.storage,
+            last_update_by_kind=market.last_update_by_kind(),
+            feed_greeks=dict(market.feed_greeks),
+            latency={
+                stage: (tuple(buckets.cumulative()), buckets.total)
+                for stage, buckets in self.latency.stages.items()
+            },
+        )
 
     def _evaluate(self, snapshot: Snapshot) -> list[AlertTransition]:
         try:
@@ -331,6 +400,7 @@ class Pipeline:
             else:
                 # The traceback once, then one line per failure.
                 log.error("rules_failed", time=snapshot.time.isoformat(), error=repr(exc))  # noqa: TRY400
+            self.publish()
             return []
         self.alert_states = self.engine.states()
         self.storage = snapshot.storage
@@ -348,6 +418,9 @@ class Pipeline:
                 unit=t.unit,
                 notify=t.notify,
             )
+        # Readers see this evaluation from here (the alert stage's latency of a batch is
+        # observed after its delivery, so it shows from the next evaluation on).
+        self.publish()
         return transitions
 
     def alert_state_to_save(self) -> list[SavedAlert]:

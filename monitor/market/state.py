@@ -98,6 +98,18 @@ class MarketState:
     def index(self, instrument: str) -> float | None:
         return self.index_values.get(instrument)
 
+    def last_update_by_kind(self) -> dict[str, float]:
+        """The newest quote or index value per instrument kind, Unix seconds."""
+        latest: dict[str, float] = {}
+        times = [(q.quote.instrument, q.time) for q in self.quotes.values()]
+        times += list(self.index_times.items())
+        for inst_id, seen in times:
+            inst = self.instruments.get(inst_id)
+            if inst is not None:
+                kind = inst.kind.value
+                latest[kind] = max(latest.get(kind, 0.0), seen.timestamp())
+        return latest
+
     def age_seconds(self, instrument: str, now: datetime) -> float:
         """Seconds since the instrument's last quote or value (inf: never seen)."""
         state = self.quotes.get(instrument)
