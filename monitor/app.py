@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from monitor import bundled, logs
-from monitor.assembly import build_pipeline, check_session
+from monitor.assembly import build_pipeline, check_session, warm_up_signals
 from monitor.clock import ReplayClock
 from monitor.config import (
     ConsoleConfig,
@@ -47,7 +47,6 @@ from monitor.portfolio.model import Portfolio, load_portfolio, log_portfolio_war
 from monitor.rules.loader import RuleSet, load_rule_set
 from monitor.rules.reload import RuleReloader
 from monitor.signals.events import BUNDLED_EVENTS, load_events
-from monitor.signals.warmup import warm_up
 from monitor.sinks.alerts_file import AlertsFileSink
 from monitor.sinks.base import Sink
 from monitor.sinks.console import ConsoleSink
@@ -135,10 +134,12 @@ class Stop:
 
     def __init__(self) -> None:
         self.requested = False
+        self._signalled = False  # a first signal came: the next one exits at once
         self._event = asyncio.Event()
 
     def fail(self, failure: BackgroundTaskError) -> None:
-        """A background task crashed: the run stops as for a signal, then exits non-zero."""
+        """A background task crashed: the run stops as for a signal, then exits non-zero. A
+        signal during that shutdown is still the operator's first (a clean stop goes on)."""
         if self.requested:
             return
         self.requested = True
@@ -146,7 +147,9 @@ class Stop:
         log.error("stopping", reason=str(failure))
 
     def request(self, number: int) -> None:
-        if self.requested:
+        first = not self._signalled
+        self._signalled = True
+        if not first:
             log.warning("forced_exit", signal=signal.Signals(number).name)
             os._exit(128 + number)
         self.requested = True
@@ -230,14 +233,6 @@ class Runtime:
     lock: InstanceLock | None = None  # the state directory's, released last
 
 
-def warm_up_signals(pipeline: Pipeline, sessions: list[Path], until: datetime) -> None:
-    """Primes the bar signals from recorded sessions (logged; a bad file is a ConfigError)."""
-    if not sessions:
-        return
-    report = warm_up(pipeline.signals, sessions, until)
-    log.info("signals_warm_up", files=report.files, events=report.events, bars=report.bars)
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -274,7 +269,9 @@ def _serve_endpoints(
         view = pipeline.published
         if view.latest is None:
             return 503, {"error": "no book snapshot yet", "ready": ready().document()}
-        document = state_document(view.latest, view.firing, config.instance)
+        # What the rules last saw: the last good book carried to the last evaluation, with
+        # the feed's health (its data age) as it was then.
+        document = state_document(view.evaluated or view.latest, view.firing, config.instance)
         document["ready"] = ready().document()
         return 200, document
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
+
+import structlog
 
 from monitor.config import DaemonConfig, SignalsConfig
 from monitor.domain.instruments import Instrument
@@ -24,7 +27,10 @@ from monitor.signals.breadth import BreadthSettings
 from monitor.signals.events import BUNDLED_EVENTS, load_events
 from monitor.signals.hedge import HedgeSettings
 from monitor.signals.quality import QualitySettings
+from monitor.signals.warmup import warm_up
 from monitor.sinks.journal import Journal
+
+log = structlog.get_logger(__name__)
 
 
 def check_session(
@@ -112,3 +118,11 @@ def signal_settings(config: SignalsConfig) -> SignalSettings:
             lookback_bars=config.quality_lookback_bars, min_bars=config.quality_min_bars
         ),
     )
+
+
+def warm_up_signals(pipeline: Pipeline, sessions: list[Path], until: datetime) -> None:
+    """Primes the bar signals from recorded sessions (logged; a bad file is a ConfigError)."""
+    if not sessions:
+        return
+    report = warm_up(pipeline.signals, sessions, until)
+    log.info("signals_warm_up", files=report.files, events=report.events, bars=report.bars)

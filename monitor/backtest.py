@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.assembly import build_pipeline, check_session
+from monitor.assembly import build_pipeline, check_session, warm_up_signals
 from monitor.config import DaemonConfig
 from monitor.domain.alerts import AlertTransition
 from monitor.domain.instruments import NEW_YORK
@@ -72,8 +72,9 @@ class BacktestResult:
 def _record(
     name: str, transitions: list[AlertTransition], pipeline: Pipeline, result: BacktestResult
 ) -> None:
-    if transitions and pipeline.latest is not None:
-        state = BookState.of(pipeline.latest)
+    # The book as the rules saw it: before the first good snapshot, one that knows nothing.
+    if transitions and pipeline.evaluated is not None:
+        state = BookState.of(pipeline.evaluated)
         for t in transitions:
             result.entries.append(Entry(name, t, state))
             (result.fired if t.state.value == "firing" else result.resolved)[t.rule] += 1
@@ -83,9 +84,9 @@ def _one(
     reader: ReplayReader,
     pipeline: Pipeline,
     result: BacktestResult,
+    name: str,
     out: AlertsFileSink | None = None,
 ) -> None:
-    name = reader.path.name
     # The same evaluations in the same order as a replay run (timer moments in the gaps),
     # so both see the same alerts.
     for item in session_order(reader.batches(), pipeline):
@@ -108,6 +109,7 @@ def _run(
     rules: RuleSet,
     result: BacktestResult,
     *,
+    name: str | None = None,
     out: AlertsFileSink | None = None,
 ) -> Pipeline:
     reader = ReplayReader(session)
@@ -120,7 +122,10 @@ def _run(
         journal=None,
         bad_lines=reader.stats.bad_by_reason,
     )
-    _one(reader, pipeline, result, out)
+    # Primed from [signals] warm_up as a run of the config is, up to the session's day.
+    start = datetime.combine(reader.header.session_date, datetime.min.time(), NEW_YORK)
+    warm_up_signals(pipeline, config.signals.warm_up, start)
+    _one(reader, pipeline, result, name or session.name, out)
     return pipeline
 
 
@@ -147,8 +152,12 @@ def backtest(
     result = BacktestResult()
     out = AlertsFileSink(alerts_out) if alerts_out is not None else None
     try:
-        for path in sessions:
-            _run(path, config, portfolio, rules, result, out=out)
+        # Sessions are named by file name, or by the path given when two share a name.
+        names = [p.name for p in sessions]
+        if len(set(names)) < len(names):
+            names = [str(p) for p in sessions]
+        for path, name in zip(sessions, names, strict=True):
+            _run(path, config, portfolio, rules, result, name=name, out=out)
     finally:
         if out is not None:
             out.close_now()

@@ -376,7 +376,10 @@ def _explain(args: argparse.Namespace) -> int:
         raise MonitorError("--session needs --portfolio")
     config = _offline_config(None, args.portfolio, args.rules, None)
     pipeline = replay_to_end(args.session, config, load_portfolio(args.portfolio), rule_set)
-    print(explain(rule, pipeline.latest, pipeline.engine))
+    if pipeline.evaluated is None:
+        raise MonitorError(f"{args.session}: no evaluation in the session (no market data)")
+    # What the rules last saw: with a failing or unvalued book, that book, not an older one.
+    print(explain(rule, pipeline.evaluated, pipeline.engine))
     return EXIT_OK
 
 

@@ -8,6 +8,7 @@ their transitions handed to every sink: journal, console, outbox).
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 # Seconds: 100 µs to 1 s; a snapshot of the example book takes about a millisecond.
@@ -31,12 +32,17 @@ class Buckets:
 
     def cumulative(self) -> list[tuple[str, int]]:
         """(upper bound, count at or below it) pairs, "+Inf" last, as Prometheus wants."""
-        out: list[tuple[str, int]] = []
-        running = 0
-        for bound, count in zip((*map(str, BUCKETS), "+Inf"), self.counts, strict=True):
-            running += count
-            out.append((bound, running))
-        return out
+        return cumulative(self.counts)
+
+
+def cumulative(counts: Sequence[int]) -> list[tuple[str, int]]:
+    """Bucket counts as (upper bound, count at or below it) pairs, "+Inf" last."""
+    out: list[tuple[str, int]] = []
+    running = 0
+    for bound, count in zip((*map(str, BUCKETS), "+Inf"), counts, strict=True):
+        running += count
+        out.append((bound, running))
+    return out
 
 
 @dataclass(slots=True)

@@ -24,8 +24,8 @@ from monitor.app import (
     listen_for_stop,
     open_runtime,
     process,
-    warm_up_signals,
 )
+from monitor.assembly import warm_up_signals
 from monitor.backoff import Backoff
 from monitor.calendars import vix_future_expiries
 from monitor.clock import Clock, LiveClock

@@ -28,6 +28,7 @@ from monitor import __version__
 from monitor.delivery.service import Delivery
 from monitor.domain.quotes import FeedGreeks
 from monitor.health import Readiness
+from monitor.latency import cumulative
 from monitor.measures import LEG_SCOPE, RISK_MEASURES, STRATEGY_SCOPE, RiskScope
 from monitor.pipeline import LinkStatus, Pipeline, Published
 from monitor.rules.engine import Phase
@@ -130,8 +131,8 @@ class SnapshotCollector(Collector):
             "and to its alert transitions handed to the sinks (stage=alert)",
             labels=["stage"],
         )
-        for stage, (cumulative, total) in view.latency.items():
-            latency.add_metric([stage], list(cumulative), total)
+        for stage, (counts, total) in view.latency.items():
+            latency.add_metric([stage], cumulative(counts), total)
         yield latency
         if view.progress_wall is not None:
             yield GaugeMetricFamily(
@@ -503,7 +504,7 @@ def _feed_metrics(snapshot: Snapshot, view: Published) -> Iterator[Metric]:
         labels=["kind"],
     )
     for kind, stamp in sorted(view.last_update_by_kind.items()):
-        last.add_metric([kind], stamp)
+        last.add_metric([kind], stamp.timestamp())
     yield last
     yield GaugeMetricFamily(
         "condor_feed_oldest_leg_quote_age_seconds",

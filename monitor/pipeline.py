@@ -109,6 +109,7 @@ class Published:
     batch. Counts are copies; the snapshot is immutable already."""
 
     latest: Snapshot | None = None  # the last good snapshot
+    evaluated: Snapshot | None = None  # what the rules last saw: latest moved to its time
     evaluated_at: datetime | None = None  # session time of the last evaluation
     progress_wall: float | None = None  # Unix wall-clock time of the same
     last_event: datetime | None = None  # session time of the last market event
@@ -125,11 +126,11 @@ class Published:
     failed_batches_in_row: int = 0
     failed_rule_evaluations: int = 0
     storage: StorageHealth = field(default_factory=StorageHealth)
-    # The newest quote or value per instrument kind, Unix seconds; the feed's own greeks.
-    last_update_by_kind: Mapping[str, float] = field(default_factory=dict)
+    # The newest quote or value per instrument kind; the feed's own greeks.
+    last_update_by_kind: Mapping[str, datetime] = field(default_factory=dict)
     feed_greeks: Mapping[str, FeedGreeks] = field(default_factory=dict)
-    # Per stage: the histogram's cumulative (bound, count) pairs and its sum, seconds.
-    latency: Mapping[str, tuple[tuple[tuple[str, int], ...], float]] = field(default_factory=dict)
+    # Per stage: the histogram's bucket counts (latency.BUCKETS, then above) and sum, seconds.
+    latency: Mapping[str, tuple[tuple[int, ...], float]] = field(default_factory=dict)
 
     @property
     def firing(self) -> list[AlertKey]:
@@ -183,6 +184,7 @@ class Pipeline:
         self.latest: Snapshot | None = None
         self.alert_states: Mapping[AlertKey, Phase] = {}
         self.evaluated_at: datetime | None = None  # session time of the last evaluation
+        self.evaluated: Snapshot | None = None  # what the rules last saw (latest, carried on)
         self.progress_wall: float | None = None  # Unix wall-clock time of the same
         self.latency = Latency()
         self.storage = StorageHealth()  # the journal at the last evaluation, for metrics
@@ -333,10 +335,15 @@ class Pipeline:
         return self.journal is not None and self.journal.expire_silence(silence_id, now)
 
     def timer_moments(self, until: datetime) -> Iterator[datetime]:
-        """The timer evaluations due before ``until`` since the last snapshot of market data."""
+        """The timer evaluations due before ``until`` since the last snapshot of market data,
+        or since the last evaluation when that is later (batches failing since the last
+        good one are evaluated too: the gap starts at the latest of them)."""
         if self.latest is None:
             return
-        moment = self.latest.time + EVALUATION_INTERVAL
+        start = self.latest.time
+        if self.evaluated_at is not None and self.evaluated_at > start:
+            start = self.evaluated_at
+        moment = start + EVALUATION_INTERVAL
         while moment < until:
             yield moment
             moment += EVALUATION_INTERVAL
@@ -365,6 +372,7 @@ class Pipeline:
         stats, failures, market = self.stats, self.failures, self.market
         self.published = Published(
             latest=self.latest,
+            evaluated=self.evaluated,
             evaluated_at=self.evaluated_at,
             progress_wall=self.progress_wall,
             last_event=market.time,
@@ -381,10 +389,10 @@ class Pipeline:
             failed_batches_in_row=failures.in_row,
             failed_rule_evaluations=failures.rules,
             storage=self.storage,
-            last_update_by_kind=market.last_update_by_kind(),
+            last_update_by_kind=dict(market.kind_times),
             feed_greeks=dict(market.feed_greeks),
             latency={
-                stage: (tuple(buckets.cumulative()), buckets.total)
+                stage: (tuple(buckets.counts), buckets.total)
                 for stage, buckets in self.latency.stages.items()
             },
         )
@@ -403,6 +411,7 @@ class Pipeline:
             self.publish()
             return []
         self.alert_states = self.engine.states()
+        self.evaluated = snapshot
         self.storage = snapshot.storage
         self.evaluated_at = snapshot.time
         self.progress_wall = time.time()
@@ -439,10 +448,6 @@ class Pipeline:
         started = time.perf_counter()
         for event in batch.events:
             self.stats.events["index" if isinstance(event, IndexValue) else "quote"] += 1
-        if self._to_restore is not None:
-            restored = self.engine.restore(self._to_restore, batch.time)
-            log.info("alert_state_restored", alerts=restored, stored=len(self._to_restore))
-            self._to_restore = None
         in_row, self.failures.in_row = self.failures.in_row, 0  # this batch's snapshot says 0
         try:
             self.market.apply(batch)
@@ -452,6 +457,12 @@ class Pipeline:
             self._failed(batch, exc)
             degraded = self._last_good_at(batch.time)
             return self._evaluate(degraded) if degraded is not None else []
+        if self._to_restore is not None:
+            # At the first good snapshot, not before: on a book that knows nothing (a failed
+            # first batch) the alerts of legs and strategies would resolve, falsely.
+            restored = self.engine.restore(self._to_restore, batch.time)
+            log.info("alert_state_restored", alerts=restored, stored=len(self._to_restore))
+            self._to_restore = None
         self.latest = snapshot
         self.stats.snapshots += 1
         self.latency.observe("snapshot", time.perf_counter() - started)

@@ -58,6 +58,8 @@ class MarketState:
     rejected: Counter[QuoteStatus] = field(default_factory=Counter)
     feed_greeks: dict[str, FeedGreeks] = field(default_factory=dict)  # the feed's own model
     time: datetime | None = None
+    # The time of the newest admitted event per instrument kind (index, future, option).
+    kind_times: dict[str, datetime] = field(default_factory=dict)
     # Sanity bounds: a tick no market could print is counted there and never stored here.
     ticks: TickFilter = field(init=False)
 
@@ -65,9 +67,13 @@ class MarketState:
         self.ticks = TickFilter(self.instruments)
 
     def apply(self, batch: EventBatch) -> None:
+        instruments, kind_times = self.instruments, self.kind_times
         for event in batch.events:
             if not self.ticks.admit(event, batch.time):
                 continue
+            inst = instruments.get(event.instrument)
+            if inst is not None:
+                kind_times[inst.kind.value] = batch.time
             if isinstance(event, IndexValue):
                 self.index_values[event.instrument] = event.value
                 self.index_times[event.instrument] = batch.time
@@ -97,18 +103,6 @@ class MarketState:
 
     def index(self, instrument: str) -> float | None:
         return self.index_values.get(instrument)
-
-    def last_update_by_kind(self) -> dict[str, float]:
-        """The newest quote or index value per instrument kind, Unix seconds."""
-        latest: dict[str, float] = {}
-        times = [(q.quote.instrument, q.time) for q in self.quotes.values()]
-        times += list(self.index_times.items())
-        for inst_id, seen in times:
-            inst = self.instruments.get(inst_id)
-            if inst is not None:
-                kind = inst.kind.value
-                latest[kind] = max(latest.get(kind, 0.0), seen.timestamp())
-        return latest
 
     def age_seconds(self, instrument: str, now: datetime) -> float:
         """Seconds since the instrument's last quote or value (inf: never seen)."""

@@ -55,6 +55,8 @@ def _risk_rows(scope: RiskScope[T]) -> tuple[Variable[T], ...]:
 
 def _ind(snapshot: Snapshot, series: str, name: str) -> float:
     signals = snapshot.signals
+    if not signals.known:  # a book that knows nothing: no signal, not "no cross"
+        return math.nan
     return float(getattr(signals.indicator(series), name))
 
 
@@ -101,6 +103,8 @@ def _signal_part(part: str) -> Callable[[Snapshot, str], float]:
 
     def read(snapshot: Snapshot, name: str) -> float:
         signals = snapshot.signals
+        if not signals.known:
+            return math.nan
         return float(getattr(getattr(signals, part), name))
 
     return read
@@ -182,7 +186,8 @@ def _getter(pick: Callable[[Snapshot, str], float], name: str) -> Callable[[Snap
 
 
 def _hedge(snapshot: Snapshot, pick: Callable[[HedgeView], float]) -> float:
-    return pick(snapshot.hedge)
+    # A book that knows nothing has no band to be in and nothing to add: NaN, not 0.
+    return pick(snapshot.hedge) if snapshot.hedge.known else math.nan
 
 
 def _spread(snapshot: Snapshot, name: str) -> float:

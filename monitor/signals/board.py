@@ -49,6 +49,7 @@ class SignalsView:
     indicators: Mapping[str, IndicatorView]
     breadth: BreadthView
     quality: QualityView
+    known: bool = True  # False for a moment without prices or a valued book (``unknown``)
 
     def indicator(self, series: str) -> IndicatorView:
         return self.indicators.get(series) or IndicatorView()
@@ -106,6 +107,7 @@ class SignalBoard:
             {s: IndicatorView() for s in SERIES},
             BreadthView(),
             QualityView(),
+            known=False,
         )
 
     def book_changed(self) -> None:

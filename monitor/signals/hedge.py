@@ -65,12 +65,24 @@ class HedgeView:
     vx2_futures_to_add: int
     spread: CallSpread | None
     call_spreads_to_add: int
+    known: bool = True  # False for a book that knows nothing (``unknown``)
 
     @classmethod
     def unknown(cls, settings: HedgeSettings) -> HedgeView:
         """For a book that knows nothing: no ratio, nothing to add."""
         nan = math.nan
-        return cls(nan, nan, nan, settings.band_low_pct, settings.band_high_pct, nan, 0, None, 0)
+        return cls(
+            nan,
+            nan,
+            nan,
+            settings.band_low_pct,
+            settings.band_high_pct,
+            nan,
+            0,
+            None,
+            0,
+            known=False,
+        )
 
     @property
     def in_band(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,89 @@ def test_a_backtest_refuses_a_session_a_run_refuses(
     err = capsys.readouterr().err
     assert "the session declares no SPX index, which pricing needs" in err
     assert session.name in err
+
+
+def test_a_backtest_refuses_a_missing_warm_up_file_as_a_run_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "warm.toml"
+    config.write_text(
+        TUNED.format(
+            portfolio=bundled.PORTFOLIO,
+            rules=REPO / "rules",
+            alerts=tmp_path / "a.jsonl",
+            session=bundled.SESSION,
+            journal=tmp_path / "j.sqlite",
+        ).replace("[signals]\n", '[signals]\nwarm_up = ["missing.jsonl"]\n')
+    )
+    assert main(["backtest", str(bundled.SESSION), "--config", str(config)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "missing.jsonl" in err
+    assert main(["run", "--config", str(config)]) == EXIT_BAD_INPUT
+    assert "missing.jsonl" in capsys.readouterr().err
+
+
+def test_failing_batches_are_reported_and_timed_forward(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The valuation fails for the first five minutes of the bundled day, and again from
+    10:00 to 10:10: BatchesFailing fires before any good snapshot and the report shows it
+    (with a book that knows nothing), and the evaluations in the gaps of the second stretch
+    move forward in time instead of starting again from the last good snapshot after every
+    failed batch."""
+    import monitor.pipeline as pipeline_module
+    from monitor.pipeline import Pipeline
+
+    real = pipeline_module.aggregate
+    day = "2026-03-03T{}:00-05:00".format
+    windows = [
+        (datetime.fromisoformat(day("09:30")), datetime.fromisoformat(day("09:35"))),
+        (datetime.fromisoformat(day("10:00")), datetime.fromisoformat(day("10:10"))),
+    ]
+    evaluated: list[datetime] = []
+    real_evaluate = Pipeline._evaluate
+
+    def failing(portfolio: object, values: object, spx: float, beta: object) -> object:
+        raise RuntimeError("aggregation fault injected by the test")
+
+    def evaluate(self: Pipeline, snapshot: object) -> object:
+        evaluated.append(snapshot.time)  # type: ignore[attr-defined]
+        return real_evaluate(self, snapshot)  # type: ignore[arg-type]
+
+    class Switch:
+        def __call__(self, *args: object) -> object:
+            last = evaluated[-1] if evaluated else windows[0][0]
+            if any(start <= last < end for start, end in windows):
+                return failing(*args)  # type: ignore[arg-type]
+            return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline_module, "aggregate", Switch())
+    monkeypatch.setattr(Pipeline, "_evaluate", evaluate)
+    args = ["--portfolio", str(bundled.PORTFOLIO), "--rules", str(REPO / "rules"), "--json"]
+    assert main(["backtest", str(bundled.SESSION), *args]) == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["fired"]["BatchesFailing"] == 2
+    fired = [
+        e for e in report["transitions"] if e["rule"] == "BatchesFailing" and e["state"] == "firing"
+    ]
+    assert fired[0]["book"]["delta_usd_per_pct"] is None  # the book knew nothing yet
+    assert fired[1]["book"]["delta_usd_per_pct"] is not None  # the last good book
+    assert evaluated == sorted(evaluated)  # never back in time
+    assert len(evaluated) == len(set(evaluated))
+
+
+def test_two_sessions_of_the_same_name_are_told_apart(
+    tmp_path: Path, write_session: WriteSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    good = calm_and_dip(write_session, "a/day.jsonl")
+    bad = calm_and_dip(write_session, "b/day.jsonl")
+    bad.write_text(bad.read_text() + "{not json\n")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(ALWAYS)
+    args = ["--portfolio", str(REPO / "tests" / "data" / "one-future.toml"), "--rules", str(rules)]
+    assert main(["backtest", str(bad), str(good), *args, "--json"]) == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["bad_lines"] == {str(bad): 1, str(good): 0}
+    assert {e["session"] for e in report["transitions"]} == {str(bad), str(good)}

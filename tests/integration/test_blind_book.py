@@ -7,6 +7,7 @@ them on) until the first batch takes them back.
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -130,3 +131,64 @@ def test_firing_alerts_outlive_a_restart_made_while_the_broker_is_down(tmp_path:
     assert "FeedNeverConnected" in resolved  # connected now: it resolves and says so
     assert all(t.notify for t in out if t.rule == "FeedNeverConnected")
     asyncio.run(up.close())
+
+
+def test_a_failed_first_batch_after_a_restart_resolves_nothing(tmp_path: Path) -> None:
+    """The previous run's short-strike alert is firing; the first batch after the restart
+    cannot be valued. The rules then run on a book that knows nothing, which has no legs:
+    the alert is not judged there (no false all-clear), and the first good batch takes it
+    back."""
+    path = tmp_path / "journal.sqlite"
+    since = DAY.replace(hour=15, minute=50) - timedelta(days=1)
+    labels = (("category", "greeks"), ("leg", "P6425"), ("strategy", "IC-APR17"))
+    short = SavedAlert("ShortStrikeDeltaWarning", labels, since, True, since)
+    first = Journal(path)
+    first.save_state([short])
+    asyncio.run(first.close())
+    journal = Journal(path)
+    p = pipeline(journal)
+    healthy = p.valuer.value
+    calls = [0]
+
+    def value(*args: object) -> object:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("valuation fault injected by the test")
+        return healthy(*args)  # type: ignore[arg-type]
+
+    p.valuer.value = value  # type: ignore[method-assign]
+    driver = Driver(p, [journal])
+    batches = iter(ReplayReader(bundled.SESSION).batches())
+    failed = asyncio.run(driver.batch(next(batches)))
+    assert p.failures.total == 1
+    assert not [t for t in failed if t.rule == "ShortStrikeDeltaWarning"]
+    assert short in journal.load_state()  # still kept for the next start
+    second = asyncio.run(driver.batch(next(batches)))
+    # Taken back and judged on a valued book: the put's delta at the open is below the
+    # warning, so it resolves on its own numbers, not as "no longer evaluated".
+    (resolved,) = [t for t in second if t.rule == "ShortStrikeDeltaWarning"]
+    assert resolved.state is AlertState.RESOLVED
+    assert resolved.labels == labels
+    assert "no longer evaluated" not in resolved.message
+    assert math.isfinite(resolved.value)
+    asyncio.run(journal.close())
+
+
+def test_a_book_that_knows_nothing_reads_nan_not_zero() -> None:
+    """Hedge sizing, band, signal crosses and bar counts of the unvalued book are unknown:
+    0 would read as 'nothing to add' or 'no cross'."""
+    from monitor.rules.variables import book_values
+
+    p = pipeline()
+    values = book_values(p._unvalued_at(DAY.replace(hour=10)))
+    for name in (
+        "hedge.vx2_futures_to_add",
+        "hedge.call_spreads_to_add",
+        "hedge.band_low_pct",
+        "hedge.quality_bars",
+        "signals.vix_macd_cross",
+        "book.delta_usd_per_pct",
+    ):
+        value = values[name]
+        assert isinstance(value, float)
+        assert math.isnan(value), name
