@@ -1,5 +1,8 @@
 """Daemon configuration (TOML), validated with pydantic; unknown keys are errors.
 
+Each section is a frozen model with its defaults written here once, and the component it
+configures takes it as it is (``[pricing]`` the Valuer, ``[hedge]`` the hedge view, ...): there
+is no second settings class to copy it into. So this module imports no component.
 Relative paths are resolved against the directory of the config file that names them.
 """
 
@@ -20,7 +23,6 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.signals.term_structure import VX_RESPONSE_HALF_LIFE_DAYS
 from monitor.tomlfile import load_toml
 
 
@@ -126,7 +128,9 @@ class ScenariosConfig(_Section):
         25.0,
         30.0,
     ]
-    vx_response_half_life_days: Annotated[float, Field(gt=0.0)] = VX_RESPONSE_HALF_LIFE_DAYS
+    # The tenor at which a VIX future's response to a spot-VIX move halves, in calendar days
+    # (signals/term_structure.py, vx_response); the hedge and the beta-weighted delta use it too.
+    vx_response_half_life_days: Annotated[float, Field(gt=0.0)] = 60.0
     decay_days: Annotated[float, Field(ge=0.0, le=30.0)] = 0.0
 
     @field_validator("spx_moves_pct")
