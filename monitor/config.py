@@ -2,7 +2,8 @@
 
 Each section is a frozen model with its defaults written here once, and the component it
 configures takes it as it is (``[pricing]`` the Valuer, ``[hedge]`` the hedge view, ...): there
-is no second settings class to copy it into. So this module imports no component.
+is no second settings class to copy it into. So this module imports no component (a domain
+value at most).
 Relative paths are resolved against the directory of the config file that names them.
 """
 
@@ -23,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.domain.quotes import DELAYED_DATA_MINUTES
 from monitor.tomlfile import load_toml
 
 
@@ -63,7 +65,7 @@ class IbFeedConfig(_Section):
     market_data_type: Literal["live", "frozen", "delayed", "delayed_frozen"] = "live"
     fall_back_to_delayed: bool = True
     # How far behind IB's delayed quotes are (10-15 minutes by exchange): added to their age.
-    delayed_data_minutes: Annotated[float, Field(ge=0.0, le=60.0)] = 15.0
+    delayed_data_minutes: Annotated[float, Field(ge=0.0, le=60.0)] = DELAYED_DATA_MINUTES
     max_lines: Annotated[int, Field(ge=1, le=10_000)] = 90
     import_positions: bool = True
     vix_futures: Annotated[int, Field(ge=2, le=9)] = 4
