@@ -12,10 +12,11 @@ import QuantLib as ql  # noqa: N813 - the name QuantLib users know
 from vollib.black.implied_volatility import implied_volatility as vollib_iv
 
 from benchmarks.timing import median_seconds
+from monitor.config import PricingConfig, ScenariosConfig
 from monitor.domain.instruments import NEW_YORK, Instrument, parse_instrument_id
 from monitor.portfolio.book import aggregate
 from monitor.portfolio.model import Leg, Portfolio, Strategy, StrategyKind
-from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
+from monitor.portfolio.scenarios import ScenarioEngine
 from monitor.pricing import black76
 from monitor.pricing.valuation import LegValue
 
@@ -116,7 +117,13 @@ def forty_leg_book() -> Any:
         vol = 0.18 if inst.underlying == "SPX" else 0.9
         price = float(black76.price(forward, inst.strike, years, RATE, vol, inst.is_call))
         values.append(_leg_value(inst, forward, years, vol, price, delta=0.0))
-    return aggregate(portfolio, values, 6800.0)
+    return aggregate(
+        portfolio,
+        values,
+        6800.0,
+        vix_points_per_spx_pct=PricingConfig().vix_points_per_spx_pct,
+        vx_response_half_life_days=ScenariosConfig().vx_response_half_life_days,
+    )
 
 
 def run() -> dict[str, float]:
@@ -134,10 +141,7 @@ def run() -> dict[str, float]:
         results[f"greeks_us_per_option_quantlib_n{n}"] = theirs * 1e6
         results[f"greeks_speedup_vs_quantlib_n{n}"] = theirs / ours
     book = forty_leg_book()
-    spec = ScenarioSpec(
-        spx_moves_pct=tuple(float(m) for m in np.linspace(-10, 5, 15)),
-        vol_shocks_points=(-5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0),
-    )
+    spec = ScenariosConfig(spx_moves_pct=[float(m) for m in np.linspace(-10, 5, 15)])
     engine = ScenarioEngine(spec, RATE)
     results["scenario_grid_legs"] = float(len(book.legs))
     results["scenario_grid_40legs_ms"] = median_seconds(lambda: engine.grid(book)) * 1e3

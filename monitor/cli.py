@@ -119,7 +119,9 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="N x real time; 0 (default) runs as fast as the CPU allows",
     )
-    replay.add_argument("--rate", type=float, default=0.04, help="risk-free rate, decimal")
+    replay.add_argument(
+        "--rate", type=float, default=None, help="risk-free rate, decimal (default 0.04)"
+    )
     replay.add_argument(
         "--metrics-port",
         type=_port,
@@ -262,7 +264,7 @@ def _replay_config(args: argparse.Namespace) -> object:
         feed=FeedConfig(session=args.session, speed=args.speed),
         portfolio=args.portfolio,
         rules=args.rules,
-        pricing=PricingConfig(rate=args.rate),
+        pricing=PricingConfig() if args.rate is None else PricingConfig(rate=args.rate),
         journal=JournalConfig(path=args.journal),
         metrics=MetricsConfig(enabled=args.metrics_port is not None, port=args.metrics_port or 0),
         console=ConsoleConfig(enabled=not args.quiet),
@@ -495,9 +497,7 @@ def _ib_check(args: argparse.Namespace) -> int:
         live.base_instruments(config.feed, now) + [leg.instrument for leg in portfolio.legs]
     )
     report = asyncio.run(
-        ib_check.collect(
-            live.settings_from(config.feed), instruments, portfolio, wait_seconds=args.wait
-        )
+        ib_check.collect(config.feed, instruments, portfolio, wait_seconds=args.wait)
     )
     print(ib_check.render(report))
     return EXIT_NOT_PRICED if report.unpriced_legs else EXIT_OK

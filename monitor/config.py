@@ -1,5 +1,9 @@
 """Daemon configuration (TOML), validated with pydantic; unknown keys are errors.
 
+Each section is a frozen model with its defaults written here once, and the component it
+configures takes it as it is (``[pricing]`` the Valuer, ``[hedge]`` the hedge view, ...): there
+is no second settings class to copy it into. So this module imports no component (a domain
+value at most).
 Relative paths are resolved against the directory of the config file that names them.
 """
 
@@ -20,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.signals.term_structure import VX_RESPONSE_HALF_LIFE_DAYS
+from monitor.domain.quotes import DELAYED_DATA_MINUTES
 from monitor.tomlfile import load_toml
 
 
@@ -61,7 +65,7 @@ class IbFeedConfig(_Section):
     market_data_type: Literal["live", "frozen", "delayed", "delayed_frozen"] = "live"
     fall_back_to_delayed: bool = True
     # How far behind IB's delayed quotes are (10-15 minutes by exchange): added to their age.
-    delayed_data_minutes: Annotated[float, Field(ge=0.0, le=60.0)] = 15.0
+    delayed_data_minutes: Annotated[float, Field(ge=0.0, le=60.0)] = DELAYED_DATA_MINUTES
     max_lines: Annotated[int, Field(ge=1, le=10_000)] = 90
     import_positions: bool = True
     vix_futures: Annotated[int, Field(ge=2, le=9)] = 4
@@ -126,7 +130,9 @@ class ScenariosConfig(_Section):
         25.0,
         30.0,
     ]
-    vx_response_half_life_days: Annotated[float, Field(gt=0.0)] = VX_RESPONSE_HALF_LIFE_DAYS
+    # The tenor at which a VIX future's response to a spot-VIX move halves, in calendar days
+    # (signals/term_structure.py, vx_response); the hedge and the beta-weighted delta use it too.
+    vx_response_half_life_days: Annotated[float, Field(gt=0.0)] = 60.0
     decay_days: Annotated[float, Field(ge=0.0, le=30.0)] = 0.0
 
     @field_validator("spx_moves_pct")

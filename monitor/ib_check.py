@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.config import IbFeedConfig
 from monitor.domain.instruments import NEW_YORK, Instrument
 from monitor.domain.quotes import IndexValue, Quote
 from monitor.errors import MonitorError
-from monitor.feeds.ib import IbFeed, IbSettings, MarketDataType
+from monitor.feeds.ib import IbFeed, MarketDataType
 from monitor.feeds.ib_contracts import settlement_from
 from monitor.feeds.ib_errors import ENTITLEMENT
 from monitor.live import with_underlyings
@@ -124,7 +125,7 @@ async def _quotes(feed: IbFeed, wanted: set[str], wait: float) -> dict[str, Quot
 
 
 async def collect(
-    settings: IbSettings,
+    config: IbFeedConfig,
     instruments: list[Instrument],
     file_portfolio: Portfolio,
     *,
@@ -133,15 +134,11 @@ async def collect(
 ) -> CheckReport:
     """Connects, maps the positions, subscribes and waits for quotes; disconnects."""
     market_open = market_view(clock()).open
-    asked = settings.market_data_type
-    if not market_open and asked is MarketDataType.LIVE:
-        asked = MarketDataType.FROZEN  # IB's last quotes while the market is closed
-    feed = IbFeed(
-        replace(settings, market_data_type=asked),
-        instruments,
-        clock=clock,
-    )
-    address = f"{settings.host}:{settings.port}"
+    if not market_open and config.market_data_type == "live":
+        # IB's last quotes while the market is closed
+        config = config.model_copy(update={"market_data_type": "frozen"})
+    feed = IbFeed(config, instruments, clock=clock)
+    address = f"{config.host}:{config.port}"
     try:
         try:
             await feed.connect()
@@ -159,7 +156,7 @@ async def collect(
             server_version=feed.server_version(),
             accounts=feed.accounts(),
             market_open=market_open,
-            data_type_asked=asked.name.lower(),
+            data_type_asked=config.market_data_type,
             not_modelled=skipped,
             differences=list(grouping.differences),
         )

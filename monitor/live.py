@@ -26,12 +26,11 @@ from monitor.app import (
     process,
 )
 from monitor.assembly import warm_up_signals
-from monitor.backoff import Backoff
 from monitor.calendars import vix_future_expiries
 from monitor.clock import Clock, LiveClock
 from monitor.config import DaemonConfig, IbFeedConfig
 from monitor.domain.instruments import NEW_YORK, Instrument, future_id, parse_instrument_id
-from monitor.feeds.ib import IbFeed, IbSettings, MarketDataType
+from monitor.feeds.ib import IbFeed
 from monitor.feeds.recorder import SessionRecorder
 from monitor.market.hours import feed_window, next_open
 from monitor.pipeline import LinkStatus
@@ -47,24 +46,6 @@ T = TypeVar("T")
 
 POLL_SECONDS = 0.25  # how often the loop looks for a stop request while the feed is silent
 INDEXES = ("SPX", "VIX", "AD-NYSE")
-
-
-def settings_from(feed: IbFeedConfig) -> IbSettings:
-    return IbSettings(
-        host=feed.host,
-        port=feed.port,
-        client_id=feed.client_id,
-        client_id_attempts=feed.client_id_attempts,
-        account=feed.account,
-        market_data_type=MarketDataType[feed.market_data_type.upper()],
-        fall_back_to_delayed=feed.fall_back_to_delayed,
-        delayed_data_minutes=feed.delayed_data_minutes,
-        max_lines=feed.max_lines,
-        connect_timeout_seconds=feed.connect_timeout_seconds,
-        backoff=Backoff(1.0, feed.reconnect_max_seconds),
-        silent_seconds=feed.silent_seconds,
-        history_timeout_seconds=feed.history_timeout_seconds,
-    )
 
 
 def with_underlyings(instruments: list[Instrument]) -> list[Instrument]:
@@ -105,9 +86,7 @@ async def run_live(
     base = base_instruments(feed_config, clock.now())
     file_legs = [leg.instrument for leg in file_portfolio.legs]
     universe = with_underlyings(base + file_legs)
-    feed = IbFeed(
-        settings_from(feed_config), universe, legs=[i.id for i in file_legs], clock=clock.now
-    )
+    feed = IbFeed(feed_config, universe, legs=[i.id for i in file_legs], clock=clock.now)
     follow_session(feed, feed_config, clock.now())  # idle from the first connection
     stopping = Stop()
     listen_for_stop(stopping)
@@ -155,9 +134,9 @@ def link_status(feed: IbFeed) -> LinkStatus:
         feed.idle,
         failed_attempts=state.failed_attempts,
         last_error=state.last_error,
-        address=f"{feed.settings.host}:{feed.settings.port}",
+        address=f"{feed.config.host}:{feed.config.port}",
         delayed=feed.delayed(),
-        delayed_data_minutes=feed.settings.delayed_data_minutes,
+        delayed_data_minutes=feed.config.delayed_data_minutes,
         data_requested_at=state.data_requested_at,
         conflated_ticks=state.conflated_ticks,
     )

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from monitor.config import HedgeConfig, PricingConfig, ScenariosConfig, SignalsConfig
 from monitor.domain.alerts import AlertTransition, InhibitRule, SavedAlert
 from monitor.domain.health import FeedHealth, StorageHealth
 from monitor.domain.instruments import Instrument
@@ -24,15 +25,15 @@ from monitor.domain.quotes import DELAYED_DATA_MINUTES, EventBatch, FeedGreeks, 
 from monitor.latency import Latency
 from monitor.market.hours import market_view
 from monitor.market.state import MarketState, QuoteStatus
-from monitor.portfolio.book import BetaSettings, Book, LegRisk, aggregate
+from monitor.portfolio.book import Book, LegRisk, aggregate
 from monitor.portfolio.model import Portfolio
-from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
-from monitor.pricing.valuation import PricingSettings, Valuer
+from monitor.portfolio.scenarios import ScenarioEngine
+from monitor.pricing.valuation import Valuer
 from monitor.rules.engine import Phase, RuleEngine
 from monitor.rules.loader import Rule
-from monitor.signals.board import Prices, SignalBoard, SignalSettings
+from monitor.signals.board import Prices, SignalBoard
 from monitor.signals.events import EventCalendar, event_view, load_events
-from monitor.signals.hedge import HedgeSettings, HedgeView, hedge_view
+from monitor.signals.hedge import HedgeView, hedge_view
 from monitor.signals.history import Change
 from monitor.signals.term_structure import TermStructure, TermStructureTracker
 from monitor.sinks.journal import Journal
@@ -145,40 +146,40 @@ class Pipeline:
         universe: dict[str, Instrument],
         portfolio: Portfolio,
         rules: list[Rule],
-        pricing: PricingSettings,
+        pricing: PricingConfig,
         bad_lines: Counter[str] | None = None,
-        beta: BetaSettings | None = None,
-        scenarios: ScenarioSpec | None = None,
+        scenarios: ScenariosConfig | None = None,
         inhibit_rules: Sequence[InhibitRule] = (),
         journal: Journal | None = None,
         restore_alert_state: bool = False,
-        hedge: HedgeSettings | None = None,
+        hedge: HedgeConfig | None = None,
         events: EventCalendar | None = None,
-        signals: SignalSettings | None = None,
+        signals: SignalsConfig | None = None,
     ) -> None:
+        """The config's sections are taken as they are (no copy): a missing one is its
+        defaults. Values one component takes from another's section (the rate, the VIX
+        futures' half-life) are passed to it as arguments."""
         self.portfolio = portfolio
         self.link_status: Callable[[], LinkStatus] | None = None  # set by a live feed
         self.market = MarketState(
             universe, max_quote_age=timedelta(seconds=pricing.max_quote_age_seconds)
         )
         self.pricing = pricing
-        self.hedge_settings = hedge or HedgeSettings(rate=pricing.rate)
+        scenarios = scenarios or ScenariosConfig()
+        self.hedge = hedge or HedgeConfig()
         self.signals = SignalBoard(signals)
         # The bundled calendar unless the config names another (replays and backtests too).
         self.events = events if events is not None else load_events()
         self.valuer = Valuer([leg.instrument for leg in portfolio.legs], universe, pricing)
-        self.term = TermStructureTracker(
-            universe, weeklies=self.signals.settings.weekly_vix_futures
-        )
+        self.term = TermStructureTracker(universe, weeklies=self.signals.config.weekly_vix_futures)
         self.engine = RuleEngine(rules, inhibit_rules=inhibit_rules, silences=journal)
         self.journal = journal
         # Firing alerts of a previous run, taken back at the first batch (its time is "now"):
         # a book that knows nothing (a live run not connected yet) would resolve them. Until
         # then they are kept in the journal with the alerts of that book.
         self._to_restore = journal.load_state() if journal and restore_alert_state else None
-        self.beta = beta or BetaSettings()
         self.delta_change = Change(DELTA_ACCELERATION_WINDOW)
-        self.scenarios = ScenarioEngine(scenarios or ScenarioSpec(), pricing.rate)
+        self.scenarios = ScenarioEngine(scenarios, pricing.rate)
         self.stats = PipelineStats(bad_lines=bad_lines if bad_lines is not None else Counter())
         self.failures = BatchFailures()
         self.latest: Snapshot | None = None
@@ -253,7 +254,13 @@ class Pipeline:
         spx, vix, ad_nyse = (self._index(name) for name in ("SPX", "VIX", "AD-NYSE"))
         term = self.term.update(self.market, now)
         feed = self.feed_health(now)
-        book = aggregate(self.portfolio, self.valuer.value(self.market, now), spx, self.beta)
+        book = aggregate(
+            self.portfolio,
+            self.valuer.value(self.market, now),
+            spx,
+            vix_points_per_spx_pct=self.pricing.vix_points_per_spx_pct,
+            vx_response_half_life_days=self.scenarios.config.vx_response_half_life_days,
+        )
         book = replace(book, legs=marked_delayed(book.legs, feed.delayed_instruments))
         prices = Prices(spx, vix, term.vx1, term.vx2, ad_nyse, term.vx1_id)
         return Snapshot(
@@ -266,7 +273,15 @@ class Pipeline:
             feed=feed,
             storage=self.storage_health(),
             scenarios=self.scenarios.grid(book),
-            hedge=hedge_view(book, term, now, self.market, self.hedge_settings),
+            hedge=hedge_view(
+                book,
+                term,
+                now,
+                self.market,
+                self.hedge,
+                rate=self.pricing.rate,
+                vx_response_half_life_days=self.scenarios.config.vx_response_half_life_days,
+            ),
             signals=self.signals.update(now, prices, book, term),
             events=event_view(self.events, now),
             market=market_view(now),
@@ -294,7 +309,7 @@ class Pipeline:
             feed=self.feed_health(now),
             storage=self.storage_health(),
             scenarios=self.scenarios.unknown(),
-            hedge=HedgeView.unknown(self.hedge_settings),
+            hedge=HedgeView.unknown(self.hedge),
             signals=self.signals.unknown(),
             events=event_view(self.events, now),
             market=market_view(now),

@@ -12,13 +12,14 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from monitor.config import HedgeConfig, ScenariosConfig
 from monitor.domain.health import FeedHealth, StorageHealth
 from monitor.market.hours import MarketView, market_view
 from monitor.portfolio.book import Book
-from monitor.portfolio.scenarios import ScenarioEngine, ScenarioGrid, ScenarioSpec
+from monitor.portfolio.scenarios import ScenarioEngine, ScenarioGrid
 from monitor.signals.board import SignalBoard, SignalsView
 from monitor.signals.events import EventView, event_view, load_events
-from monitor.signals.hedge import HedgeSettings, HedgeView
+from monitor.signals.hedge import HedgeView
 from monitor.signals.term_structure import TermStructure
 
 
@@ -66,8 +67,8 @@ def snapshot_of(
         book=book,
         feed=feed or FeedHealth(),
         storage=StorageHealth(),
-        scenarios=ScenarioEngine(ScenarioSpec(), 0.0).unknown(),
-        hedge=hedge or HedgeView.unknown(HedgeSettings()),
+        scenarios=ScenarioEngine(ScenariosConfig(), 0.0).unknown(),
+        hedge=hedge or HedgeView.unknown(HedgeConfig()),
         signals=signals or SignalBoard().unknown(),
         events=event_view(load_events(), time),
         market=market_view(time),

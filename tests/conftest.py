@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from monitor.config import PricingConfig
 from monitor.domain.instruments import parse_instrument_id
 from monitor.feeds.replay import FORMAT_NAME, FORMAT_VERSION, ReplayReader, instrument_terms
 from monitor.pipeline import Pipeline
 from monitor.portfolio.model import load_portfolio
-from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import load_rules
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def run_pipeline(
         universe=reader.header.instruments,
         portfolio=load_portfolio(portfolio),
         rules=load_rules(rules) if rules else [],
-        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+        pricing=PricingConfig(),
         bad_lines=reader.stats.bad_by_reason,
     )
     for batch in islice(reader.batches(), batches):

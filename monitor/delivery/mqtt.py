@@ -21,14 +21,13 @@ import json
 import random
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import structlog
 
 from monitor.backoff import Backoff
+from monitor.config import MqttConfig
 from monitor.delivery.worker import DeliveryError
 from monitor.sinks.outbox import OutboxMessage
 
@@ -37,26 +36,8 @@ log = structlog.get_logger(__name__)
 CommandHandler = Callable[[str, bytes], Awaitable[dict[str, Any]]]
 
 
-@dataclass(frozen=True, slots=True)
-class MqttSettings:
-    host: str
-    port: int
-    prefix: str
-    instance: str
-    client_id: str
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)  # never logged
-    tls_ca_file: Path | None = None
-    tls_cert_file: Path | None = None
-    tls_key_file: Path | None = None
-    tls: bool = False
-    keepalive_seconds: int = 30
-    publish_timeout_seconds: float = 10.0
-    backoff: Backoff = field(default_factory=lambda: Backoff(0.5, 30.0))
-
-    @property
-    def base(self) -> str:
-        return f"{self.prefix}/{self.instance}"
+PUBLISH_TIMEOUT_SECONDS = 10.0  # a publish not acknowledged by then has failed
+RECONNECT_BACKOFF = Backoff(0.5, 30.0)
 
 
 class MqttLink:
@@ -64,31 +45,39 @@ class MqttLink:
 
     def __init__(
         self,
-        settings: MqttSettings,
+        config: MqttConfig,
+        *,
+        instance: str,
+        password: str | None = None,
         on_command: CommandHandler | None = None,
         on_connect: Callable[[], None] | None = None,
     ) -> None:
-        self.settings = settings
+        """``config`` is the ``[mqtt]`` section as it is; topics are under its prefix and the
+        daemon's ``instance``; ``password`` is the one its file or credential holds."""
+        self.config = config
+        self.base = f"{config.prefix}/{instance}"
+        self.client_id = config.client_id or f"condor-monitor-{instance}"
+        self._password = password  # never logged
         self.on_command = on_command
         self.on_connect = on_connect
-        self.status_topic = f"{settings.base}/status"
-        self.state_topic = f"{settings.base}/state"
-        self.reply_topic = f"{settings.base}/reply"
-        self.command_filter = f"{settings.base}/cmd/+"
+        self.status_topic = f"{self.base}/status"
+        self.state_topic = f"{self.base}/state"
+        self.reply_topic = f"{self.base}/reply"
+        self.command_filter = f"{self.base}/cmd/+"
         self.connects = 0  # successful connections, for metrics
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
 
     def alerts_topic(self, severity: str) -> str:
-        return f"{self.settings.base}/alerts/{severity}"
+        return f"{self.base}/alerts/{severity}"
 
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
     def _client_for(self) -> aiomqtt.Client:
-        s = self.settings
+        s = self.config
         context = None
         if s.tls or s.tls_ca_file is not None:
             context = ssl.create_default_context(
@@ -102,13 +91,13 @@ class MqttLink:
             s.host,
             s.port,
             username=s.username,
-            password=s.password,
-            identifier=s.client_id,
+            password=self._password,
+            identifier=self.client_id,
             clean_session=False,
             keepalive=s.keepalive_seconds,
             will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
             tls_context=context,
-            timeout=s.publish_timeout_seconds,
+            timeout=PUBLISH_TIMEOUT_SECONDS,
         )
 
     async def wait_connected(self) -> None:
@@ -132,8 +121,8 @@ class MqttLink:
                     self.connects += 1
                     log.info(
                         "mqtt_connected",
-                        host=self.settings.host,
-                        port=self.settings.port,
+                        host=self.config.host,
+                        port=self.config.port,
                         failed_attempts=failures,
                     )
                     failures = 0
@@ -146,7 +135,7 @@ class MqttLink:
                 self._connected.clear()
                 self._client = None
                 failures += 1
-                delay = self.settings.backoff.delay(failures, self._rng)
+                delay = RECONNECT_BACKOFF.delay(failures, self._rng)
                 error = str(exc)
                 if error != warned:
                     log.warning("mqtt_disconnected", error=error, retry_in_seconds=round(delay, 3))
@@ -178,7 +167,7 @@ class MqttLink:
             raise DeliveryError("not connected to the MQTT broker")
         try:
             await client.publish(
-                topic, payload, qos=1, retain=retain, timeout=self.settings.publish_timeout_seconds
+                topic, payload, qos=1, retain=retain, timeout=PUBLISH_TIMEOUT_SECONDS
             )
         except aiomqtt.MqttError as exc:
             raise DeliveryError(f"MQTT publish failed: {exc}") from exc

@@ -24,7 +24,7 @@ from monitor.backoff import Backoff
 from monitor.config import DaemonConfig, MqttConfig
 from monitor.delivery.chat import NoServices, chat_channels, load_services
 from monitor.delivery.commands import CommandGate, CommandProcessor, CommandSecret, CommandTarget
-from monitor.delivery.mqtt import MqttAlertTransport, MqttLink, MqttSettings
+from monitor.delivery.mqtt import MqttAlertTransport, MqttLink
 from monitor.delivery.worker import ChannelPolicy, ChannelWorker
 from monitor.domain.alerts import Matcher, Severity
 from monitor.domain.routing import Route
@@ -135,20 +135,9 @@ class Delivery:
                     w.wake()
 
             self.link = MqttLink(
-                MqttSettings(
-                    host=mqtt.host,
-                    port=mqtt.port,
-                    prefix=mqtt.prefix,
-                    instance=config.instance,
-                    client_id=mqtt.client_id or f"condor-monitor-{config.instance}",
-                    username=mqtt.username,
-                    password=read_password(mqtt, config_path),
-                    tls=mqtt.tls,
-                    tls_ca_file=mqtt.tls_ca_file,
-                    tls_cert_file=mqtt.tls_cert_file,
-                    tls_key_file=mqtt.tls_key_file,
-                    keepalive_seconds=mqtt.keepalive_seconds,
-                ),
+                mqtt,
+                instance=config.instance,
+                password=read_password(mqtt, config_path),
                 on_command=self.commands,
                 on_connect=reconnected,
             )

@@ -34,13 +34,10 @@ import ib_async
 import structlog
 
 from monitor.backoff import Backoff
+from monitor.config import IbFeedConfig
 from monitor.domain.instruments import Instrument, Kind
 from monitor.domain.positions import Position
-from monitor.domain.quotes import (
-    DELAYED_DATA_MINUTES,
-    Event,
-    EventBatch,
-)
+from monitor.domain.quotes import Event, EventBatch
 from monitor.feeds.ib_contracts import (
     IbListing,
     listing_instrument,
@@ -67,22 +64,9 @@ class MarketDataType(IntEnum):
 DELAYED_TYPES = frozenset({MarketDataType.DELAYED, MarketDataType.DELAYED_FROZEN})
 
 
-@dataclass(frozen=True, slots=True)
-class IbSettings:
-    host: str = "127.0.0.1"
-    port: int = 4001
-    client_id: int = 17
-    client_id_attempts: int = 5  # ids client_id .. client_id + attempts - 1 on 326
-    account: str = ""
-    market_data_type: MarketDataType = MarketDataType.LIVE
-    fall_back_to_delayed: bool = True
-    max_lines: int = 90  # market-data lines this feed may use (IB's default allowance is 100)
-    delayed_data_minutes: float = DELAYED_DATA_MINUTES  # how far behind IB's delayed data is
-    connect_timeout_seconds: float = 10.0
-    # Reconnection: about a second after a loss, then doubling (jittered) up to the cap.
-    backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 10.0))
-    silent_seconds: float = 30.0  # in the session: resubscribe, then reconnect; 0: never
-    history_timeout_seconds: float = 30.0  # per request for recent bars
+# Reconnection waits about this long after a loss, then doubles (jittered) up to [feed]
+# reconnect_max_seconds.
+RECONNECT_FIRST_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -152,20 +136,23 @@ class IbFeed:
 
     def __init__(
         self,
-        settings: IbSettings,
+        config: IbFeedConfig,
         instruments: Sequence[Instrument],
         *,
         legs: Sequence[str] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.settings = settings
+        """``config`` is the ``[feed]`` section of a live run (docs/ib.md), as it is."""
+        self.config = config
+        self.market_data_type = MarketDataType[config.market_data_type.upper()]
+        self.backoff = Backoff(RECONNECT_FIRST_SECONDS, config.reconnect_max_seconds)
         self.instruments = {i.id: i for i in instruments}
         self.legs = set(legs)
         self.clock = clock
         self.ib = ib_async.IB()
         self.state = FeedState()
         self.status = {i: InstrumentStatus() for i in self.instruments}
-        self._client_id = settings.client_id
+        self._client_id = config.client_id
         self._contracts: dict[str, ib_async.Contract] = {}
         self._by_con_id: dict[int, str] = {}
         # What IB's contract details say of each instrument (subscribed or held), by our id.
@@ -194,7 +181,7 @@ class IbFeed:
 
     async def connect(self) -> None:
         """Connects once (trying further client ids on 326), qualifies and subscribes."""
-        s = self.settings
+        s = self.config
         last: Exception | None = None
         for _attempt in range(s.client_id_attempts):
             try:
@@ -228,7 +215,7 @@ class IbFeed:
     async def _connect_once(self) -> None:
         """One connection attempt with the current client id; a 326 ends it at once (IB
         closes such a connection, but the client would wait out its whole timeout)."""
-        s = self.settings
+        s = self.config
         self._refused = asyncio.Event()
         attempt = asyncio.ensure_future(
             self.ib.connectAsync(
@@ -399,7 +386,7 @@ class IbFeed:
             (i for i in self.instruments if i in self._contracts),
             key=lambda i: _priority(self.instruments[i], self.legs),
         )
-        budget = self.settings.max_lines
+        budget = self.config.max_lines
         chosen, left_out = order[:budget], order[budget:]
         if tuple(left_out) != self.state.unsubscribed_for_budget and left_out:
             log.warning("ib_line_budget", subscribed=len(chosen), left_out=left_out)
@@ -411,7 +398,7 @@ class IbFeed:
         self._cancel_all()
         if self.state.data_requested_at is None:
             self.state.data_requested_at = self.clock()
-        self.ib.reqMarketDataType(int(self.settings.market_data_type))
+        self.ib.reqMarketDataType(int(self.market_data_type))
         for inst_id in self._chosen():
             self._subscribe(inst_id, self._data_type(inst_id))
 
@@ -432,22 +419,22 @@ class IbFeed:
 
     def _falls_back(self) -> bool:
         """Whether a refused instrument is asked again with delayed data."""
-        s = self.settings
-        return s.fall_back_to_delayed and s.market_data_type < MarketDataType.DELAYED
+        s = self.config
+        return s.fall_back_to_delayed and self.market_data_type < MarketDataType.DELAYED
 
     def _data_type(self, inst_id: str) -> MarketDataType:
         """The configured type; delayed for an instrument already refused, when allowed."""
         if self.status[inst_id].denied_code is not None and self._falls_back():
             return MarketDataType.DELAYED
-        return self.settings.market_data_type
+        return self.market_data_type
 
     def _subscribe(self, inst_id: str, data_type: MarketDataType) -> None:
-        if data_type != self.settings.market_data_type:
+        if data_type != self.market_data_type:
             self.ib.reqMarketDataType(int(data_type))
         self._tickers[inst_id] = self.ib.reqMktData(self._contracts[inst_id])
         self.status[inst_id].subscribed = True
-        if data_type != self.settings.market_data_type:
-            self.ib.reqMarketDataType(int(self.settings.market_data_type))
+        if data_type != self.market_data_type:
+            self.ib.reqMarketDataType(int(self.market_data_type))
 
     async def run(self) -> None:
         """Keeps the connection up: reconnects with backoff and rebuilds the subscriptions. A
@@ -464,7 +451,7 @@ class IbFeed:
                 failures += 1
                 self.state.failed_attempts = failures
                 self.state.last_error = self.describe_failure(exc)
-                delay = self.settings.backoff.delay(failures, self._rng)
+                delay = self.backoff.delay(failures, self._rng)
                 log.warning(
                     "ib_connect_failed",
                     error=self.state.last_error,
@@ -474,19 +461,19 @@ class IbFeed:
                 await asyncio.sleep(delay)
             else:
                 failures += 1
-                delay = self.settings.backoff.delay(failures, self._rng)
+                delay = self.backoff.delay(failures, self._rng)
                 log.warning("ib_disconnected", retry_in_seconds=round(delay, 2))
                 await asyncio.sleep(delay)
 
     def describe_failure(self, exc: BaseException) -> str:
         """A failed connection attempt in words, with the address tried."""
-        where = f"{self.settings.host}:{self.settings.port}"
+        where = f"{self.config.host}:{self.config.port}"
         if isinstance(exc, ConnectionRefusedError):
             return f"connection refused at {where}: no IB Gateway or TWS API listening there"
         if isinstance(exc, TimeoutError):
             return (
                 f"no API handshake from {where} within "
-                f"{self.settings.connect_timeout_seconds:g} s (is the API enabled, and this "
+                f"{self.config.connect_timeout_seconds:g} s (is the API enabled, and this "
                 "host a trusted IP?)"
             )
         return f"{where}: {exc or type(exc).__name__}"
@@ -507,7 +494,7 @@ class IbFeed:
         session for ``silent_seconds`` (the socket open, nothing sent: a hung gateway or a
         dead farm IB did not report) is resubscribed; silent as long again, it is
         disconnected so that ``run`` connects anew."""
-        silent = self.settings.silent_seconds
+        silent = self.config.silent_seconds
         check = min(1.0, silent / 4.0) if silent > 0 else 1.0
         self._last_data = time.monotonic()
         self._silent_steps = 0
@@ -558,7 +545,7 @@ class IbFeed:
                 what,
                 useRTH=False,
                 formatDate=2,
-                timeout=self.settings.history_timeout_seconds,
+                timeout=self.config.history_timeout_seconds,
             )
         except (ConnectionError, TimeoutError) as exc:
             log.warning("ib_history_failed", instrument=inst_id, error=str(exc))
@@ -746,7 +733,7 @@ class IbFeed:
         """The account's positions the monitor models, and the ones it leaves out. Each held
         contract is identified from its contract details (asked for by conId, once): a
         position carries the last trading day and no expiration date."""
-        held = [p for p in self.ib.positions(self.settings.account) if p.position]
+        held = [p for p in self.ib.positions(self.config.account) if p.position]
         by_con_id = {listing.con_id: i for i, listing in self.listings.items()}
         unknown = list(
             {

@@ -26,7 +26,7 @@ from typing import Any
 from monitor.domain.instruments import Kind
 from monitor.portfolio.model import Leg, Portfolio, StrategyKind
 from monitor.pricing.valuation import LegValue
-from monitor.signals.term_structure import VX_RESPONSE_HALF_LIFE_DAYS, vx_response
+from monitor.signals.term_structure import vx_response
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,17 +93,19 @@ def total(risks: Iterable[Risk]) -> Risk:
     return _total(risks)
 
 
-@dataclass(frozen=True, slots=True)
-class BetaSettings:
-    """How VIX instruments enter the SPX beta-weighted delta."""
+def leg_risk(
+    leg: Leg,
+    value: LegValue,
+    spx: float,
+    *,
+    vix_points_per_spx_pct: float,
+    vx_response_half_life_days: float,
+) -> Risk:
+    """Position risk of ``leg``: quantity x multiplier x the raw Black-76 greeks, in dollars.
 
-    vix_points_per_spx_pct: float = -1.0  # VIX change for a +1 % SPX move
-    vx_response_half_life_days: float = VX_RESPONSE_HALF_LIFE_DAYS
-
-
-def leg_risk(leg: Leg, value: LegValue, spx: float, beta: BetaSettings | None = None) -> Risk:
-    """Position risk of ``leg``: quantity x multiplier x the raw Black-76 greeks, in dollars."""
-    beta = beta or BetaSettings()
+    VIX instruments enter the beta-weighted delta through the VIX move of a +1 % SPX move
+    ([pricing] ``vix_points_per_spx_pct``) times their future's response to it ([scenarios]
+    ``vx_response_half_life_days``)."""
     size = leg.quantity * leg.instrument.multiplier
     inst = leg.instrument
     if inst.underlying == "SPX":
@@ -126,12 +128,12 @@ def leg_risk(leg: Leg, value: LegValue, spx: float, beta: BetaSettings | None = 
     # VIX futures and options: their "vega" for the book is the move with their future, in
     # dollars per VIX-future point; a VIX option's is its delta to that future.
     vix_vega = size if inst.kind is Kind.FUTURE else size * value.delta
-    response = vx_response(value.years * 365.0, beta.vx_response_half_life_days)
+    response = vx_response(value.years * 365.0, vx_response_half_life_days)
     return Risk(
         vix_vega_usd_per_point=vix_vega,
         theta_usd_per_day=0.0 if inst.kind is Kind.FUTURE else size * value.theta / 365.0,
         market_value_usd=size * value.price,
-        beta_delta_usd_per_pct=vix_vega * response * beta.vix_points_per_spx_pct,
+        beta_delta_usd_per_pct=vix_vega * response * vix_points_per_spx_pct,
         vol_shock_usd_per_point=vix_vega * response,
     )
 
@@ -191,14 +193,29 @@ class Book:
 
 
 def aggregate(
-    portfolio: Portfolio, values: list[LegValue], spx: float, beta: BetaSettings | None = None
+    portfolio: Portfolio,
+    values: list[LegValue],
+    spx: float,
+    *,
+    vix_points_per_spx_pct: float,
+    vx_response_half_life_days: float,
 ) -> Book:
     """Sums leg risk into strategies, expiries, underlyings and the book.
 
-    ``values`` follows ``portfolio.legs``.
+    ``values`` follows ``portfolio.legs``; the VIX beta as in ``leg_risk``.
     """
     legs = tuple(
-        LegRisk(leg, value, leg_risk(leg, value, spx, beta))
+        LegRisk(
+            leg,
+            value,
+            leg_risk(
+                leg,
+                value,
+                spx,
+                vix_points_per_spx_pct=vix_points_per_spx_pct,
+                vx_response_half_life_days=vx_response_half_life_days,
+            ),
+        )
         for leg, value in zip(portfolio.legs, values, strict=True)
     )
     strategies = []

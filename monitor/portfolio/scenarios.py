@@ -14,31 +14,19 @@ its cells NaN: a grid is never filled with made-up numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.config import ScenariosConfig
 from monitor.domain.instruments import Kind
 from monitor.portfolio.book import Book, LegRisk
 from monitor.portfolio.model import Leg, StrategyKind
 from monitor.pricing import black76
-from monitor.signals.term_structure import VX_RESPONSE_HALF_LIFE_DAYS
 
 FloatArray = NDArray[np.float64]
 MIN_VOL = 0.005
-
-
-def _default_moves() -> tuple[float, ...]:
-    return tuple(float(m) for m in range(-10, 6))
-
-
-@dataclass(frozen=True, slots=True)
-class ScenarioSpec:
-    spx_moves_pct: tuple[float, ...] = field(default_factory=_default_moves)
-    vol_shocks_points: tuple[float, ...] = (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
-    vx_response_half_life_days: float = VX_RESPONSE_HALF_LIFE_DAYS
-    decay_days: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +80,17 @@ def _option_terms(legs: Sequence[LegRisk], kinds: tuple[StrategyKind, ...]) -> _
 
 
 class ScenarioEngine:
-    """Revalues a book's legs over the grid of ``spec`` in one Black-76 call."""
+    """Revalues a book's legs over the grid of ``config`` ([scenarios]) in one Black-76 call,
+    at ``rate`` ([pricing])."""
 
-    def __init__(self, spec: ScenarioSpec, rate: float) -> None:
-        self.spec = spec
+    def __init__(self, config: ScenariosConfig, rate: float) -> None:
+        self.config = config
         self.rate = rate
-        self.moves = np.asarray(spec.spx_moves_pct, dtype=float)[:, None, None] / 100.0
-        self.shocks = np.asarray(spec.vol_shocks_points, dtype=float)[None, :, None]
+        # The grid's axes as the grids carry them (the config's lists are not for sharing).
+        self.spx_moves_pct = tuple(config.spx_moves_pct)
+        self.vol_shocks_points = tuple(config.vol_shocks_points)
+        self.moves = np.asarray(self.spx_moves_pct, dtype=float)[:, None, None] / 100.0
+        self.shocks = np.asarray(self.vol_shocks_points, dtype=float)[None, :, None]
         # The option legs' fixed terms, kept while the book's legs are the same objects.
         self._terms: _OptionTerms | None = None
 
@@ -110,18 +102,16 @@ class ScenarioEngine:
 
     def unknown(self) -> ScenarioGrid:
         """The grid of a book that knows nothing: every cell NaN, never zero."""
-        shape = (len(self.spec.spx_moves_pct), len(self.spec.vol_shocks_points))
+        shape = (len(self.spx_moves_pct), len(self.vol_shocks_points))
         cells = np.full(shape, np.nan)
-        return ScenarioGrid(
-            self.spec.spx_moves_pct, self.spec.vol_shocks_points, cells, cells, cells
-        )
+        return ScenarioGrid(self.spx_moves_pct, self.vol_shocks_points, cells, cells, cells)
 
     def grid(self, book: Book) -> ScenarioGrid:
         kinds = {s.name: s.kind for s in book.strategies}
         legs = book.legs
         options = [lr for lr in legs if lr.leg.instrument.kind is Kind.OPTION]
         futures = [lr for lr in legs if lr.leg.instrument.kind is Kind.FUTURE]
-        shape = (len(self.spec.spx_moves_pct), len(self.spec.vol_shocks_points))
+        shape = (len(self.spx_moves_pct), len(self.vol_shocks_points))
         layers = {kind: np.zeros(shape) for kind in StrategyKind}
         if options:
             terms = self._terms_for(options, tuple(kinds[lr.leg.strategy] for lr in options))
@@ -136,13 +126,11 @@ class ScenarioEngine:
         condor = layers[StrategyKind.IRON_CONDOR]
         hedge = layers[StrategyKind.SECOND_ENGINE]
         whole = sum((layers[kind] for kind in StrategyKind), np.zeros(shape))
-        return ScenarioGrid(
-            self.spec.spx_moves_pct, self.spec.vol_shocks_points, condor, hedge, whole
-        )
+        return ScenarioGrid(self.spx_moves_pct, self.vol_shocks_points, condor, hedge, whole)
 
     def _response(self, years: FloatArray) -> FloatArray:
         days = np.maximum(years * 365.0, 0.0)
-        return np.asarray(0.5 ** (days / self.spec.vx_response_half_life_days), dtype=float)
+        return np.asarray(0.5 ** (days / self.config.vx_response_half_life_days), dtype=float)
 
     def _options(self, legs: Sequence[LegRisk], terms: _OptionTerms) -> FloatArray:
         """P&L per cell and leg, shape (moves, shocks, legs)."""
@@ -157,6 +145,6 @@ class ScenarioEngine:
             on_spx, forward * (1.0 + self.moves), np.maximum(forward + vix_move, 0.01)
         )
         shocked_vol = np.where(on_spx, np.maximum(vol + self.shocks / 100.0, MIN_VOL), vol)
-        later = np.maximum(years - self.spec.decay_days / 365.0, 0.0)
+        later = np.maximum(years - self.config.decay_days / 365.0, 0.0)
         prices = black76.price(shocked_forward, strike, later, self.rate, shocked_vol, is_call)
         return np.asarray((prices - base) * size, dtype=float)

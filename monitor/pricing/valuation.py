@@ -31,6 +31,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from monitor.config import PricingConfig
 from monitor.domain.instruments import Instrument, Kind, Right
 from monitor.market.state import MarketState
 from monitor.pricing import black76
@@ -40,14 +41,6 @@ from monitor.pricing.forwards import ParityPair, parity_forward
 ChainKey = tuple[str, date]  # (class, expiry)
 MIN_SMILE_POINTS = 3
 FORWARD_SAMPLES = 20
-
-
-@dataclass(frozen=True, slots=True)
-class PricingSettings:
-    rate: float  # continuously compounded, decimal (0.04 = 4 %)
-    vix_option_fallback_vol: float  # decimal; VIX options have no VIX-like index of their own
-    spx_fallback_vol_per_vix: float = 1.0  # SPX-family fallback vol = this * VIX / 100
-    max_quote_age_seconds: float = 300.0  # an older quote is stale: no mid is taken from it
 
 
 class VolSource(StrEnum):
@@ -100,13 +93,16 @@ def fit_smile(log_moneyness: np.ndarray, vols: np.ndarray, at: float) -> float:
 
 
 class Valuer:
-    """Values a fixed set of instruments (the book's legs) against the market state."""
+    """Values a fixed set of instruments (the book's legs) against the market state, with
+    ``config``'s rate (continuously compounded, decimal) and fallback vols (decimal: VIX
+    options have no VIX-like index of their own; SPX-family options take VIX / 100 x
+    ``spx_fallback_vol_per_vix``)."""
 
     def __init__(
-        self, legs: list[Instrument], universe: dict[str, Instrument], settings: PricingSettings
+        self, legs: list[Instrument], universe: dict[str, Instrument], config: PricingConfig
     ) -> None:
         self.legs = legs
-        self.settings = settings
+        self.config = config
         self.last_iv: dict[str, float] = {}
         self.quote_iv: dict[str, tuple[datetime, float]] = {}  # vol solved at quote time
         self.forward_ratio: dict[ChainKey, deque[float]] = defaultdict(
@@ -158,14 +154,14 @@ class Valuer:
             call_mid, put_mid = call.mid, put.mid
             if call_mid is not None and put_mid is not None:
                 pairs.append(ParityPair(strike, call_mid, put_mid))
-        measured = parity_forward(pairs, spot=spot, rate=self.settings.rate, years=years)
+        measured = parity_forward(pairs, spot=spot, rate=self.config.rate, years=years)
         if measured is not None:
             self.forward_ratio[key].append(measured / spot)
         ratios = self.forward_ratio[key]
         if ratios:
             return spot * statistics.median(ratios)
         # No parity pair quoted yet: the index carried at the rate stands in.
-        return spot * math.exp(self.settings.rate * years)
+        return spot * math.exp(self.config.rate * years)
 
     def _quote_vols(
         self,
@@ -197,7 +193,7 @@ class Valuer:
                 forwards[idx],
                 np.array([options[k].strike for k in solve], float),
                 years[idx],
-                self.settings.rate,
+                self.config.rate,
                 np.array([options[k].is_call for k in solve]),
             )
             for k, vol in zip(solve, fresh, strict=True):
@@ -226,9 +222,9 @@ class Valuer:
         if inst.id in self.last_iv:
             return self.last_iv[inst.id], VolSource.LAST_IV
         if inst.root == "VIX":
-            return self.settings.vix_option_fallback_vol, VolSource.FALLBACK
+            return self.config.vix_option_fallback_vol, VolSource.FALLBACK
         vix = market.index("VIX")
-        scaled = vix / 100.0 * self.settings.spx_fallback_vol_per_vix if vix else math.nan
+        scaled = vix / 100.0 * self.config.spx_fallback_vol_per_vix if vix else math.nan
         return scaled, VolSource.FALLBACK
 
     def _future(self, inst: Instrument, market: MarketState, now: datetime) -> LegValue:
@@ -260,7 +256,7 @@ class Valuer:
     def _options(
         self, options: list[Instrument], market: MarketState, now: datetime
     ) -> dict[str, LegValue]:
-        rate = self.settings.rate
+        rate = self.config.rate
         years = np.array([year_fraction(i, now) for i in options])
         forwards = np.array(
             [self._forward(i, market, t, now) for i, t in zip(options, years, strict=True)]

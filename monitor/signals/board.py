@@ -9,26 +9,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
+from monitor.config import SignalsConfig
 from monitor.portfolio.book import Book
 from monitor.signals.bars import Bar
-from monitor.signals.breadth import BreadthSettings, BreadthTracker, BreadthView
+from monitor.signals.breadth import BreadthTracker, BreadthView
 from monitor.signals.indicators import IndicatorSet, IndicatorView, view
-from monitor.signals.quality import HedgeQualityTracker, QualitySettings, QualityView
+from monitor.signals.quality import HedgeQualityTracker, QualityView
 from monitor.signals.term_structure import TermStructure
 
 SERIES = ("spx", "vix", "vx1", "vx2")
-BAR_MINUTES_CHOICES = (1, 5, 15)
-
-
-@dataclass(frozen=True, slots=True)
-class SignalSettings:
-    bar_minutes: int = 5
-    weekly_vix_futures: bool = False  # weeklies join the VX1..VX4 curve
-    breadth: BreadthSettings = field(default_factory=BreadthSettings)
-    quality: QualitySettings = field(default_factory=QualitySettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +48,14 @@ class SignalsView:
 
 
 class SignalBoard:
-    def __init__(self, settings: SignalSettings | None = None) -> None:
-        self.settings = settings or SignalSettings()
-        minutes = self.settings.bar_minutes
+    """The bar signals of ``config`` ([signals]); every tracker takes the same section."""
+
+    def __init__(self, config: SignalsConfig | None = None) -> None:
+        self.config = config = config or SignalsConfig()
+        minutes = config.bar_minutes
         self.indicators = {s: IndicatorSet(minutes, name=s.upper()) for s in SERIES}
-        self.breadth = BreadthTracker(minutes, self.settings.breadth)
-        self.quality = HedgeQualityTracker(minutes, self.settings.quality)
+        self.breadth = BreadthTracker(config)
+        self.quality = HedgeQualityTracker(config)
         self._vx1_id: str | None = None
 
     def prices(self, moment: datetime, prices: Prices) -> None:
@@ -70,7 +64,7 @@ class SignalBoard:
             if self._vx1_id is not None:
                 for series in ("vx1", "vx2"):
                     self.indicators[series] = IndicatorSet(
-                        self.settings.bar_minutes, name=series.upper()
+                        self.config.bar_minutes, name=series.upper()
                     )
             self._vx1_id = prices.vx1_id
         for series in SERIES:
@@ -94,7 +88,7 @@ class SignalBoard:
         """Takes one moment's prices and valued book; the view after it."""
         self.prices(moment, prices)
         return SignalsView(
-            self.settings.bar_minutes,
+            self.config.bar_minutes,
             {s: view(i) for s, i in self.indicators.items()},
             self.breadth.view(),
             self.quality.update(moment, book, term),
@@ -103,7 +97,7 @@ class SignalBoard:
     def unknown(self) -> SignalsView:
         """For a moment without prices or a valued book: every signal unknown (NaN)."""
         return SignalsView(
-            self.settings.bar_minutes,
+            self.config.bar_minutes,
             {s: IndicatorView() for s in SERIES},
             BreadthView(),
             QualityView(),

@@ -4,13 +4,14 @@ The A/D line here is the day's NYSE net advances (advancing minus declining issu
 ``AD-NYSE`` index IB publishes): the cumulative line since the open. Both series are taken
 on the signal bars (``[signals] bar_minutes``), closes only.
 
-Divergence over the last ``lookback_bars`` completed bars (``lookback_bars + 1`` closes):
-- bearish (-1): SPX has risen by at least ``min_spx_move_pct`` since the window's first
-  close and closes at, or within ``near_extreme_pct`` of, the window's highest close, while
-  the A/D line has fallen by at least ``ad_threshold_issues``: the index makes highs on
-  fewer stocks.
-- bullish (+1): SPX has fallen by at least ``min_spx_move_pct`` to at or near the window's
-  lowest close while the A/D line has risen by at least the threshold.
+Divergence over the last ``breadth_lookback_bars`` completed bars (one more closes), with
+the ``breadth_*`` keys of ``[signals]``:
+- bearish (-1): SPX has risen by at least ``breadth_min_spx_move_pct`` since the window's
+  first close and closes at, or within ``breadth_near_extreme_pct`` of, the window's highest
+  close, while the A/D line has fallen by at least ``breadth_ad_threshold_issues``: the
+  index makes highs on fewer stocks.
+- bullish (+1): SPX has fallen by at least ``breadth_min_spx_move_pct`` to at or near the
+  window's lowest close while the A/D line has risen by at least the threshold.
 - 0 otherwise; NaN until both series have enough bars.
 """
 
@@ -22,25 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from monitor.config import SignalsConfig
 from monitor.signals.bars import BarBuilder
-
-
-@dataclass(frozen=True, slots=True)
-class BreadthSettings:
-    lookback_bars: int = 6
-    ad_threshold_issues: float = 200.0
-    near_extreme_pct: float = 0.1
-    min_spx_move_pct: float = 0.1
-
-    def __post_init__(self) -> None:
-        if self.lookback_bars < 2:
-            raise ValueError(f"lookback_bars must be at least 2, got {self.lookback_bars}")
-        if self.ad_threshold_issues <= 0.0:
-            raise ValueError(
-                f"ad_threshold_issues must be positive, got {self.ad_threshold_issues}"
-            )
-        if self.near_extreme_pct < 0.0 or self.min_spx_move_pct < 0.0:
-            raise ValueError("near_extreme_pct and min_spx_move_pct must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +37,14 @@ class BreadthView:
 
 
 def divergence(
-    spx: Sequence[float], ad: Sequence[float], settings: BreadthSettings
+    spx: Sequence[float], ad: Sequence[float], config: SignalsConfig
 ) -> tuple[float, float, float]:
     """(SPX change in %, A/D change in issues, divergence) over closes oldest first.
 
-    Both sequences hold the same bars' closes; only the last ``lookback_bars + 1`` are used.
+    Both sequences hold the same bars' closes; only the last ``breadth_lookback_bars + 1``
+    are used.
     """
-    n = settings.lookback_bars + 1
+    n = config.breadth_lookback_bars + 1
     if len(spx) != len(ad):
         raise ValueError("SPX and A/D closes must pair up")
     if len(spx) < n:
@@ -68,26 +53,28 @@ def divergence(
     last = window_spx[-1]
     spx_change = 100.0 * (last / window_spx[0] - 1.0)
     ad_change = window_ad[-1] - window_ad[0]
-    band = settings.near_extreme_pct / 100.0
-    rose = spx_change >= settings.min_spx_move_pct and last >= max(window_spx) * (1.0 - band)
-    fell = spx_change <= -settings.min_spx_move_pct and last <= min(window_spx) * (1.0 + band)
+    band = config.breadth_near_extreme_pct / 100.0
+    move = config.breadth_min_spx_move_pct
+    rose = spx_change >= move and last >= max(window_spx) * (1.0 - band)
+    fell = spx_change <= -move and last <= min(window_spx) * (1.0 + band)
     signal = 0.0
-    if rose and ad_change <= -settings.ad_threshold_issues:
+    if rose and ad_change <= -config.breadth_ad_threshold_issues:
         signal = -1.0
-    elif fell and ad_change >= settings.ad_threshold_issues:
+    elif fell and ad_change >= config.breadth_ad_threshold_issues:
         signal = 1.0
     return (spx_change, ad_change, signal)
 
 
 class BreadthTracker:
-    """SPX and A/D bars side by side; a bar counts once both series completed it."""
+    """SPX and A/D bars side by side (``config.bar_minutes``); a bar counts once both series
+    completed it."""
 
-    def __init__(self, bar_minutes: int, settings: BreadthSettings | None = None) -> None:
-        self.settings = settings or BreadthSettings()
-        self.bar_minutes = bar_minutes
+    def __init__(self, config: SignalsConfig) -> None:
+        self.config = config
+        self.bar_minutes = bar_minutes = config.bar_minutes
         self._spx = BarBuilder(bar_minutes)
         self._ad = BarBuilder(bar_minutes)
-        keep = self.settings.lookback_bars + 1
+        keep = config.breadth_lookback_bars + 1
         self._pairs: deque[tuple[datetime, float, float]] = deque(maxlen=keep)
         self._ad_closes: dict[datetime, float] = {}
         self._ad_line = math.nan
@@ -110,12 +97,12 @@ class BreadthTracker:
 
     def view(self) -> BreadthView:
         spx_change, ad_change, signal = divergence(
-            [p[1] for p in self._pairs], [p[2] for p in self._pairs], self.settings
+            [p[1] for p in self._pairs], [p[2] for p in self._pairs], self.config
         )
         return BreadthView(
             self._ad_line,
             ad_change,
             spx_change,
             signal,
-            float(self.settings.lookback_bars * self.bar_minutes),
+            float(self.config.breadth_lookback_bars * self.bar_minutes),
         )

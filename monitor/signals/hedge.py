@@ -19,27 +19,14 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from monitor.config import HedgeConfig
 from monitor.domain.instruments import Instrument, Kind, Right
 from monitor.market.state import MarketState
 from monitor.portfolio.book import Book
 from monitor.portfolio.model import StrategyKind
 from monitor.pricing import black76
 from monitor.pricing.expiry import settlement, year_fraction
-from monitor.signals.term_structure import VX_RESPONSE_HALF_LIFE_DAYS, TermStructure, vx_response
-
-
-@dataclass(frozen=True, slots=True)
-class HedgeSettings:
-    band_low_pct: float = 15.0
-    band_high_pct: float = 25.0
-    long_strike_offset_points: tuple[float, float] = (3.0, 5.0)  # above VX1
-    spread_width_points: float = 5.0
-    vx_response_half_life_days: float = VX_RESPONSE_HALF_LIFE_DAYS
-    rate: float = 0.04
-
-    @property
-    def target_pct(self) -> float:
-        return (self.band_low_pct + self.band_high_pct) / 2.0
+from monitor.signals.term_structure import TermStructure, vx_response
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +55,15 @@ class HedgeView:
     known: bool = True  # False for a book that knows nothing (``unknown``)
 
     @classmethod
-    def unknown(cls, settings: HedgeSettings) -> HedgeView:
+    def unknown(cls, config: HedgeConfig) -> HedgeView:
         """For a book that knows nothing: no ratio, nothing to add."""
         nan = math.nan
         return cls(
             nan,
             nan,
             nan,
-            settings.band_low_pct,
-            settings.band_high_pct,
+            config.band_low_pct,
+            config.band_high_pct,
             nan,
             0,
             None,
@@ -111,8 +98,17 @@ def _call_delta(inst: Instrument, mid: float, future: float, now: datetime, rate
 
 
 def choose_spread(
-    market: MarketState, vx1: Instrument, now: datetime, settings: HedgeSettings
+    market: MarketState,
+    vx1: Instrument,
+    now: datetime,
+    config: HedgeConfig,
+    *,
+    rate: float,
+    vx_response_half_life_days: float,
 ) -> CallSpread | None:
+    """The front-month call spread of ``config``'s strikes (its long strike that many points
+    above VX1), priced at ``rate`` ([pricing]); its gain per vol point through VX1's response
+    ([scenarios] ``vx_response_half_life_days``)."""
     future = market.mid_or_last(vx1.id)
     if future is None:
         return None
@@ -130,21 +126,20 @@ def choose_spread(
     )
     if len(quoted) < 2:
         return None
-    low, high = settings.long_strike_offset_points
+    low, high = config.long_strike_offset_points
     inside = [row for row in quoted if future + low <= row[0] <= future + high]
     long_row = inside[0] if inside else min(quoted, key=lambda r: abs(r[0] - future - 4.0))
     above = [row for row in quoted if row[0] > long_row[0]]
     if not above:
         return None
-    target = long_row[0] + settings.spread_width_points
+    target = long_row[0] + config.spread_width_points
     short_row = min(above, key=lambda r: (abs(r[0] - target), r[0]))
     (k1, long_inst, mid1), (k2, short_inst, mid2) = long_row, short_row
     deltas = [
-        _call_delta(i, m, future, now, settings.rate)
-        for i, m in ((long_inst, mid1), (short_inst, mid2))
+        _call_delta(i, m, future, now, rate) for i, m in ((long_inst, mid1), (short_inst, mid2))
     ]
     days = (settlement(vx1) - now).total_seconds() / 86_400.0
-    response = vx_response(days, settings.vx_response_half_life_days)
+    response = vx_response(days, vx_response_half_life_days)
     debit = (mid1 - mid2) * 100.0
     return CallSpread(
         long_strike=k1,
@@ -157,8 +152,17 @@ def choose_spread(
 
 
 def hedge_view(
-    book: Book, term: TermStructure, now: datetime, market: MarketState, settings: HedgeSettings
+    book: Book,
+    term: TermStructure,
+    now: datetime,
+    market: MarketState,
+    config: HedgeConfig,
+    *,
+    rate: float,
+    vx_response_half_life_days: float,
 ) -> HedgeView:
+    """The hedge ratio against ``config``'s band and what would bring it to the band's middle;
+    ``rate`` and ``vx_response_half_life_days`` as in ``choose_spread``."""
     loss = -sum(
         s.risk.vol_shock_usd_per_point
         for s in book.strategies
@@ -170,16 +174,28 @@ def hedge_view(
         if s.kind is StrategyKind.SECOND_ENGINE
     )
     ratio = 100.0 * gain / loss if loss > 0.0 else math.nan
-    needed = settings.target_pct / 100.0 * loss - gain if loss > 0.0 else math.nan
-    per_vx2 = 1000.0 * vx_response(term.vx2_days, settings.vx_response_half_life_days)
+    target_pct = (config.band_low_pct + config.band_high_pct) / 2.0
+    needed = target_pct / 100.0 * loss - gain if loss > 0.0 else math.nan
+    per_vx2 = 1000.0 * vx_response(term.vx2_days, vx_response_half_life_days)
     vx1 = market.instruments.get(term.vx1_id) if term.vx1_id else None
-    spread = choose_spread(market, vx1, now, settings) if vx1 else None
+    spread = (
+        choose_spread(
+            market,
+            vx1,
+            now,
+            config,
+            rate=rate,
+            vx_response_half_life_days=vx_response_half_life_days,
+        )
+        if vx1
+        else None
+    )
     return HedgeView(
         ratio_pct=ratio,
         condor_loss_usd_per_point=loss,
         hedge_gain_usd_per_point=gain,
-        band_low_pct=settings.band_low_pct,
-        band_high_pct=settings.band_high_pct,
+        band_low_pct=config.band_low_pct,
+        band_high_pct=config.band_high_pct,
         vx2_gain_usd_per_point=per_vx2,
         vx2_futures_to_add=_count(needed, per_vx2),
         spread=spread,

@@ -2,10 +2,10 @@
 
 Rolling beta and correlation (docs/rules.md, "Hedge quality"): on the signal bars, each
 layer's P&L per bar is the change of its mark-to-model value (the sum of its strategies'
-``market_value_usd``) from one bar close to the next. Over the last ``lookback_bars`` bar
+``market_value_usd``) from one bar close to the next. Over the last ``quality_lookback_bars`` bar
 P&Ls, beta = cov(hedge, condor) / var(condor) and correlation = cov / (sd_hedge * sd_condor).
 A working hedge has negative beta and correlation: it gains on the bars the condors lose.
-NaN until ``min_bars`` P&Ls are in, and when a layer did not move at all. A change of the
+NaN until ``quality_min_bars`` P&Ls are in, and when a layer did not move at all. A change of the
 book (positions traded) starts the series again, since a value jump from a trade is not P&L.
 
 Carry, dollars per calendar day if nothing but time moves:
@@ -31,23 +31,12 @@ from datetime import datetime
 
 import numpy as np
 
+from monitor.config import SignalsConfig
 from monitor.domain.instruments import Kind, future_id
 from monitor.portfolio.book import Book
 from monitor.portfolio.model import StrategyKind
 from monitor.signals.bars import BarBuilder
 from monitor.signals.term_structure import TermStructure
-
-
-@dataclass(frozen=True, slots=True)
-class QualitySettings:
-    lookback_bars: int = 24
-    min_bars: int = 12
-
-    def __post_init__(self) -> None:
-        if not 3 <= self.min_bars <= self.lookback_bars:
-            raise ValueError(
-                f"need 3 <= min_bars <= lookback_bars, got {self.min_bars}, {self.lookback_bars}"
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,18 +99,19 @@ def carry(book: Book, term: TermStructure) -> tuple[float, float, float]:
 
 
 class HedgeQualityTracker:
-    """Bar closes of both layers' values and the rolling statistics of their changes."""
+    """Bar closes of both layers' values (``config.bar_minutes``) and the rolling statistics
+    of their changes over ``quality_lookback_bars``, from ``quality_min_bars`` on."""
 
-    def __init__(self, bar_minutes: int, settings: QualitySettings | None = None) -> None:
-        self.settings = settings or QualitySettings()
-        self.bar_minutes = bar_minutes
+    def __init__(self, config: SignalsConfig) -> None:
+        self.config = config
+        self.bar_minutes = config.bar_minutes
         self.reset()
 
     def reset(self) -> None:
         self._condor = BarBuilder(self.bar_minutes)
         self._hedge = BarBuilder(self.bar_minutes)
         self._last: tuple[float, float] | None = None  # previous (condor, hedge) closes
-        self._pnl: deque[tuple[float, float]] = deque(maxlen=self.settings.lookback_bars)
+        self._pnl: deque[tuple[float, float]] = deque(maxlen=self.config.quality_lookback_bars)
         # Carry and theta summed over the open bar's snapshots, and the last bar's ratio.
         self._carry_bar: datetime | None = None
         self._carry_sums = (0.0, 0.0)
@@ -141,7 +131,7 @@ class HedgeQualityTracker:
         self._average_carry(moment, hedge_carry, condor_theta)
         bars = len(self._pnl)
         beta = corr = math.nan
-        if bars >= self.settings.min_bars:
+        if bars >= self.config.quality_min_bars:
             beta, corr = beta_correlation([p[1] for p in self._pnl], [p[0] for p in self._pnl])
         return QualityView(beta, corr, bars, hedge_carry, condor_theta, self._carry_ratio)
 

@@ -147,16 +147,12 @@ class TermStructureTracker:
         )
 
 
-# The tenor at which a VIX future's response to a spot-VIX move halves, in calendar days:
-# the one default of [scenarios] vx_response_half_life_days, for every component using it.
-VX_RESPONSE_HALF_LIFE_DAYS = 60.0
-
-
 def vx_response(days: float, half_life_days: float) -> float:
     """Points a VIX future moves per point of a spot-VIX (30-day SPX vol) shock.
 
     Longer-dated futures respond less: the response halves every ``half_life_days`` of
-    tenor (1 for an expiring future). With the default 60 days: VX1 at 15 days 0.84, VX2 at
+    tenor (1 for an expiring future); ``half_life_days`` is [scenarios]
+    vx_response_half_life_days. With its default of 60 days: VX1 at 15 days 0.84, VX2 at
     43 days 0.61, VX4 at 106 days 0.29.
     """
     return float(0.5 ** (max(days, 0.0) / half_life_days))

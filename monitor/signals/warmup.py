@@ -70,7 +70,7 @@ def warm_up(board: SignalBoard, sessions: Sequence[Path], until: datetime) -> Wa
         universe = reader.header.instruments
         futures = {i.id for i in universe.values() if i.kind is Kind.FUTURE}
         market = MarketState(dict(universe))
-        term = TermStructureTracker(universe, weeklies=board.settings.weekly_vix_futures)
+        term = TermStructureTracker(universe, weeklies=board.config.weekly_vix_futures)
         for batch in reader.batches():
             if batch.time >= until:
                 break

@@ -14,13 +14,13 @@ from pathlib import Path
 from conftest import REPO
 
 from monitor import bundled
+from monitor.config import PricingConfig
 from monitor.domain.alerts import AlertState, AlertTransition, SavedAlert
 from monitor.domain.instruments import NEW_YORK
 from monitor.driver import Driver
 from monitor.feeds.replay import ReplayReader
 from monitor.pipeline import LinkStatus, Pipeline
 from monitor.portfolio.model import load_portfolio
-from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import load_rule_set
 from monitor.sinks.journal import Journal
 
@@ -38,7 +38,7 @@ def pipeline(journal: Journal | None = None) -> Pipeline:
         inhibit_rules=rule_set.inhibit_rules,
         journal=journal,
         restore_alert_state=journal is not None,
-        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+        pricing=PricingConfig(),
     )
 
 

@@ -24,13 +24,13 @@ from harness.tmpfs import tmpfs
 
 from monitor import bundled
 from monitor.cli import EXIT_OK, main
+from monitor.config import PricingConfig
 from monitor.domain.alerts import AlertTransition
 from monitor.domain.instruments import NEW_YORK
 from monitor.driver import Driver
 from monitor.feeds.replay import ReplayReader
 from monitor.pipeline import LinkStatus, Pipeline
 from monitor.portfolio.model import load_portfolio
-from monitor.pricing.valuation import PricingSettings
 from monitor.rules.loader import load_rule_file, load_rule_set
 from monitor.sinks.journal import Journal
 
@@ -138,7 +138,7 @@ def run_in_process(
         rules=rule_set.rules,
         inhibit_rules=rule_set.inhibit_rules,
         journal=store,
-        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+        pricing=PricingConfig(),
     )
 
     def link() -> LinkStatus:
@@ -310,7 +310,7 @@ def feed_never_connected(
         portfolio=load_portfolio(bundled.PORTFOLIO),
         rules=rule_set.rules,
         inhibit_rules=rule_set.inhibit_rules,
-        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+        pricing=PricingConfig(),
     )
     clock = [start]
 

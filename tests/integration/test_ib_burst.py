@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from ibemu.catalogue import default_contracts, option
 from ibemu.gateway import IBGateway
 
+from monitor.config import IbFeedConfig
 from monitor.domain.instruments import NEW_YORK, Instrument, Kind, parse_instrument_id
 from monitor.domain.quotes import IndexValue, Quote
-from monitor.feeds.ib import IbFeed, IbSettings
+from monitor.feeds.ib import IbFeed
 
 IN_SESSION = datetime(2026, 3, 3, 10, 30, tzinfo=NEW_YORK).astimezone(UTC)
 # The default catalogue (15 contracts) and 25 more SPXW puts: 40 instruments.
@@ -87,7 +88,9 @@ def test_a_burst_while_the_pipeline_waits_keeps_the_newest_quote_per_instrument(
             for spec in EXTRA_PUTS:
                 gw.add_contract(spec)
             instruments: list[Instrument] = [parse_instrument_id(k) for k in KEYS]
-            settings = IbSettings(port=gw.port, client_id=41, connect_timeout_seconds=5)
+            settings = IbFeedConfig(
+                kind="ib", port=gw.port, client_id=41, connect_timeout_seconds=5
+            )
             feed = IbFeed(settings, instruments, clock=lambda: IN_SESSION)
             try:
                 await feed.connect()

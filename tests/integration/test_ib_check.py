@@ -20,7 +20,7 @@ from monitor import ib_check
 from monitor.app import load_common
 from monitor.cli import EXIT_NOT_PRICED, EXIT_OK, main
 from monitor.config import IbFeedConfig, load_config
-from monitor.live import base_instruments, settings_from, with_underlyings
+from monitor.live import base_instruments, with_underlyings
 
 DENIED = "SPXW 20260306 C7000"
 
@@ -39,7 +39,7 @@ def test_the_report_on_the_bundled_book(tmp_path: Path) -> None:
         )
         report = asyncio.run(
             ib_check.collect(
-                settings_from(config.feed),
+                config.feed,
                 instruments,
                 portfolio,
                 wait_seconds=3.0,

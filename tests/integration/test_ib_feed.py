@@ -9,16 +9,17 @@ from collections.abc import AsyncIterator
 
 from ibemu.gateway import IBGateway
 
+from monitor.config import IbFeedConfig
 from monitor.domain.instruments import parse_instrument_id
 from monitor.domain.quotes import IndexValue, Quote
-from monitor.feeds.ib import IbFeed, IbSettings, MarketDataType
+from monitor.feeds.ib import IbFeed
 
 IDS = ("SPX", "VIX", "AD-NYSE", "VX 20260318", "VX 20260415", "SPX 20260417 P6425")
 
 
 def feed_for(gw: IBGateway, max_lines: int = 90) -> IbFeed:
-    settings = IbSettings(
-        port=gw.port, client_id=21, max_lines=max_lines, connect_timeout_seconds=5
+    settings = IbFeedConfig(
+        kind="ib", port=gw.port, client_id=21, max_lines=max_lines, connect_timeout_seconds=5
     )
     return IbFeed(settings, [parse_instrument_id(i) for i in IDS], legs=["SPX 20260417 P6425"])
 
@@ -175,11 +176,12 @@ def test_configured_delayed_data_marks_only_the_lines_ib_serves_delayed() -> Non
     async def scenario() -> None:
         async with IBGateway() as gw:
             gw.set_delayed(leg)
-            settings = IbSettings(
+            settings = IbFeedConfig(
+                kind="ib",
                 port=gw.port,
                 client_id=22,
                 connect_timeout_seconds=5,
-                market_data_type=MarketDataType.DELAYED,
+                market_data_type="delayed",
             )
             feed = IbFeed(settings, [parse_instrument_id(i) for i in IDS], legs=[leg])
             try:

@@ -14,11 +14,9 @@ from datetime import UTC, datetime
 
 from ibemu.gateway import IBGateway
 
-from monitor.backoff import Backoff
 from monitor.config import IbFeedConfig
 from monitor.domain.instruments import NEW_YORK, parse_instrument_id
-from monitor.feeds.ib import IbFeed, IbSettings
-from monitor.live import settings_from
+from monitor.feeds.ib import IbFeed
 
 IDS = ("SPX", "VIX", "VX 20260318", "SPX 20260417 P6425")
 IN_SESSION = datetime(2026, 3, 3, 10, 30, tzinfo=NEW_YORK).astimezone(UTC)
@@ -33,9 +31,9 @@ class Longest(random.Random):
 
 
 def feed_for(gw: IBGateway, **settings: object) -> IbFeed:
-    base: dict[str, object] = {"port": gw.port, "client_id": CLIENT_ID}
+    base: dict[str, object] = {"kind": "ib", "port": gw.port, "client_id": CLIENT_ID}
     feed = IbFeed(
-        IbSettings(**(base | settings)),  # type: ignore[arg-type]
+        IbFeedConfig.model_validate(base | settings),
         [parse_instrument_id(i) for i in IDS],
         legs=["SPX 20260417 P6425"],
         clock=lambda: IN_SESSION,
@@ -72,7 +70,7 @@ def test_a_gateway_back_after_a_long_outage_is_reconnected_within_the_cap() -> N
     async def scenario() -> None:
         async with IBGateway() as gw:
             gw.stop()
-            feed = feed_for(gw, backoff=Backoff(1.0, 2.0), connect_timeout_seconds=2)
+            feed = feed_for(gw, reconnect_max_seconds=2.0, connect_timeout_seconds=2)
             async with running(feed):
                 await until(lambda: feed.state.failed_attempts >= 6, "six failed attempts", 40)
                 assert "refused" in feed.state.last_error.lower()
@@ -149,11 +147,11 @@ def test_a_client_id_in_use_moves_to_the_next_without_waiting_for_the_timeout() 
 
 
 def test_the_reconnect_cap_and_the_silence_watch_come_from_the_config() -> None:
-    default = settings_from(IbFeedConfig(kind="ib"))
+    default = IbFeed(IbFeedConfig(kind="ib"), [])
     assert (default.backoff.initial_seconds, default.backoff.cap_seconds) == (1.0, 10.0)
-    assert default.silent_seconds == 30.0
-    tuned = settings_from(IbFeedConfig(kind="ib", reconnect_max_seconds=3, silent_seconds=0))
-    assert (tuned.backoff.cap_seconds, tuned.silent_seconds) == (3.0, 0.0)
+    assert default.config.silent_seconds == 30.0
+    tuned = IbFeed(IbFeedConfig(kind="ib", reconnect_max_seconds=3, silent_seconds=0), [])
+    assert (tuned.backoff.cap_seconds, tuned.config.silent_seconds) == (3.0, 0.0)
 
 
 def test_the_feed_is_connected_for_its_owner_only_once_its_contracts_are_known() -> None:

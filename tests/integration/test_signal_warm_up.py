@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from monitor import bundled
+from monitor.config import PricingConfig
 from monitor.domain.instruments import NEW_YORK
 from monitor.errors import ReplayFormatError
 from monitor.feeds.replay import ReplayReader
 from monitor.pipeline import Pipeline
 from monitor.portfolio.model import load_portfolio
-from monitor.pricing.valuation import PricingSettings
 from monitor.signals.board import Prices, SignalBoard
 from monitor.signals.warmup import recent_recordings, warm_up
 
@@ -41,7 +41,7 @@ def replay(session: Path, warm: list[Path]) -> Pipeline:
         universe=reader.header.instruments,
         portfolio=load_portfolio(bundled.PORTFOLIO),
         rules=[],
-        pricing=PricingSettings(rate=0.04, vix_option_fallback_vol=0.9),
+        pricing=PricingConfig(),
     )
     if warm:
         warm_up(pipeline.signals, warm, NOON)

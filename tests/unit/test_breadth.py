@@ -7,10 +7,16 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from monitor.config import SignalsConfig
 from monitor.domain.instruments import NEW_YORK
-from monitor.signals.breadth import BreadthSettings, BreadthTracker, divergence
+from monitor.signals.breadth import BreadthTracker, divergence
 
-S = BreadthSettings(lookback_bars=4, ad_threshold_issues=200.0, near_extreme_pct=0.1)
+S = SignalsConfig(
+    bar_minutes=5,
+    breadth_lookback_bars=4,
+    breadth_ad_threshold_issues=200.0,
+    breadth_near_extreme_pct=0.1,
+)
 
 
 def test_bearish_divergence_by_hand() -> None:
@@ -57,13 +63,13 @@ def test_warming_up_and_bad_settings() -> None:
     with pytest.raises(ValueError, match="pair up"):
         divergence([1.0, 2.0], [1.0], S)
     with pytest.raises(ValueError, match="lookback_bars"):
-        BreadthSettings(lookback_bars=1)
+        SignalsConfig(breadth_lookback_bars=1)
     with pytest.raises(ValueError, match="ad_threshold_issues"):
-        BreadthSettings(ad_threshold_issues=0.0)
+        SignalsConfig(breadth_ad_threshold_issues=0.0)
 
 
 def test_tracker_pairs_bars_and_reports_the_lookback() -> None:
-    tracker = BreadthTracker(5, S)
+    tracker = BreadthTracker(S)
     start = datetime(2026, 3, 3, 9, 30, tzinfo=NEW_YORK)
     spx = [6800.0, 6810.0, 6805.0, 6825.0, 6834.0, 6834.0]
     ad = [400.0, 380.0, 300.0, 210.0, 150.0, 150.0]
@@ -82,7 +88,7 @@ def test_tracker_pairs_bars_and_reports_the_lookback() -> None:
 
 
 def test_tracker_drops_a_bar_one_series_missed() -> None:
-    tracker = BreadthTracker(5, S)
+    tracker = BreadthTracker(S)
     start = datetime(2026, 3, 3, 9, 30, tzinfo=NEW_YORK)
     for i in range(6):
         moment = start + timedelta(minutes=5 * i, seconds=30)

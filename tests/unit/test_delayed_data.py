@@ -13,9 +13,10 @@ import pytest
 from conftest import run_pipeline
 
 from monitor import bundled
+from monitor.config import IbFeedConfig
 from monitor.domain.alerts import AlertState
 from monitor.domain.instruments import parse_instrument_id
-from monitor.feeds.ib import IbFeed, IbSettings, MarketDataType
+from monitor.feeds.ib import IbFeed, MarketDataType
 from monitor.feeds.ib_errors import IbErrorClass, classify
 from monitor.pipeline import LinkStatus, Pipeline
 from monitor.rules.engine import delayed_note
@@ -77,7 +78,7 @@ def test_10167_marks_the_instrument_delayed_not_denied_and_subscribes_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ids = [SHORT_PUT, SHORT_CALL]
-    feed = IbFeed(IbSettings(), [parse_instrument_id(i) for i in ids], legs=ids)
+    feed = IbFeed(IbFeedConfig(kind="ib"), [parse_instrument_id(i) for i in ids], legs=ids)
     asked: list[Any] = []
     monkeypatch.setattr(feed.ib, "reqMktData", lambda *args, **_: asked.append(args))
     for con_id, inst_id in enumerate(ids, start=1):

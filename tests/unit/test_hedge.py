@@ -9,13 +9,14 @@ from datetime import datetime, timedelta
 import pytest
 import QuantLib as ql  # noqa: N813 - the name QuantLib users know
 
+from monitor.config import HedgeConfig
 from monitor.domain.instruments import NEW_YORK, parse_instrument_id
 from monitor.domain.quotes import EventBatch, Quote
 from monitor.market.state import MarketState
 from monitor.portfolio.book import Book, Risk, StrategyRisk
 from monitor.portfolio.model import StrategyKind
 from monitor.pricing.expiry import settlement, year_fraction
-from monitor.signals.hedge import HedgeSettings, hedge_view
+from monitor.signals.hedge import HedgeView, hedge_view
 from monitor.signals.term_structure import TermStructure
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=NEW_YORK)
@@ -53,10 +54,17 @@ def quantlib_call_delta(strike: float, mid: float, forward: float, years: float)
     return float(ql.BlackCalculator(payoff, forward, std, discount).deltaForward())
 
 
+def hedged(book: Book, state: MarketState) -> HedgeView:
+    """The view with [hedge]'s defaults, the test's rate and a 60-day VIX half-life."""
+    return hedge_view(
+        book, TERM, NOW, state, HedgeConfig(), rate=RATE, vx_response_half_life_days=60.0
+    )
+
+
 def test_example_book_below_the_band() -> None:
     """The condors lose 8,000 $ per vol point, the layer gains 1,000 $: 12.5 %."""
     state = market()
-    view = hedge_view(book(-8_000.0, 1_000.0), TERM, NOW, state, HedgeSettings(rate=RATE))
+    view = hedged(book(-8_000.0, 1_000.0), state)
     assert view.ratio_pct == pytest.approx(12.5)
     assert not view.in_band
     # To 20 %: 1,600 - 1,000 = 600 $ more. One VX2 (43 days) gains 1,000 x 0.5**(43/60).
@@ -82,10 +90,10 @@ def test_example_book_below_the_band() -> None:
 
 def test_above_the_band_and_no_condor_loss() -> None:
     state = market()
-    over = hedge_view(book(-5_000.0, 2_000.0), TERM, NOW, state, HedgeSettings(rate=RATE))
+    over = hedged(book(-5_000.0, 2_000.0), state)
     assert over.ratio_pct == pytest.approx(40.0)
     # 20 % of 5,000 is 1,000: 1,000 $ less, -1.64 VX2 rounds to -2.
     assert over.vx2_futures_to_add == -2
-    flat = hedge_view(book(500.0, 2_000.0), TERM, NOW, state, HedgeSettings(rate=RATE))
+    flat = hedged(book(500.0, 2_000.0), state)
     assert math.isnan(flat.ratio_pct)  # the condors gain from a vol rise: no ratio
     assert flat.vx2_futures_to_add == 0

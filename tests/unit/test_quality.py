@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from monitor.config import SignalsConfig
 from monitor.domain.instruments import NEW_YORK, parse_instrument_id
 from monitor.portfolio.book import Book, LegRisk, Risk, StrategyRisk
 from monitor.portfolio.model import Leg, StrategyKind
 from monitor.pricing.valuation import LegValue
-from monitor.signals.quality import HedgeQualityTracker, QualitySettings, beta_correlation, carry
+from monitor.signals.quality import HedgeQualityTracker, beta_correlation, carry
 from monitor.signals.term_structure import TermStructure
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=NEW_YORK)
@@ -50,7 +51,7 @@ def test_flat_layers_give_nan() -> None:
     with pytest.raises(ValueError, match="pair up"):
         beta_correlation([1.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="min_bars"):
-        QualitySettings(lookback_bars=5, min_bars=6)
+        SignalsConfig(quality_lookback_bars=5, quality_min_bars=6)
 
 
 def _leg(contract: str, quantity: int, strategy: str, risk: Risk) -> LegRisk:
@@ -95,7 +96,9 @@ def test_carry_of_the_documented_book() -> None:
 
 
 def test_tracker_statistics_and_bar_averaged_carry() -> None:
-    tracker = HedgeQualityTracker(5, QualitySettings(lookback_bars=4, min_bars=3))
+    tracker = HedgeQualityTracker(
+        SignalsConfig(bar_minutes=5, quality_lookback_bars=4, quality_min_bars=3)
+    )
     condor = [0.0, -100.0, -50.0, -250.0, 0.0, 10.0]
     hedge = [0.0, 10.0, 5.0, 25.0, 0.0, 0.0]
     view = None

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import QuantLib as ql  # noqa: N813 - the name QuantLib users know
 
+from monitor.config import ScenariosConfig
 from monitor.domain.instruments import NEW_YORK, parse_instrument_id
-from monitor.portfolio.book import BetaSettings, aggregate
+from monitor.portfolio.book import aggregate
 from monitor.portfolio.model import Leg, Portfolio, Strategy, StrategyKind
-from monitor.portfolio.scenarios import ScenarioEngine, ScenarioSpec
+from monitor.portfolio.scenarios import ScenarioEngine
 from monitor.pricing.valuation import LegValue
 from monitor.signals.term_structure import vx_response
 
@@ -44,12 +45,14 @@ def snapshot(values: list[LegValue], quantities: list[int], kinds: list[Strategy
         for n, (v, q, kind) in enumerate(zip(values, quantities, kinds, strict=True))
     )
     portfolio = Portfolio(Path(__file__), strategies)
-    return aggregate(portfolio, values, 6800.0, BetaSettings(vix_points_per_spx_pct=-1.2))
+    return aggregate(
+        portfolio, values, 6800.0, vix_points_per_spx_pct=-1.2, vx_response_half_life_days=60.0
+    )
 
 
-SPEC = ScenarioSpec(
-    spx_moves_pct=(-10.0, -5.0, 0.0, 5.0),
-    vol_shocks_points=(-5.0, 0.0, 10.0),
+SPEC = ScenariosConfig(
+    spx_moves_pct=[-10.0, -5.0, 0.0, 5.0],
+    vol_shocks_points=[-5.0, 0.0, 10.0],
     vx_response_half_life_days=60.0,
     decay_days=1.0,
 )
@@ -75,8 +78,8 @@ def test_short_put_cells_match_quantlib_revaluation() -> None:
 def test_vix_future_and_option_move_with_the_term_structure_response() -> None:
     future = value(VX2, 18.25, math.nan, 43 / 365)
     option = value(CALL, 17.0, 0.9, 15 / 365)
-    spec = ScenarioSpec(
-        spx_moves_pct=(0.0,), vol_shocks_points=(0.0, 10.0), vx_response_half_life_days=60.0
+    spec = ScenariosConfig(
+        spx_moves_pct=[0.0], vol_shocks_points=[0.0, 10.0], vx_response_half_life_days=60.0
     )
     grid = ScenarioEngine(spec, RATE).grid(
         snapshot([future, option], [3, 20], [StrategyKind.SECOND_ENGINE] * 2)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import QuantLib as ql  # noqa: N813 - the name QuantLib users know
 
+from monitor.config import PricingConfig, ScenariosConfig
 from monitor.domain.instruments import NEW_YORK, parse_instrument_id
 from monitor.domain.quotes import EventBatch, IndexValue, Quote
 from monitor.market.state import MarketState
@@ -16,7 +17,7 @@ from monitor.portfolio.book import leg_risk
 from monitor.portfolio.model import Leg
 from monitor.pricing.expiry import year_fraction
 from monitor.pricing.forwards import ParityPair, parity_forward
-from monitor.pricing.valuation import PricingSettings, Valuer, VolSource
+from monitor.pricing.valuation import Valuer, VolSource
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=NEW_YORK)
 RATE = 0.04
@@ -26,7 +27,12 @@ IDS = (
     + ["VIX 20260318 C22"]
 )
 UNIVERSE = {i: parse_instrument_id(i) for i in IDS}
-SETTINGS = PricingSettings(rate=RATE, vix_option_fallback_vol=0.9)
+SETTINGS = PricingConfig(rate=RATE)
+# How VIX legs enter the beta-weighted delta: [pricing] and [scenarios] as shipped.
+BETA = {
+    "vix_points_per_spx_pct": SETTINGS.vix_points_per_spx_pct,
+    "vx_response_half_life_days": ScenariosConfig().vx_response_half_life_days,
+}
 
 
 def ql_price(forward: float, strike: float, years: float, vol: float, call: bool) -> float:
@@ -116,7 +122,7 @@ def test_dollar_units_against_quantlib_greeks() -> None:
     (value,) = Valuer([inst], UNIVERSE, SETTINGS).value(market, NOW)
     years = year_fraction(inst, NOW)
     calc = black(ql.Option.Put, 6800.0, 6830.0, value.iv, years)
-    risk = leg_risk(Leg("IC", inst, -50), value, spx=6800.0)
+    risk = leg_risk(Leg("IC", inst, -50), value, spx=6800.0, **BETA)
     size = -50 * 100
     assert risk.delta_usd_per_spx_point == pytest.approx(size * calc.deltaForward(), rel=1e-9)
     assert risk.delta_usd_per_pct == pytest.approx(size * calc.deltaForward() * 68.0, rel=1e-9)
@@ -142,7 +148,7 @@ def test_vix_layer_vega_is_dollars_per_future_point() -> None:
     market = MarketState({future.id: future})
     market.apply(EventBatch(NOW, (Quote(future.id, bid=18.2, ask=18.3),)))
     (value,) = Valuer([future], {future.id: future}, SETTINGS).value(market, NOW)
-    risk = leg_risk(Leg("SE", future, 3), value, spx=6800.0)
+    risk = leg_risk(Leg("SE", future, 3), value, spx=6800.0, **BETA)
     assert risk.vix_vega_usd_per_point == 3000.0  # 3 x $1,000 per VIX point
     assert risk.market_value_usd == pytest.approx(3 * 1000 * 18.25)
     assert np.isnan(risk.vega_usd_per_vol_point) is np.False_
@@ -241,7 +247,7 @@ def test_dollar_vanna_and_charm_against_quantlib() -> None:
     inst = UNIVERSE["SPX 20260417 P6800"]
     (value,) = Valuer([inst], UNIVERSE, SETTINGS).value(market, NOW)
     years = year_fraction(inst, NOW)
-    risk = leg_risk(Leg("IC", inst, -50), value, spx=6800.0)
+    risk = leg_risk(Leg("IC", inst, -50), value, spx=6800.0, **BETA)
     per_pct = -50 * 100 * 6800.0 * 0.01  # size x SPX x 1 %
 
     def delta(vol: float, t: float) -> float:
@@ -269,6 +275,6 @@ def test_vix_legs_carry_no_vanna_or_charm() -> None:
     market.apply(EventBatch(NOW, (Quote(future.id, 19.0, 19.1), Quote(leg.id, 1.0, 1.1))))
     (value,) = Valuer([leg], UNIVERSE, SETTINGS).value(market, NOW)
     assert value.vanna != 0.0
-    risk = leg_risk(Leg("SE", leg, 20), value, spx=6800.0)
+    risk = leg_risk(Leg("SE", leg, 20), value, spx=6800.0, **BETA)
     assert risk.vanna_usd_per_pct_per_vol_point == 0.0
     assert risk.charm_usd_per_pct_per_day == 0.0
