@@ -249,7 +249,7 @@ def test_failing_batches_are_reported_and_timed_forward(
     evaluated: list[datetime] = []
     real_evaluate = Pipeline._evaluate
 
-    def failing(portfolio: object, values: object, spx: float, beta: object) -> object:
+    def failing(*args: object, **kwargs: object) -> object:
         raise RuntimeError("aggregation fault injected by the test")
 
     def evaluate(self: Pipeline, snapshot: object) -> object:
@@ -257,11 +257,11 @@ def test_failing_batches_are_reported_and_timed_forward(
         return real_evaluate(self, snapshot)  # type: ignore[arg-type]
 
     class Switch:
-        def __call__(self, *args: object) -> object:
+        def __call__(self, *args: object, **kwargs: object) -> object:
             last = evaluated[-1] if evaluated else windows[0][0]
             if any(start <= last < end for start, end in windows):
-                return failing(*args)  # type: ignore[arg-type]
-            return real(*args)  # type: ignore[arg-type]
+                return failing(*args, **kwargs)
+            return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pipeline_module, "aggregate", Switch())
     monkeypatch.setattr(Pipeline, "_evaluate", evaluate)
@@ -269,6 +269,7 @@ def test_failing_batches_are_reported_and_timed_forward(
     assert main(["backtest", str(bundled.SESSION), *args]) == EXIT_OK
     report = json.loads(capsys.readouterr().out)
     assert report["fired"]["BatchesFailing"] == 2
+    assert report["resolved"]["BatchesFailing"] == 2  # each stretch ends
     fired = [
         e for e in report["transitions"] if e["rule"] == "BatchesFailing" and e["state"] == "firing"
     ]
