@@ -1,13 +1,21 @@
-"""The table of measures: each risk number, written once with its unit, meaning and getter.
+"""The tables of measures: each number of the snapshot's views, written once with its unit,
+meaning and getter.
 
-A ``Measure`` is one row (in the style of Home Assistant's entity descriptions): the rule
-variables, the Prometheus families, the ``/state`` document and the docs tables are made from
-these rows, never typed again. A ``RiskScope`` says where a ``Risk`` is read (the book, each
-strategy, each leg) and under which variable prefix, metric prefix and labels it is shown.
+A ``Measure`` is one row of the risk table (in the style of Home Assistant's entity
+descriptions): the rule variables, the Prometheus families, the ``/state`` document and the
+docs tables are made from these rows, never typed again. A ``RiskScope`` says where a
+``Risk`` is read (the book, each strategy, each leg) and under which variable prefix, metric
+prefix and labels it is shown.
+
+A ``Reading`` is one row of the table of a single view of the snapshot: ``TERM`` (the VIX
+term structure), ``HEDGE`` (the hedge ratio and its sizing) and ``FEED`` (the feed's health).
+Each row names its rule variable, its sample of a metric ``Family`` and its ``/state`` key;
+``rules/variables.py``, ``metrics.py``, ``state.py`` and ``docs_tables.py`` read them.
 
 To add a greek: compute it in ``pricing/valuation.py``, turn it into dollars as a field of
 ``portfolio.book.Risk`` (``leg_risk``), and add its row to ``RISK_MEASURES``; strategy and
 book sums, variables, metrics, ``/state`` and docs follow (``make docs`` rewrites the tables).
+To show a new field of one of the views, add its ``Reading`` to the view's table.
 """
 
 from __future__ import annotations
@@ -207,6 +215,7 @@ class Family(Generic[T]):
     help: str
     labels: tuple[str, ...] = ()
     shown: Callable[[T], bool] = lambda _: True
+    note: str = ""  # more for the README's table than the HELP text says
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +324,7 @@ _ROLL: Family[TermStructure] = Family(
     "condor_vix_roll_points_per_day",
     "Roll yield, VIX points per calendar day (positive in contango: a long future's loss)",
     ("tenor",),
+    note='docs/rules.md, "VIX term structure"',
 )
 _DAYS: Family[TermStructure] = Family(
     "condor_vix_future_days_to_settlement",
@@ -446,6 +456,7 @@ def _has_spread(h: HedgeView) -> bool:
 _HEDGE_RATIO: Family[HedgeView] = Family(
     "condor_hedge_ratio_percent",
     "Second-engine gain / iron condors' loss for a +1 SPX-vol-point shock, percent",
+    note='docs/rules.md, "Hedge ratio"',
 )
 _HEDGE_BAND: Family[HedgeView] = Family(
     "condor_hedge_band_percent", "The hedge-ratio band, percent", ("edge",)
@@ -460,12 +471,14 @@ _SPREAD_POINTS: Family[HedgeView] = Family(
     "The suggested front-month VIX call spread: strikes and break-even, VIX points",
     ("point",),
     _has_spread,
+    "absent while no spread is suggested",
 )
 _SPREAD_DOLLARS: Family[HedgeView] = Family(
     "condor_hedge_spread_dollars",
     "The suggested call spread's debit and maximum gain, dollars per spread",
     ("measure",),
     _has_spread,
+    "absent while no spread is suggested",
 )
 
 # The /state hedge dict is the view's dataclass, every field (``state.py``); so no row
@@ -652,6 +665,7 @@ FEED_READINGS: tuple[Reading[FeedHealth], ...] = (
         family=Family(
             "condor_feed_oldest_leg_quote_age_seconds",
             "Age of the book leg quoted longest ago at the latest snapshot, seconds",
+            note="a delayed quote's delay included; +Inf until every leg is quoted",
         ),
     ),
     _feed(
