@@ -257,6 +257,8 @@ class View(Generic[T]):
         return tuple(seen.values())
 
     def variable_reader(self, reading: Reading[T]) -> Callable[[Snapshot], Value]:
+        """The rule variable's getter: NaN for a number of a view that knows nothing, ''
+        for text that is not known."""
         pick, get, known = self.view, reading.get, self.known
         guarded = reading.type is VarType.NUMBER
 
@@ -295,15 +297,13 @@ def _term(
     kind: VarType = VarType.NUMBER,
     family: Family[TermStructure] | None = None,
     labels: tuple[str, ...] = (),
-    state: str | None = "",
+    state: str | None = None,
     variable: bool = True,
 ) -> Reading[TermStructure]:
-    """A term-structure reading: its variable ``term.<key>``, its /state key ``key`` unless
-    given (None: not in /state)."""
+    """A term-structure reading: its variable ``term.<key>`` (unless not ``variable``), in
+    the /state term dict under ``state``, else ``key`` (every term reading is there)."""
     name = f"term.{key}" if variable else None
-    return Reading(
-        key, kind, unit, meaning, get, name, family, labels, key if state == "" else state
-    )
+    return Reading(key, kind, unit, meaning, get, name, family, labels, state or key)
 
 
 _FUTURE_PRICE: Family[TermStructure] = Family(

@@ -120,6 +120,7 @@ def test_a_family_is_one_name_with_one_help_and_labels_that_fit() -> None:
             rows = [r for r in view.readings if r.family is not None]
             same = [r for r in rows if r.family.name == family.name]  # type: ignore[union-attr]
             assert all(r.family == family for r in same), family.name
+            assert all(r.type is VarType.NUMBER for r in same), family.name
             assert all(len(r.labels) == len(family.labels) for r in same), family.name
             assert len({r.labels for r in same}) == len(same), family.name
 
