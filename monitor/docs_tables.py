@@ -1,6 +1,7 @@
 """The docs tables made from the code's own tables: the rule variables of docs/rules.md and
-the risk metrics of README.md. ``python -m monitor.docs_tables`` (``make docs``) rewrites
-them; a test fails while a file differs from what this makes."""
+the risk, term-structure, hedge and feed metrics of README.md. ``python -m
+monitor.docs_tables`` (``make docs``) rewrites them; a test fails while a file differs from
+what this makes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.measures import LEG_SCOPE, RISK_MEASURES, STRATEGY_SCOPE, RiskScope
+from monitor.measures import (
+    FEED,
+    HEDGE,
+    LEG_SCOPE,
+    RISK_MEASURES,
+    STRATEGY_SCOPE,
+    TERM,
+    RiskScope,
+    View,
+)
 from monitor.rules.variables import (
     BOOK_VARIABLES,
     SHORT_LEG_VARIABLES,
@@ -45,6 +55,22 @@ def risk_metrics_table(scopes: Sequence[RiskScope[Any]] = (STRATEGY_SCOPE, LEG_S
     return lines
 
 
+def view_metrics_table(views: Sequence[View[Any]] = (TERM, HEDGE, FEED)) -> list[str]:
+    """The metric families of the views' tables of readings, with their label values."""
+    lines = ["| metric | type | meaning |", "|---|---|---|"]
+    for view in views:
+        for family in view.families():
+            rows = [r for r in view.readings if r.family is not None]
+            values = [r.labels for r in rows if r.family is not None and r.family is family]
+            text = family.help
+            for i, label in enumerate(family.labels):
+                text += f", by `{label}` ({', '.join(v[i] for v in values)})"
+            if family.note:
+                text += f"; {family.note}"
+            lines.append(f"| `{family.name}` | gauge | {_cell(text)} |")
+    return lines
+
+
 # (file, block name, where its rows come from, the rows)
 def blocks() -> list[tuple[str, str, str, list[str]]]:
     variables = "monitor/rules/variables.py"
@@ -53,6 +79,7 @@ def blocks() -> list[tuple[str, str, str, list[str]]]:
         ("docs/rules.md", "strategy variables", variables, variables_table(STRATEGY_VARIABLES)),
         ("docs/rules.md", "short-leg variables", variables, variables_table(SHORT_LEG_VARIABLES)),
         ("README.md", "risk metrics", "monitor/measures.py", risk_metrics_table()),
+        ("README.md", "view metrics", "monitor/measures.py", view_metrics_table()),
     ]
 
 

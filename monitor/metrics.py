@@ -29,7 +29,16 @@ from monitor.delivery.service import Delivery
 from monitor.domain.quotes import FeedGreeks
 from monitor.health import Readiness
 from monitor.latency import cumulative
-from monitor.measures import LEG_SCOPE, RISK_MEASURES, STRATEGY_SCOPE, RiskScope
+from monitor.measures import (
+    FEED,
+    HEDGE,
+    LEG_SCOPE,
+    RISK_MEASURES,
+    STRATEGY_SCOPE,
+    TERM,
+    RiskScope,
+    View,
+)
 from monitor.pipeline import LinkStatus, Pipeline, Published
 from monitor.rules.engine import Phase
 from monitor.snapshot import Snapshot
@@ -53,6 +62,20 @@ def _scope_families(scope: RiskScope[T], snapshot: Snapshot) -> Iterator[Metric]
         for item in items:
             family.add_metric(list(scope.label_values(item)), measure.get(scope.risk(item)))
         yield family
+
+
+def view_families(view: View[T], snapshot: Snapshot) -> Iterator[Metric]:
+    """The families of a view's table of readings, one sample per row."""
+    item = view.view(snapshot)
+    for family in view.families():
+        if not family.shown(item):
+            continue
+        gauge = GaugeMetricFamily(family.name, family.help, labels=list(family.labels))
+        for r in view.readings:
+            if r.family is not None and r.family.name == family.name:
+                value = r.get(item)
+                gauge.add_metric(list(r.labels), value if isinstance(value, float) else math.nan)
+        yield gauge
 
 
 class SnapshotCollector(Collector):
@@ -246,21 +269,11 @@ def _snapshot_metrics(view: Published) -> Iterator[Metric]:
         index.add_metric([name], value)
     yield index
     yield from _scenario_cells(snapshot)
-    futures = GaugeMetricFamily(
-        "condor_vix_future_price", "VIX future mid, VIX points", labels=["tenor"]
-    )
-    for tenor, price in (
-        ("VX1", snapshot.term.vx1),
-        ("VX2", snapshot.term.vx2),
-        ("VX3", snapshot.term.vx3),
-        ("VX4", snapshot.term.vx4),
-    ):
-        futures.add_metric([tenor], price)
-    yield futures
-    yield from _term_metrics(snapshot)
+    yield from view_families(TERM, snapshot)
+    yield from _event_metrics(snapshot)
     yield from _signal_metrics(snapshot)
     yield from _feed_metrics(snapshot, view)
-    yield from _hedge_metrics(snapshot)
+    yield from view_families(HEDGE, snapshot)
 
 
 def _gauge(name: str, help_text: str, label: str, values: dict[str, float]) -> Metric:
@@ -270,36 +283,7 @@ def _gauge(name: str, help_text: str, label: str, values: dict[str, float]) -> M
     return family
 
 
-def _term_metrics(snapshot: Snapshot) -> Iterator[Metric]:
-    term = snapshot.term
-    yield _gauge(
-        "condor_vix_term_spread_points",
-        "VIX term-structure spreads, VIX points: VX1 - VX2 (above 0: backwardation), VIX - VX1",
-        "spread",
-        {"vx1_minus_vx2": term.vx1_minus_vx2, "vix_minus_vx1": term.vix_minus_vx1},
-    )
-    yield GaugeMetricFamily(
-        "condor_vix_term_vx1_vx2_ratio",
-        "VX1 / VX2 (above 1: backwardation)",
-        value=term.vx1_vx2_ratio,
-    )
-    yield GaugeMetricFamily(
-        "condor_vix_constant_maturity_30d_points",
-        "VX1 and VX2 blended to a 30-day tenor, VIX points",
-        value=term.constant_maturity_30d,
-    )
-    yield _gauge(
-        "condor_vix_roll_points_per_day",
-        "Roll yield, VIX points per calendar day (positive in contango: a long future's loss)",
-        "tenor",
-        {"VX1": term.vx1_roll_points_per_day, "VX2": term.vx2_roll_points_per_day},
-    )
-    yield _gauge(
-        "condor_vix_future_days_to_settlement",
-        "Calendar days to the future's final settlement",
-        "tenor",
-        {"VX1": term.vx1_days, "VX2": term.vx2_days},
-    )
+def _event_metrics(snapshot: Snapshot) -> Iterator[Metric]:
     events = snapshot.events
     yield _gauge(
         "condor_event_next_hours",
@@ -394,47 +378,6 @@ def _signal_metrics(snapshot: Snapshot) -> Iterator[Metric]:
     )
 
 
-def _hedge_metrics(snapshot: Snapshot) -> Iterator[Metric]:
-    hedge = snapshot.hedge
-    yield GaugeMetricFamily(
-        "condor_hedge_ratio_percent",
-        "Second-engine gain / iron condors' loss for a +1 SPX-vol-point shock, percent",
-        value=hedge.ratio_pct,
-    )
-    band = GaugeMetricFamily(
-        "condor_hedge_band_percent", "The hedge-ratio band, percent", labels=["edge"]
-    )
-    band.add_metric(["low"], hedge.band_low_pct)
-    band.add_metric(["high"], hedge.band_high_pct)
-    yield band
-    add = GaugeMetricFamily(
-        "condor_hedge_to_add",
-        "Contracts that bring the hedge ratio to the band's middle (negative: fewer)",
-        labels=["instrument"],
-    )
-    add.add_metric(["vx2_future"], hedge.vx2_futures_to_add)
-    add.add_metric(["vix_call_spread"], hedge.call_spreads_to_add)
-    yield add
-    spread = hedge.spread
-    if spread is not None:
-        yield _gauge(
-            "condor_hedge_spread_strike_points",
-            "The suggested front-month VIX call spread: strikes and break-even, VIX points",
-            "point",
-            {
-                "long_strike": spread.long_strike,
-                "short_strike": spread.short_strike,
-                "break_even": spread.break_even,
-            },
-        )
-        yield _gauge(
-            "condor_hedge_spread_dollars",
-            "The suggested call spread's debit and maximum gain, dollars per spread",
-            "measure",
-            {"debit": spread.debit_usd, "max_gain": spread.max_gain_usd},
-        )
-
-
 def feed_model_differences(
     snapshot: Snapshot, feed_greeks: Mapping[str, FeedGreeks]
 ) -> dict[str, tuple[float, float]]:
@@ -506,11 +449,7 @@ def _feed_metrics(snapshot: Snapshot, view: Published) -> Iterator[Metric]:
     for kind, stamp in sorted(view.last_update_by_kind.items()):
         last.add_metric([kind], stamp.timestamp())
     yield last
-    yield GaugeMetricFamily(
-        "condor_feed_oldest_leg_quote_age_seconds",
-        "Age of the book leg quoted longest ago at the latest snapshot, seconds",
-        value=snapshot.feed.oldest_leg_quote_age_seconds,
-    )
+    yield from view_families(FEED, snapshot)
     iv = GaugeMetricFamily(
         "condor_feed_model_iv_difference_max_vol_points",
         "Largest |our IV - the feed's model IV| over the book's options, vol points",

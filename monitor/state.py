@@ -2,7 +2,9 @@
 
 Keys carry their units (``_usd_per_pct``: dollars of P&L for a 1% SPX move, and so on, as in
 docs/rules.md); a number that is not known yet is null. The risk of the book, of each
-strategy and of each leg has one key per row of the table of measures (``monitor.measures``).
+strategy and of each leg has one key per row of the table of measures (``monitor.measures``),
+and so have the term structure and the feed (their readings with a /state key); the hedge is
+its dataclass, every field.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from monitor.domain.alerts import alert_id
 from monitor.domain.instruments import NEW_YORK
-from monitor.measures import state_risk
+from monitor.measures import FEED, TERM, state_risk
 from monitor.portfolio.book import Risk
 from monitor.snapshot import Snapshot
 
@@ -45,28 +47,6 @@ def _fields(obj: object | None) -> dict[str, Any] | None:
     return out
 
 
-def _term(snapshot: Snapshot) -> dict[str, Any]:
-    term = snapshot.term
-    return {
-        "vx1_id": term.vx1_id,
-        "vx2_id": term.vx2_id,
-        "vx1": _num(term.vx1),
-        "vx2": _num(term.vx2),
-        "vx3": _num(term.vx3),
-        "vx4": _num(term.vx4),
-        "vx1_days": _num(term.vx1_days),
-        "vx2_days": _num(term.vx2_days),
-        "contango": term.contango,
-        "inverted": term.inverted,
-        "vx1_minus_vx2_points": _num(term.vx1_minus_vx2),
-        "vx1_vx2_ratio": _num(term.vx1_vx2_ratio),
-        "vix_minus_vx1_points": _num(term.vix_minus_vx1),
-        "constant_maturity_30d_points": _num(term.constant_maturity_30d),
-        "vx1_roll_points_per_day": _num(term.vx1_roll_points_per_day),
-        "vx2_roll_points_per_day": _num(term.vx2_roll_points_per_day),
-    }
-
-
 def _signals(snapshot: Snapshot) -> dict[str, Any]:
     signals = snapshot.signals
     return {
@@ -90,8 +70,7 @@ def state_document(snapshot: Snapshot, firing: Sequence[Key], instance: str) -> 
         "account_size_usd": _num(snapshot.book.account_size_usd),
         "book": _risk(snapshot.book.total),
         "strategies": {s.name: _risk(s.risk) for s in snapshot.book.strategies},
-        "feed_data_age_seconds": _num(snapshot.feed.data_age_seconds),
-        "feed_delayed_instruments": len(snapshot.feed.delayed_instruments),
+        **FEED.state(snapshot, _num),
         "legs": [
             {
                 "contract": lr.leg.instrument.id,
@@ -103,7 +82,7 @@ def state_document(snapshot: Snapshot, firing: Sequence[Key], instance: str) -> 
             }
             for lr in snapshot.book.legs
         ],
-        "term_structure": _term(snapshot),
+        "term_structure": TERM.state(snapshot, _num),
         "hedge": _fields(snapshot.hedge),
         "signals": _signals(snapshot),
         "next_event": _fields(events),

@@ -1,8 +1,8 @@
 """The variables rules can read, one table row each: name, type, unit, meaning and getter.
 
-The risk rows of each scope come from the table of measures (``monitor.measures``); the
-others are written here. docs/rules.md's tables are generated from these rows (``make docs``)
-and a test keeps the two in step.
+The risk rows of each scope, and the term-structure, hedge and feed rows, come from the
+tables of measures (``monitor.measures``); the others are written here. docs/rules.md's
+tables are generated from these rows (``make docs``) and a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -13,12 +13,21 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from monitor.measures import BOOK_SCOPE, LEG_SCOPE, RISK_MEASURES, STRATEGY_SCOPE, RiskScope
+from monitor.measures import (
+    BOOK_SCOPE,
+    FEED,
+    HEDGE,
+    LEG_SCOPE,
+    RISK_MEASURES,
+    STRATEGY_SCOPE,
+    TERM,
+    RiskScope,
+    View,
+)
 from monitor.portfolio.book import LegRisk, StrategyRisk
 from monitor.portfolio.model import StrategyKind
 from monitor.rules.expressions import Value, VarType
 from monitor.signals.board import SERIES
-from monitor.signals.hedge import HedgeView
 from monitor.snapshot import Snapshot
 
 T = TypeVar("T")
@@ -50,6 +59,15 @@ def _risk_rows(scope: RiskScope[T]) -> tuple[Variable[T], ...]:
     return tuple(
         Variable(scope.variable(m), N, m.unit, scope.meaning(m), scope.reader(m))
         for m in RISK_MEASURES
+    )
+
+
+def _view_rows(view: View[T]) -> tuple[Variable[Snapshot], ...]:
+    """The rule variables of a view's table of readings (``monitor.measures``)."""
+    return tuple(
+        Variable(r.variable, r.type, r.unit, r.meaning, view.variable_reader(r))
+        for r in view.readings
+        if r.variable is not None
     )
 
 
@@ -185,16 +203,6 @@ def _getter(pick: Callable[[Snapshot, str], float], name: str) -> Callable[[Snap
     return lambda s: pick(s, name)
 
 
-def _hedge(snapshot: Snapshot, pick: Callable[[HedgeView], float]) -> float:
-    # A book that knows nothing has no band to be in and nothing to add: NaN, not 0.
-    return pick(snapshot.hedge) if snapshot.hedge.known else math.nan
-
-
-def _spread(snapshot: Snapshot, name: str) -> float:
-    spread = snapshot.hedge.spread
-    return float(getattr(spread, name)) if spread is not None else math.nan
-
-
 BOOK_VARIABLES: tuple[Variable[Snapshot], ...] = (
     Variable("spx", N, "index points", "SPX index", lambda s: s.spx),
     Variable("vix", N, "index points", "VIX index", lambda s: s.vix),
@@ -220,60 +228,7 @@ BOOK_VARIABLES: tuple[Variable[Snapshot], ...] = (
         "legs that could not be valued at all",
         lambda s: float(s.book.unvalued_legs),
     ),
-    Variable("term.vx1", N, "VIX points", "front-month VIX future (mid)", lambda s: s.term.vx1),
-    Variable("term.vx2", N, "VIX points", "second-month VIX future (mid)", lambda s: s.term.vx2),
-    Variable(
-        "term.vx1_minus_vx2",
-        N,
-        "VIX points",
-        "VX1 - VX2; positive is backwardation",
-        lambda s: s.term.vx1_minus_vx2,
-    ),
-    Variable(
-        "term.vx1_vx2_ratio",
-        N,
-        "ratio",
-        "VX1 / VX2; above 1 is backwardation",
-        lambda s: s.term.vx1_vx2_ratio,
-    ),
-    Variable(
-        "term.vix_minus_vx1", N, "VIX points", "VIX - VX1 basis", lambda s: s.term.vix_minus_vx1
-    ),
-    Variable(
-        "term.inverted", B, "true/false", "VX1 above VX2 (backwardation)", lambda s: s.term.inverted
-    ),
-    Variable(
-        "term.vx1_days", N, "calendar days", "days to VX1 settlement", lambda s: s.term.vx1_days
-    ),
-    Variable(
-        "term.vx2_days", N, "calendar days", "days to VX2 settlement", lambda s: s.term.vx2_days
-    ),
-    Variable("term.vx3", N, "VIX points", "third-month VIX future (mid)", lambda s: s.term.vx3),
-    Variable("term.vx4", N, "VIX points", "fourth-month VIX future (mid)", lambda s: s.term.vx4),
-    Variable(
-        "term.contango", B, "true/false", "VX2 above VX1 (contango)", lambda s: s.term.contango
-    ),
-    Variable(
-        "term.constant_maturity_30d",
-        N,
-        "VIX points",
-        "VX1 and VX2 blended to a 30-day tenor by days to settlement",
-        lambda s: s.term.constant_maturity_30d,
-    ),
-    Variable(
-        "term.vx1_roll_points_per_day",
-        N,
-        "VIX points per day",
-        "(VX1 - VIX) / days to VX1: its daily drift to spot if the curve holds",
-        lambda s: s.term.vx1_roll_points_per_day,
-    ),
-    Variable(
-        "term.vx2_roll_points_per_day",
-        N,
-        "VIX points per day",
-        "(VX2 - VX1) / (days to VX2 - days to VX1): VX2's daily roll-down",
-        lambda s: s.term.vx2_roll_points_per_day,
-    ),
+    *_view_rows(TERM),
     Variable(
         "book.account_size_usd",
         N,
@@ -337,90 +292,7 @@ BOOK_VARIABLES: tuple[Variable[Snapshot], ...] = (
         "iron condors' P&L in their worst scenario cell",
         lambda s: _worst(s, "condor")[0],
     ),
-    Variable(
-        "hedge.ratio_pct",
-        N,
-        "%",
-        "second-engine gain / iron condors' loss for a +1 SPX-vol-point shock (NaN: no loss)",
-        lambda s: _hedge(s, lambda h: h.ratio_pct),
-    ),
-    Variable(
-        "hedge.band_low_pct",
-        N,
-        "%",
-        "lower edge of the hedge-ratio band ([hedge] config)",
-        lambda s: _hedge(s, lambda h: h.band_low_pct),
-    ),
-    Variable(
-        "hedge.band_high_pct",
-        N,
-        "%",
-        "upper edge of the hedge-ratio band ([hedge] config)",
-        lambda s: _hedge(s, lambda h: h.band_high_pct),
-    ),
-    Variable(
-        "hedge.condor_loss_usd_per_vol_point",
-        N,
-        "$ per SPX vol point",
-        "what the iron condors lose for the +1 vol-point shock (positive: a loss)",
-        lambda s: _hedge(s, lambda h: h.condor_loss_usd_per_point),
-    ),
-    Variable(
-        "hedge.gain_usd_per_vol_point",
-        N,
-        "$ per SPX vol point",
-        "what the second-engine layer gains for the same shock",
-        lambda s: _hedge(s, lambda h: h.hedge_gain_usd_per_point),
-    ),
-    Variable(
-        "hedge.vx2_futures_to_add",
-        N,
-        "contracts",
-        "VX2 futures that bring the ratio to the band's middle (negative: fewer needed)",
-        lambda s: _hedge(s, lambda h: float(h.vx2_futures_to_add)),
-    ),
-    Variable(
-        "hedge.call_spreads_to_add",
-        N,
-        "spreads",
-        "or: front-month VIX call spreads (the one below) that do the same",
-        lambda s: _hedge(s, lambda h: float(h.call_spreads_to_add)),
-    ),
-    Variable(
-        "hedge.spread_long_strike",
-        N,
-        "VIX points",
-        "suggested spread's long call strike (quoted, 3-5 points above VX1)",
-        lambda s: _spread(s, "long_strike"),
-    ),
-    Variable(
-        "hedge.spread_short_strike",
-        N,
-        "VIX points",
-        "suggested spread's short call strike (quoted, about 5 above the long)",
-        lambda s: _spread(s, "short_strike"),
-    ),
-    Variable(
-        "hedge.spread_debit_usd",
-        N,
-        "$ per spread",
-        "suggested spread's debit, mid to mid",
-        lambda s: _spread(s, "debit_usd"),
-    ),
-    Variable(
-        "hedge.spread_max_gain_usd",
-        N,
-        "$ per spread",
-        "suggested spread's maximum gain (width x 100 - debit)",
-        lambda s: _spread(s, "max_gain_usd"),
-    ),
-    Variable(
-        "hedge.spread_break_even",
-        N,
-        "VIX points",
-        "suggested spread's break-even at expiry (long strike + debit)",
-        lambda s: _spread(s, "break_even"),
-    ),
+    *_view_rows(HEDGE),
     *(row for series in SERIES for row in _indicator_rows(series)),
     *_breadth_rows(),
     *_quality_rows(),
@@ -480,111 +352,7 @@ BOOK_VARIABLES: tuple[Variable[Snapshot], ...] = (
         "today's session closes early (13:15 New York)",
         lambda s: s.market.early_close,
     ),
-    Variable(
-        "feed.data_age_seconds",
-        N,
-        "seconds",
-        (
-            "time since the last market event (evaluated on a timer between ticks); before the "
-            "first one, since a live feed asked for market data (NaN before it asked)"
-        ),
-        lambda s: s.feed.data_age_seconds,
-    ),
-    Variable(
-        "feed.bad_lines",
-        N,
-        "lines",
-        "replay lines rejected so far",
-        lambda s: float(s.feed.bad_lines),
-    ),
-    Variable(
-        "feed.crossed_quotes",
-        N,
-        "quotes",
-        "crossed quotes seen so far",
-        lambda s: float(s.feed.crossed_quotes),
-    ),
-    Variable(
-        "feed.zero_bid_quotes",
-        N,
-        "quotes",
-        "zero-bid quotes seen so far",
-        lambda s: float(s.feed.zero_bid_quotes),
-    ),
-    Variable(
-        "feed.one_sided_quotes",
-        N,
-        "quotes",
-        "quotes missing a side seen so far",
-        lambda s: float(s.feed.one_sided_quotes),
-    ),
-    Variable(
-        "feed.oldest_leg_quote_age_seconds",
-        N,
-        "seconds",
-        "age of the book leg quoted longest ago, a delayed quote's delay included (inf until "
-        "every leg has been quoted; NaN before the first market event)",
-        lambda s: s.feed.oldest_leg_quote_age_seconds,
-    ),
-    Variable(
-        "feed.connected",
-        B,
-        "",
-        "connected to the broker and the broker to its servers (always true in a replay)",
-        lambda s: s.feed.connected,
-    ),
-    Variable(
-        "feed.never_connected",
-        B,
-        "",
-        "a live feed that has not reached the broker once since the monitor started "
-        "(false in a replay); the book is empty meanwhile, every greek NaN",
-        lambda s: s.feed.never_connected,
-    ),
-    Variable(
-        "feed.failed_connection_attempts",
-        N,
-        "attempts",
-        "connection attempts to the broker failed since the last connection (0 in a replay)",
-        lambda s: float(s.feed.failed_connection_attempts),
-    ),
-    Variable(
-        "feed.denied_instruments",
-        N,
-        "instruments",
-        "instruments refused market data: with the fallback to delayed data they are priced "
-        "from delayed quotes, without any data their legs are model-priced",
-        lambda s: float(s.feed.denied_instruments),
-    ),
-    Variable(
-        "feed.delayed_instruments",
-        N,
-        "instruments",
-        "instruments the broker quotes delayed (its market data type 3 or 4, or IB's 10167; "
-        "0 in a replay)",
-        lambda s: float(len(s.feed.delayed_instruments)),
-    ),
-    Variable(
-        "feed.rejected_ticks",
-        N,
-        "ticks",
-        "prices and index values outside the sanity bounds so far (counted, never used)",
-        lambda s: float(s.feed.rejected_ticks),
-    ),
-    Variable(
-        "feed.failed_batches",
-        N,
-        "batches",
-        "batches whose snapshot raised so far (the rules ran on the last good book)",
-        lambda s: float(s.feed.failed_batches),
-    ),
-    Variable(
-        "feed.failed_batches_in_row",
-        N,
-        "batches",
-        "failed batches since the last one that gave a snapshot",
-        lambda s: float(s.feed.failed_batches_in_row),
-    ),
+    *_view_rows(FEED),
     Variable(
         "journal.available",
         B,
