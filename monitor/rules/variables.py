@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from monitor.measures import (
     BOOK_SCOPE,
@@ -483,15 +483,36 @@ def catalogue(scope: Scope) -> dict[str, VarType]:
     return names
 
 
+# (id of a table, the names asked for) -> its rows with those names; the tables are module
+# constants, so their ids stay valid.
+_WANTED: dict[tuple[int, frozenset[str]], tuple[Variable[Any], ...]] = {}
+
+
+def _wanted(
+    table: tuple[Variable[T], ...], names: Collection[str] | None
+) -> tuple[Variable[T], ...]:
+    """The rows of ``table`` named in ``names`` (all without it). The rule engine asks with
+    the same frozen set on every snapshot, so the filtering is done once for it."""
+    if names is None:
+        return table
+    if not isinstance(names, frozenset):
+        return tuple(v for v in table if v.name in names)
+    key = (id(table), names)
+    rows = _WANTED.get(key)
+    if rows is None:
+        rows = _WANTED[key] = tuple(v for v in table if v.name in names)
+    return rows
+
+
 def book_values(snapshot: Snapshot, names: Collection[str] | None = None) -> dict[str, Value]:
     """Book variables; only ``names`` when given (the ones the loaded rules read)."""
-    return {v.name: v.get(snapshot) for v in BOOK_VARIABLES if names is None or v.name in names}
+    return {v.name: v.get(snapshot) for v in _wanted(BOOK_VARIABLES, names)}
 
 
 def strategy_values(
     strategy: StrategyRisk, names: Collection[str] | None = None
 ) -> dict[str, Value]:
-    return {v.name: v.get(strategy) for v in STRATEGY_VARIABLES if names is None or v.name in names}
+    return {v.name: v.get(strategy) for v in _wanted(STRATEGY_VARIABLES, names)}
 
 
 def short_legs(snapshot: Snapshot) -> list[LegRisk]:
@@ -505,4 +526,4 @@ def short_legs(snapshot: Snapshot) -> list[LegRisk]:
 
 
 def leg_values(leg: LegRisk, names: Collection[str] | None = None) -> dict[str, Value]:
-    return {v.name: v.get(leg) for v in SHORT_LEG_VARIABLES if names is None or v.name in names}
+    return {v.name: v.get(leg) for v in _wanted(SHORT_LEG_VARIABLES, names)}
