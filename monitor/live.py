@@ -149,38 +149,43 @@ async def _until_connected(
     clock: Clock,
     feed_config: IbFeedConfig,
 ) -> bool:
-    """Waits for the first connection, the rules evaluated every interval meanwhile; False
-    when a stop came first."""
+    """Waits for the first connection, the rules evaluated every interval meanwhile (the
+    first at once); False when a stop came first, or the feed crashed (the run's task owner
+    reports that and stops the run)."""
+
+    async def connected() -> bool:
+        while not (feed.is_connected and feed.state.connected):
+            if connection.done():
+                return False
+            await asyncio.sleep(POLL_SECONDS)
+        return True
+
     interval = feed_config.evaluation_interval_seconds
-    last_evaluation = -math.inf
-    while not feed.is_connected or not feed.state.connected:
-        if runtime.stopping.requested:
-            return False
-        if connection.done():
-            return False  # the feed crashed: the run's task owner reports it and stops
-        if time.monotonic() - last_evaluation >= interval:
-            await runtime.driver.at(clock.now())
-            last_evaluation = time.monotonic()
-        await asyncio.sleep(POLL_SECONDS)
-    return True
+    return bool(await evaluating(connected(), runtime, clock, interval, at_once=True))
 
 
 async def evaluating(
-    work: Awaitable[T], runtime: Runtime, clock: Clock, interval: float
+    work: Awaitable[T],
+    runtime: Runtime,
+    clock: Clock,
+    interval: float,
+    *,
+    at_once: bool = False,
 ) -> T | None:
     """``work``'s result, the rules evaluated every ``interval`` while it runs (on the last
-    book, or on one that knows nothing), so the feed and journal rules and systemd's watchdog
-    go on while IB is slow to answer; None when a stop came first (``work`` cancelled)."""
+    book, or on one that knows nothing; the first evaluation ``at_once`` or an interval in),
+    so the feed and journal rules and systemd's watchdog go on while IB is slow to answer;
+    None when a stop came first (``work`` cancelled)."""
     task = asyncio.ensure_future(work)
-    last_evaluation = time.monotonic()
+    last_evaluation = -math.inf if at_once else time.monotonic()
     try:
         while not runtime.stopping.requested:
-            done, _ = await asyncio.wait({task}, timeout=POLL_SECONDS)
-            if done:
-                return task.result()
             if time.monotonic() - last_evaluation >= interval:
                 await runtime.driver.at(clock.now())
                 last_evaluation = time.monotonic()
+            done, _ = await asyncio.wait({task}, timeout=POLL_SECONDS)
+            if done:
+                return task.result()
         return None
     finally:
         if not task.done():

@@ -8,6 +8,7 @@ connected yet) the book and its views are the "unknown" ones: NaN totals, an emp
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,7 @@ from monitor.market.hours import MarketView, market_view
 from monitor.portfolio.book import Book
 from monitor.portfolio.scenarios import ScenarioEngine, ScenarioGrid
 from monitor.signals.board import SignalBoard, SignalsView
-from monitor.signals.events import EventView, event_view, load_events
+from monitor.signals.events import EventCalendar, EventView, event_view, load_events
 from monitor.signals.hedge import HedgeView
 from monitor.signals.term_structure import TermStructure
 
@@ -41,6 +42,11 @@ class Snapshot:
     events: EventView
     market: MarketView
     delta_change_15m_usd_per_pct: float = math.nan  # book delta now minus 15 minutes ago
+
+
+@functools.cache
+def _bundled_events() -> EventCalendar:
+    return load_events()
 
 
 def snapshot_of(
@@ -70,7 +76,7 @@ def snapshot_of(
         scenarios=ScenarioEngine(ScenariosConfig(), 0.0).unknown(),
         hedge=hedge or HedgeView.unknown(HedgeConfig()),
         signals=signals or SignalBoard().unknown(),
-        events=event_view(load_events(), time),
+        events=event_view(_bundled_events(), time),
         market=market_view(time),
         delta_change_15m_usd_per_pct=delta_change_15m_usd_per_pct,
     )
