@@ -1,5 +1,5 @@
 """The docs tables made from the code's own tables: the rule variables of docs/rules.md and
-the risk, term-structure, hedge and feed metrics of README.md. ``python -m
+the risk metrics and the metrics of the views of README.md. ``python -m
 monitor.docs_tables`` (``make docs``) rewrites them; a test fails while a file differs from
 what this makes."""
 
@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from monitor.measures import (
-    FEED,
-    HEDGE,
     LEG_SCOPE,
     RISK_MEASURES,
     STRATEGY_SCOPE,
-    TERM,
+    Family,
     RiskScope,
     View,
 )
+from monitor.readings import VIEWS
 from monitor.rules.variables import (
     BOOK_VARIABLES,
     SHORT_LEG_VARIABLES,
@@ -55,18 +54,27 @@ def risk_metrics_table(scopes: Sequence[RiskScope[Any]] = (STRATEGY_SCOPE, LEG_S
     return lines
 
 
-def view_metrics_table(views: Sequence[View[Any]] = (TERM, HEDGE, FEED)) -> list[str]:
+def view_metrics_table(views: Sequence[View[Any]] = VIEWS) -> list[str]:
     """The metric families of the views' tables of readings, with their label values."""
     lines = ["| metric | type | meaning |", "|---|---|---|"]
+    families: dict[str, tuple[Family[Any], list[tuple[str, ...]]]] = {}
     for view in views:
-        for family in view.families():
-            rows = [r for r in view.readings if r.family is not None]
-            values = [r.labels for r in rows if r.family is not None and r.family is family]
-            text = family.help
-            for i, label in enumerate(family.labels):
-                text += f", by `{label}` ({', '.join(v[i] for v in values)})"
-            if family.note:
-                text += f"; {family.note}"
+        for r in view.readings:
+            if r.family is not None:
+                _, values = families.setdefault(r.family.name, (r.family, []))
+                if r.labelled is None:
+                    values.append(r.labels)
+    for family, values in families.values():
+        text = family.help
+        for i, label in enumerate(family.labels):
+            text += f", by `{label}`"
+            if values:
+                text += f" ({', '.join(v[i] for v in values)})"
+        if family.note:
+            text += f"; {family.note}"
+        if family.counter:
+            lines.append(f"| `{family.name}_total` | counter | {_cell(text)} |")
+        else:
             lines.append(f"| `{family.name}` | gauge | {_cell(text)} |")
     return lines
 

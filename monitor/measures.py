@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Generic, TypeVar
 
 from monitor.domain.health import FeedHealth
@@ -216,6 +217,7 @@ class Family(Generic[T]):
     labels: tuple[str, ...] = ()
     shown: Callable[[T], bool] = lambda _: True
     note: str = ""  # more for the README's table than the HELP text says
+    counter: bool = False  # a count since the start (``_total``), not a gauge
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +226,10 @@ class Reading(Generic[T]):
     the rule variable ``variable``, a sample of ``family`` labelled ``labels``, the ``/state``
     key ``state``; each None where the reading is not shown there.
 
-    ``key`` is the field or property read (``spread.long_strike``: a field of a nested view);
-    ``type`` the rule type of what ``get`` returns."""
+    ``key`` is the field or property read (``spread.long_strike``: a field of a nested view),
+    divided by ``per`` (a unit change: bytes to MiB); ``type`` the rule type of what ``get``
+    returns (a flag is 0 or 1 in its metric). ``labelled`` gives the labels from the view
+    where they are not fixed (the kind of the next event)."""
 
     key: str
     type: VarType
@@ -237,16 +241,39 @@ class Reading(Generic[T]):
     labels: tuple[str, ...] = ()
     state: str | None = None
     count: bool = False  # a whole number: an integer in /state
+    per: float = 1.0
+    labelled: Callable[[T], tuple[str, ...]] | None = None
+
+    def sample(self, view: T) -> tuple[tuple[str, ...], float]:
+        """The labels and value of this row's metric sample."""
+        value = self.get(view)
+        labels = self.labels if self.labelled is None else self.labelled(view)
+        if isinstance(value, bool):
+            return labels, float(value)
+        return labels, value if isinstance(value, float) else math.nan
 
 
 @dataclass(frozen=True, slots=True)
 class View(Generic[T]):
-    """A view of the snapshot and its table of readings."""
+    """A view of the snapshot and its table of readings: ``path`` is the snapshot field it
+    reads (``signals.breadth``; "" for the snapshot itself), ``pick`` reads it where that is
+    not a path of attributes (one series of the indicators)."""
 
     name: str
-    view: Callable[[Snapshot], T]
+    path: str
     readings: tuple[Reading[T], ...]
-    known: Callable[[T], bool] = lambda _: True  # False: every rule variable NaN
+    known: Callable[[Snapshot], bool] = lambda _: True  # False: every number NaN to rules
+    pick: Callable[[Snapshot], T] | None = None
+
+    def view(self, snapshot: Snapshot) -> T:
+        return self._picker()(snapshot)
+
+    def _picker(self) -> Callable[[Snapshot], T]:
+        if self.pick is not None:
+            return self.pick
+        if not self.path:
+            return lambda s: s  # type: ignore[return-value]
+        return attrgetter(self.path)
 
     def families(self) -> tuple[Family[T], ...]:
         """The metric families of the table, in the order of their first row."""
@@ -259,21 +286,22 @@ class View(Generic[T]):
     def variable_reader(self, reading: Reading[T]) -> Callable[[Snapshot], Value]:
         """The rule variable's getter: NaN for a number of a view that knows nothing, ''
         for text that is not known."""
-        pick, get, known = self.view, reading.get, self.known
+        pick, get, known = self._picker(), reading.get, self.known
         guarded = reading.type is VarType.NUMBER
 
         def read(snapshot: Snapshot) -> Value:
-            view = pick(snapshot)
-            if guarded and not known(view):
+            if guarded and not known(snapshot):
                 return math.nan
-            value = get(view)
+            value = get(pick(snapshot))
             return "" if value is None else value
 
         return read
 
     def state(self, snapshot: Snapshot, rounded: Callable[[float], float | None]) -> StateDict:
         """The ``/state`` entries of the table: numbers rounded, flags and ids as they are."""
-        view = self.view(snapshot)
+        return self.state_of(self.view(snapshot), rounded)
+
+    def state_of(self, view: T, rounded: Callable[[float], float | None]) -> StateDict:
         out: StateDict = {}
         for r in self.readings:
             if r.state is None:
@@ -442,7 +470,7 @@ TERM_READINGS: tuple[Reading[TermStructure], ...] = (
     _term("vx2_id", "text", "VX2's contract id", lambda t: t.vx2_id, kind=TEXT, variable=False),
 )
 
-TERM: View[TermStructure] = View("term", lambda s: s.term, TERM_READINGS)
+TERM: View[TermStructure] = View("term", "term", TERM_READINGS)
 
 
 def _spread(pick: Callable[[CallSpread], float]) -> Callable[[HedgeView], Scalar]:
@@ -609,7 +637,7 @@ HEDGE_READINGS: tuple[Reading[HedgeView], ...] = (
     ),
 )
 
-HEDGE: View[HedgeView] = View("hedge", lambda s: s.hedge, HEDGE_READINGS, lambda h: h.known)
+HEDGE: View[HedgeView] = View("hedge", "hedge", HEDGE_READINGS, lambda s: s.hedge.known)
 
 
 def _feed(
@@ -737,4 +765,4 @@ FEED_READINGS: tuple[Reading[FeedHealth], ...] = (
     ),
 )
 
-FEED: View[FeedHealth] = View("feed", lambda s: s.feed, FEED_READINGS)
+FEED: View[FeedHealth] = View("feed", "feed", FEED_READINGS)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -30,16 +30,14 @@ from monitor.domain.quotes import FeedGreeks
 from monitor.health import Readiness
 from monitor.latency import cumulative
 from monitor.measures import (
-    FEED,
-    HEDGE,
     LEG_SCOPE,
     RISK_MEASURES,
     STRATEGY_SCOPE,
-    TERM,
     RiskScope,
     View,
 )
 from monitor.pipeline import LinkStatus, Pipeline, Published
+from monitor.readings import JOURNAL, VIEWS
 from monitor.rules.engine import Phase
 from monitor.snapshot import Snapshot
 
@@ -64,18 +62,39 @@ def _scope_families(scope: RiskScope[T], snapshot: Snapshot) -> Iterator[Metric]
         yield family
 
 
-def view_families(view: View[T], snapshot: Snapshot) -> Iterator[Metric]:
-    """The families of a view's table of readings, one sample per row."""
-    item = view.view(snapshot)
-    for family in view.families():
-        if not family.shown(item):
+Samples = dict[str, GaugeMetricFamily | CounterMetricFamily]
+
+
+def view_families(views: Sequence[View[Any]], snapshot: Snapshot) -> list[Metric]:
+    """The families of the views' tables of readings, one sample per row; rows of several
+    views in one family (the indicators of each series) make one family."""
+    out: Samples = {}
+    for view in views:
+        add_samples(view, view.view(snapshot), out)
+    return list(out.values())
+
+
+def add_samples(view: View[T], item: T, out: Samples) -> None:
+    """Adds the samples of ``item``'s rows to their families in ``out`` (made as needed)."""
+    for r in view.readings:
+        family = r.family
+        if family is None or not family.shown(item):
             continue
-        gauge = GaugeMetricFamily(family.name, family.help, labels=list(family.labels))
-        for r in view.readings:
-            if r.family is not None and r.family.name == family.name:
-                value = r.get(item)
-                gauge.add_metric(list(r.labels), value if isinstance(value, float) else math.nan)
-        yield gauge
+        metric = out.get(family.name)
+        if metric is None:
+            names = list(family.labels)
+            metric = out[family.name] = (
+                CounterMetricFamily(family.name, family.help, labels=names)
+                if family.counter
+                else GaugeMetricFamily(family.name, family.help, labels=names)
+            )
+        labels, value = r.sample(item)
+        metric.add_metric(list(labels), value)
+
+
+# The snapshot's views shown as metrics; the journal's rows are read from the published
+# record instead (there before the first snapshot).
+SNAPSHOT_VIEWS: tuple[View[Any], ...] = tuple(v for v in VIEWS if v is not JOURNAL)
 
 
 class SnapshotCollector(Collector):
@@ -206,27 +225,9 @@ def _fault_metrics(view: Published) -> Iterator[Metric]:
         "Evaluations in which the rule engine itself raised (no alert could change)",
         value=view.failed_rule_evaluations,
     )
-    storage = view.storage
-    yield GaugeMetricFamily(
-        "condor_journal_available",
-        "1 while the journal takes writes (0: alerts are held in memory and still sent)",
-        value=float(storage.available),
-    )
-    yield GaugeMetricFamily(
-        "condor_journal_free_bytes",
-        "Free space of the state directory's filesystem, bytes",
-        value=storage.free_bytes,
-    )
-    yield GaugeMetricFamily(
-        "condor_journal_held_transitions",
-        "Alert transitions held in memory until the journal takes writes again",
-        value=storage.held_transitions,
-    )
-    yield CounterMetricFamily(
-        "condor_journal_dropped_transitions",
-        "Held transitions let go past the hold limit (not in the journal)",
-        value=storage.dropped_transitions,
-    )
+    journal: Samples = {}
+    add_samples(JOURNAL, view.storage, journal)
+    yield from journal.values()
 
 
 def _snapshot_metrics(view: Published) -> Iterator[Metric]:
@@ -258,124 +259,9 @@ def _snapshot_metrics(view: Published) -> Iterator[Metric]:
         )
         delayed.add_metric([strategy.name], count)
     yield delayed
-    index = GaugeMetricFamily(
-        "condor_index_value", "Index value (points; issues for AD-NYSE)", labels=["index"]
-    )
-    for name, value in (
-        ("SPX", snapshot.spx),
-        ("VIX", snapshot.vix),
-        ("AD-NYSE", snapshot.ad_nyse),
-    ):
-        index.add_metric([name], value)
-    yield index
     yield from _scenario_cells(snapshot)
-    yield from view_families(TERM, snapshot)
-    yield from _event_metrics(snapshot)
-    yield from _signal_metrics(snapshot)
+    yield from view_families(SNAPSHOT_VIEWS, snapshot)
     yield from _feed_metrics(snapshot, view)
-    yield from view_families(HEDGE, snapshot)
-
-
-def _gauge(name: str, help_text: str, label: str, values: dict[str, float]) -> Metric:
-    family = GaugeMetricFamily(name, help_text, labels=[label])
-    for key, value in values.items():
-        family.add_metric([key], value)
-    return family
-
-
-def _event_metrics(snapshot: Snapshot) -> Iterator[Metric]:
-    events = snapshot.events
-    yield _gauge(
-        "condor_event_next_hours",
-        "Hours to the next scheduled event, by kind of the next one (fomc, cpi, ppi)",
-        "kind",
-        {events.next_kind or "none": events.hours_to_next},
-    )
-    yield GaugeMetricFamily(
-        "condor_event_next_fomc_hours",
-        "Hours to the next FOMC decision",
-        value=events.hours_to_next_fomc,
-    )
-    yield GaugeMetricFamily(
-        "condor_event_today",
-        "1 on a day with a scheduled event",
-        value=float(events.event_today),
-    )
-
-
-def _signal_metrics(snapshot: Snapshot) -> Iterator[Metric]:
-    signals = snapshot.signals
-    views = signals.indicators
-    where = f"on {signals.bar_minutes}-minute bars, by series (spx, vix, vx1, vx2)"
-    yield _gauge(
-        "condor_indicator_macd",
-        f"MACD (12, 26, 9) line, the series' points, {where}",
-        "series",
-        {k: v.macd for k, v in views.items()},
-    )
-    yield _gauge(
-        "condor_indicator_macd_signal",
-        f"MACD signal line, the series' points, {where}",
-        "series",
-        {k: v.signal for k, v in views.items()},
-    )
-    yield _gauge(
-        "condor_indicator_macd_histogram",
-        f"MACD - signal, the series' points, {where}",
-        "series",
-        {k: v.histogram for k, v in views.items()},
-    )
-    yield _gauge(
-        "condor_indicator_macd_cross",
-        f"+1/-1 on the bar MACD crossed above/below its signal, else 0, {where}",
-        "series",
-        {k: float(v.cross) for k, v in views.items()},
-    )
-    yield _gauge(
-        "condor_indicator_rsi",
-        f"RSI (14, Wilder), 0-100, {where}",
-        "series",
-        {k: v.rsi for k, v in views.items()},
-    )
-    breadth = signals.breadth
-    yield GaugeMetricFamily(
-        "condor_breadth_ad_change_issues",
-        "Change of the NYSE A/D line over the breadth lookback, issues",
-        value=breadth.ad_change,
-    )
-    yield GaugeMetricFamily(
-        "condor_breadth_spx_change_percent",
-        "SPX change over the breadth lookback, percent",
-        value=breadth.spx_change_pct,
-    )
-    yield GaugeMetricFamily(
-        "condor_breadth_divergence",
-        "A/D divergence against SPX: -1 bearish, +1 bullish, 0 none",
-        value=breadth.divergence,
-    )
-    quality = signals.quality
-    yield GaugeMetricFamily(
-        "condor_hedge_quality_beta",
-        "Rolling beta of the second-engine layer's bar P&L on the condors' (negative: it hedges)",
-        value=quality.beta,
-    )
-    yield GaugeMetricFamily(
-        "condor_hedge_quality_correlation",
-        "Rolling correlation of the layer's bar P&L with the condors', -1 to +1",
-        value=quality.correlation,
-    )
-    yield _gauge(
-        "condor_carry_dollars_per_day",
-        "Carry, dollars per calendar day: the layer's roll-down and decay (negative: a cost), "
-        "and the condors' theta",
-        "layer",
-        {"hedge": quality.hedge_carry_usd_per_day, "condor": quality.condor_theta_usd_per_day},
-    )
-    yield GaugeMetricFamily(
-        "condor_hedge_carry_ratio_percent",
-        "The layer's carry cost as a share of the condors' theta, percent",
-        value=quality.carry_ratio_pct,
-    )
 
 
 def feed_model_differences(
@@ -449,7 +335,6 @@ def _feed_metrics(snapshot: Snapshot, view: Published) -> Iterator[Metric]:
     for kind, stamp in sorted(view.last_update_by_kind.items()):
         last.add_metric([kind], stamp.timestamp())
     yield last
-    yield from view_families(FEED, snapshot)
     iv = GaugeMetricFamily(
         "condor_feed_model_iv_difference_max_vol_points",
         "Largest |our IV - the feed's model IV| over the book's options, vol points",

@@ -3,8 +3,8 @@
 Keys carry their units (``_usd_per_pct``: dollars of P&L for a 1% SPX move, and so on, as in
 docs/rules.md); a number that is not known yet is null. The risk of the book, of each
 strategy and of each leg has one key per row of the table of measures (``monitor.measures``),
-and so have the term structure and the feed (their readings with a /state key); the hedge is
-its dataclass, every field.
+and every other view has one key per reading of its table with a /state key
+(``monitor.measures``, ``monitor.readings``); the hedge is its dataclass, every field.
 """
 
 from __future__ import annotations
@@ -18,6 +18,17 @@ from monitor.domain.alerts import alert_id
 from monitor.domain.instruments import NEW_YORK
 from monitor.measures import FEED, TERM, state_risk
 from monitor.portfolio.book import Risk
+from monitor.readings import (
+    BOOK,
+    BREADTH,
+    EVENTS,
+    INDEX,
+    INDICATORS,
+    JOURNAL,
+    MARKET,
+    QUALITY,
+    SCENARIOS,
+)
 from monitor.snapshot import Snapshot
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -48,26 +59,23 @@ def _fields(obj: object | None) -> dict[str, Any] | None:
 
 
 def _signals(snapshot: Snapshot) -> dict[str, Any]:
-    signals = snapshot.signals
     return {
-        "bar_minutes": signals.bar_minutes,
-        "indicators": {k: _fields(v) for k, v in signals.indicators.items()},
-        "breadth": _fields(signals.breadth),
-        "hedge_quality": _fields(signals.quality),
+        "bar_minutes": snapshot.signals.bar_minutes,
+        "indicators": {v.path.rsplit(".", 1)[1]: v.state(snapshot, _num) for v in INDICATORS},
+        "breadth": BREADTH.state(snapshot, _num),
+        "hedge_quality": QUALITY.state(snapshot, _num),
     }
 
 
 def state_document(snapshot: Snapshot, firing: Sequence[Key], instance: str) -> dict[str, Any]:
     term = snapshot.term
-    events = snapshot.events
     return {
         "instance": instance,
         "time": snapshot.time.astimezone(NEW_YORK).isoformat(timespec="milliseconds"),
-        "spx": _num(snapshot.spx),
-        "vix": _num(snapshot.vix),
+        **INDEX.state(snapshot, _num),
         "vx1": _num(term.vx1),
         "vx2": _num(term.vx2),
-        "account_size_usd": _num(snapshot.book.account_size_usd),
+        **BOOK.state(snapshot, _num),
         "book": _risk(snapshot.book.total),
         "strategies": {s.name: _risk(s.risk) for s in snapshot.book.strategies},
         **FEED.state(snapshot, _num),
@@ -83,9 +91,12 @@ def state_document(snapshot: Snapshot, firing: Sequence[Key], instance: str) -> 
             for lr in snapshot.book.legs
         ],
         "term_structure": TERM.state(snapshot, _num),
+        "scenarios": SCENARIOS.state(snapshot, _num),
         "hedge": _fields(snapshot.hedge),
         "signals": _signals(snapshot),
-        "next_event": _fields(events),
+        "next_event": EVENTS.state(snapshot, _num),
+        "market": MARKET.state(snapshot, _num),
+        "journal": JOURNAL.state(snapshot, _num),
         "firing": [
             {"alert_id": alert_id(rule, labels), "rule": rule, "labels": dict(labels)}
             for rule, labels in firing

@@ -1,6 +1,8 @@
-"""The tables of readings of the term structure, the hedge view and the feed health: every
-field reaches a rule variable, a metric or /state through them, each row reads the field it
-names, and the names that dashboards and rule packs use stay as they were."""
+"""The tables of readings of the snapshot's views (the indexes, the book's counts, the term
+structure, the scenarios' worst cells, the hedge, the signals, the events, the session, the
+feed and the journal): every field of the snapshot and of each view reaches a rule variable,
+a metric or /state through them, each row reads the field it names, and the names that
+dashboards and rule packs use stay as they were."""
 
 from __future__ import annotations
 
@@ -16,22 +18,51 @@ from conftest import REPO, run_pipeline
 
 from monitor import bundled
 from monitor.config import HedgeConfig
-from monitor.domain.health import FeedHealth
-from monitor.measures import FEED, HEDGE, TERM, Reading, View
-from monitor.metrics import view_families
+from monitor.domain.health import FeedHealth, StorageHealth
+from monitor.market.hours import MarketView
+from monitor.measures import HEDGE, Reading, View
+from monitor.metrics import SNAPSHOT_VIEWS, Samples, add_samples, view_families
 from monitor.portfolio.book import Book
+from monitor.readings import JOURNAL, VIEWS
 from monitor.rules.expressions import VarType
 from monitor.rules.variables import BOOK_VARIABLES, book_values
+from monitor.signals.board import SignalsView
+from monitor.signals.breadth import BreadthView
+from monitor.signals.events import EventView
 from monitor.signals.hedge import CallSpread, HedgeView
+from monitor.signals.indicators import IndicatorView
+from monitor.signals.quality import QualityView
 from monitor.signals.term_structure import TermStructure
 from monitor.snapshot import Snapshot, snapshot_of
 from monitor.state import state_document
 
-VIEWS: tuple[View[Any], ...] = (TERM, HEDGE, FEED)
-TYPES: dict[str, type] = {"term": TermStructure, "hedge": HedgeView, "feed": FeedHealth}
+TYPES: dict[str, type] = {
+    "term": TermStructure,
+    "hedge": HedgeView,
+    "feed": FeedHealth,
+    "signals.spx": IndicatorView,
+    "signals.vix": IndicatorView,
+    "signals.vx1": IndicatorView,
+    "signals.vx2": IndicatorView,
+    "breadth": BreadthView,
+    "hedge quality": QualityView,
+    "events": EventView,
+    "market": MarketView,
+    "journal": StorageHealth,
+}
+TYPED = [v for v in VIEWS if v.name in TYPES]
 # Fields no output shows, each with the reason; a new field must reach an output or be here.
 NOT_SHOWN = {
     ("term", "curve"): "the input of the per-future roll; its points are the vx1..vx4 rows",
+}
+# Fields of the snapshot shown outside the tables of readings, each with where.
+SHOWN_ELSEWHERE = {
+    "time": "/state time and condor_snapshot_time_seconds (state.py, metrics.py)",
+    "scenarios": "also its whole grid, the family condor_scenario_pnl_dollars (metrics.py)",
+}
+SIGNALS_ELSEWHERE = {
+    "bar_minutes": "/state signals.bar_minutes (state.py)",
+    "known": "not a reading: while false every number of the signal views reads NaN",
 }
 # The hedge's /state dict is its dataclass (``state.py``): every field of it is shown there.
 WHOLE_IN_STATE = {"hedge"}
@@ -83,7 +114,18 @@ def snapshot() -> Snapshot:
     return pipeline.latest
 
 
-@pytest.mark.parametrize("view", VIEWS, ids=lambda v: v.name)
+def test_every_field_of_the_snapshot_reaches_a_table() -> None:
+    fields = {f.name for f in dataclasses.fields(Snapshot)}
+    reached = {v.path.split(".")[0] for v in VIEWS if v.path}
+    reached |= {r.key.split(".")[0] for v in VIEWS if not v.path for r in v.readings}
+    assert "book" in reached  # and its risk through the table of measures (test_measures)
+    assert fields - reached == set(SHOWN_ELSEWHERE) - reached
+    signals = {f.name for f in dataclasses.fields(SignalsView)}
+    parts = {v.path.split(".")[1] for v in VIEWS if v.path.startswith("signals.")}
+    assert signals - parts == set(SIGNALS_ELSEWHERE)
+
+
+@pytest.mark.parametrize("view", TYPED, ids=lambda v: v.name)
 def test_every_field_and_property_reaches_an_output(view: View[Any]) -> None:
     cls = TYPES[view.name]
     names = [f.name for f in dataclasses.fields(cls)]
@@ -96,7 +138,7 @@ def test_every_field_and_property_reaches_an_output(view: View[Any]) -> None:
     assert all(_shown(r) for r in view.readings)
 
 
-@pytest.mark.parametrize("view", VIEWS, ids=lambda v: v.name)
+@pytest.mark.parametrize("view", TYPED, ids=lambda v: v.name)
 def test_each_row_reads_the_field_it_names_with_its_type(view: View[Any]) -> None:
     probe = _probe(TYPES[view.name])
     for r in view.readings:
@@ -105,7 +147,7 @@ def test_each_row_reads_the_field_it_names_with_its_type(view: View[Any]) -> Non
             assert isinstance(value, float), r.key
             if isinstance(expected, frozenset):  # a set is shown by its size
                 expected = len(expected)
-            assert value == float(expected), r.key
+            assert value == float(expected) / r.per, r.key
         elif r.type is VarType.BOOL:
             assert isinstance(value, bool), r.key
             assert value is expected, r.key
@@ -115,40 +157,75 @@ def test_each_row_reads_the_field_it_names_with_its_type(view: View[Any]) -> Non
 
 
 def test_a_family_is_one_name_with_one_help_and_labels_that_fit() -> None:
-    for view in VIEWS:
-        for family in view.families():
-            rows = [r for r in view.readings if r.family is not None]
-            same = [r for r in rows if r.family.name == family.name]  # type: ignore[union-attr]
-            assert all(r.family == family for r in same), family.name
-            assert all(r.type is VarType.NUMBER for r in same), family.name
-            assert all(len(r.labels) == len(family.labels) for r in same), family.name
-            assert len({r.labels for r in same}) == len(same), family.name
+    rows = [r for v in VIEWS for r in v.readings if r.family is not None]
+    for name in {r.family.name for r in rows}:  # type: ignore[union-attr]
+        same = [r for r in rows if r.family.name == name]  # type: ignore[union-attr]
+        family = same[0].family
+        assert family is not None
+        assert all(r.family == family for r in same), name
+        assert all(r.type in {VarType.NUMBER, VarType.BOOL} for r in same), name
+        fixed = [r for r in same if r.labelled is None]
+        assert all(len(r.labels) == len(family.labels) for r in fixed), name
+        assert len({r.labels for r in fixed}) == len(fixed), name
+
+
+def _state_at(doc: dict[str, Any], view: View[Any]) -> dict[str, Any]:
+    """Where a view's /state keys are in the document."""
+    top = {"index", "book", "feed"}
+    named = {
+        "term": "term_structure",
+        "scenario": "scenarios",
+        "hedge": "hedge",
+        "events": "next_event",
+        "market": "market",
+        "journal": "journal",
+    }
+    if view.name in top:
+        return doc
+    if view.name in named:
+        return doc[named[view.name]]  # type: ignore[no-any-return]
+    signals = doc["signals"]
+    if view.name == "breadth":
+        return signals["breadth"]  # type: ignore[no-any-return]
+    if view.name == "hedge quality":
+        return signals["hedge_quality"]  # type: ignore[no-any-return]
+    return signals["indicators"][view.name.split(".")[1]]  # type: ignore[no-any-return]
 
 
 def test_variables_metrics_and_state_read_the_same_numbers(snapshot: Snapshot) -> None:
     values = book_values(snapshot)
     doc = json.loads(json.dumps(state_document(snapshot, [], "test")))
-    state = {"term": doc["term_structure"], "hedge": doc["hedge"], "feed": doc}
+    families = view_families(SNAPSHOT_VIEWS, snapshot)
+    journal: Samples = {}
+    add_samples(JOURNAL, snapshot.storage, journal)
+    samples = {
+        (f.name, tuple(s.labels[k] for k in sorted(s.labels))): s.value
+        for f in [*families, *journal.values()]
+        for s in f.samples
+    }
+    assert len({f.name for f in families}) == len(families)  # one family per name
+    checked = 0
     for view in VIEWS:
         item = view.view(snapshot)
-        samples = {
-            (f.name, tuple(s.labels[k] for k in sorted(s.labels))): s.value
-            for f in view_families(view, snapshot)
-            for s in f.samples
-        }
         for r in view.readings:
             value = r.get(item)
             if r.variable is not None:
                 assert _same(values[r.variable], value), r.variable
             if r.family is not None:
-                labels = tuple(v for _, v in sorted(zip(r.family.labels, r.labels, strict=True)))
-                assert _same(samples[(r.family.name, labels)], value), r.key
+                labels, sample = r.sample(item)
+                named = dict(zip(r.family.labels, labels, strict=True))
+                key = (r.family.name, tuple(named[k] for k in sorted(named)))
+                expected = float(value) if isinstance(value, bool) else value
+                assert _same(samples[key], expected), r.key
+                assert _same(sample, expected), r.key
             if r.state is not None:
-                shown = state[view.name][r.state]
+                shown = _state_at(doc, view)[r.state]
                 if isinstance(value, float) and not r.count:
                     assert shown == (round(value, 6) if math.isfinite(value) else None), r.key
                 else:
                     assert shown == value, r.key
+            checked += 1
+    assert checked == sum(len(v.readings) for v in VIEWS)
     assert list(doc["hedge"]) == [f.name for f in dataclasses.fields(HedgeView)]
 
 
@@ -159,13 +236,13 @@ def test_an_unknown_hedge_reads_nan_and_shows_no_spread() -> None:
         if r.variable is not None and r.type is VarType.NUMBER:
             assert math.isnan(float(values[r.variable])), r.variable
     assert values["hedge.in_band"] is False
-    names = {f.name for f in view_families(HEDGE, empty)}
+    names = {f.name for f in view_families((HEDGE,), empty)}
     assert names == {
         "condor_hedge_ratio_percent",
         "condor_hedge_band_percent",
         "condor_hedge_to_add",
     }
-    band = next(f for f in view_families(HEDGE, empty) if f.name == "condor_hedge_band_percent")
+    band = next(f for f in view_families((HEDGE,), empty) if f.name == "condor_hedge_band_percent")
     config = HedgeConfig()
     assert [s.value for s in band.samples] == [config.band_low_pct, config.band_high_pct]
     assert isinstance(empty.hedge, HedgeView)
@@ -266,6 +343,84 @@ KEPT_SAMPLES = {
     "condor_hedge_spread_strike_points": [("long_strike",), ("short_strike",), ("break_even",)],
     "condor_hedge_spread_dollars": [("debit",), ("max_gain",)],
 }
+# The rows that were written by hand before their tables: name -> type.
+KEPT_OTHER_VARIABLES: dict[str, VarType] = {
+    **dict.fromkeys(["spx", "vix", "ad_nyse"], VarType.NUMBER),
+    **{
+        f"book.{name}": VarType.NUMBER
+        for name in (
+            "account_size_usd",
+            "delta_change_15m_pct_of_account",
+            "delta_change_15m_usd_per_pct",
+            "gamma_pct_of_account",
+            "model_priced_legs",
+            "unvalued_legs",
+            "vega_pct_of_account",
+        )
+    },
+    **{
+        f"breadth.{n}": VarType.NUMBER
+        for n in ("ad_change", "ad_line", "divergence", "lookback_minutes", "spx_change_pct")
+    },
+    "events.hours_to_next": VarType.NUMBER,
+    "events.hours_to_next_fomc": VarType.NUMBER,
+    "events.next_kind": VarType.STRING,
+    "events.today": VarType.BOOL,
+    **{
+        f"hedge.{n}": VarType.NUMBER
+        for n in (
+            "carry_ratio_pct",
+            "carry_usd_per_day",
+            "condor_theta_usd_per_day",
+            "quality_bars",
+            "quality_beta",
+            "quality_correlation",
+        )
+    },
+    "journal.available": VarType.BOOL,
+    "journal.free_mib": VarType.NUMBER,
+    "journal.held_transitions": VarType.NUMBER,
+    "market.early_close": VarType.BOOL,
+    "market.open": VarType.BOOL,
+    "market.minutes_to_close": VarType.NUMBER,
+    "market.minutes_to_open": VarType.NUMBER,
+    **{
+        f"scenario.{n}": VarType.NUMBER
+        for n in (
+            "book_worst_spx_move_pct",
+            "book_worst_usd",
+            "book_worst_vol_shock_points",
+            "condor_worst_usd",
+        )
+    },
+    **{
+        f"signals.{series}_{n}": VarType.NUMBER
+        for series in ("spx", "vix", "vx1", "vx2")
+        for n in ("bars_since_cross", "macd", "macd_cross", "macd_histogram", "macd_signal", "rsi")
+    },
+}
+# name -> (labels, label values of the samples; None: the values come from the view)
+KEPT_OTHER_FAMILIES: dict[str, tuple[tuple[str, ...], list[tuple[str, ...]] | None]] = {
+    "condor_index_value": (("index",), [("SPX",), ("VIX",), ("AD-NYSE",)]),
+    "condor_event_next_hours": (("kind",), None),
+    "condor_event_next_fomc_hours": ((), [()]),
+    "condor_event_today": ((), [()]),
+    **{
+        f"condor_indicator_{n}": (("series",), [("spx",), ("vix",), ("vx1",), ("vx2",)])
+        for n in ("macd", "macd_signal", "macd_histogram", "macd_cross", "rsi")
+    },
+    "condor_breadth_ad_change_issues": ((), [()]),
+    "condor_breadth_spx_change_percent": ((), [()]),
+    "condor_breadth_divergence": ((), [()]),
+    "condor_hedge_quality_beta": ((), [()]),
+    "condor_hedge_quality_correlation": ((), [()]),
+    "condor_carry_dollars_per_day": (("layer",), [("hedge",), ("condor",)]),
+    "condor_hedge_carry_ratio_percent": ((), [()]),
+    "condor_journal_available": ((), [()]),
+    "condor_journal_free_bytes": ((), [()]),
+    "condor_journal_held_transitions": ((), [()]),
+    "condor_journal_dropped_transitions": ((), [()]),
+}
 KEPT_TERM_STATE = {
     "vx1_id",
     "vx2_id",
@@ -296,6 +451,14 @@ def test_names_that_dashboards_and_rule_packs_use_are_kept(snapshot: Snapshot) -
     for name, labels in KEPT_SAMPLES.items():
         rows = [r.labels for v in VIEWS for r in v.readings if r.family and r.family.name == name]
         assert rows == labels, name
+    for name, kind in KEPT_OTHER_VARIABLES.items():
+        assert types.get(name) is kind, name
+    for name, (labels, values) in KEPT_OTHER_FAMILIES.items():
+        rows = [r for v in VIEWS for r in v.readings if r.family and r.family.name == name]
+        assert rows, name
+        assert all(r.family and r.family.labels == labels for r in rows), name
+        if values is not None:
+            assert [r.labels for r in rows] == values, name
     doc = state_document(snapshot, [], "test")
     assert set(doc["term_structure"]) >= KEPT_TERM_STATE
     assert isinstance(doc["feed_delayed_instruments"], int)

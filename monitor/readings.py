@@ -1,0 +1,668 @@
+"""The tables of readings of the rest of the snapshot: the indexes, the book's counts and
+account shares, the scenario grid's worst cells, the bar signals (indicators per series,
+breadth, hedge quality), the scheduled events, the session and the journal's storage.
+
+Each row is a ``Reading`` of ``monitor.measures``, as the term structure's, the hedge's and
+the feed's are; ``VIEWS`` lists every table in the order the rule variables and the docs
+show them. To show a new field of one of these views, add its row here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from monitor.domain.health import StorageHealth
+from monitor.market.hours import MarketView
+from monitor.measures import FEED, HEDGE, TERM, Family, Reading, Scalar, View
+from monitor.portfolio.scenarios import ScenarioGrid
+from monitor.rules.expressions import VarType
+from monitor.signals.board import SERIES
+from monitor.signals.breadth import BreadthView
+from monitor.signals.events import EventView
+from monitor.signals.indicators import IndicatorView
+from monitor.signals.quality import QualityView
+from monitor.snapshot import Snapshot
+
+NUMBER, FLAG, TEXT = VarType.NUMBER, VarType.BOOL, VarType.STRING
+MIB = 1024.0 * 1024.0  # bytes in a mebibyte
+
+# The indexes: top-level numbers of the snapshot.
+_INDEX: Family[Snapshot] = Family(
+    "condor_index_value", "Index value (points; issues for AD-NYSE)", ("index",)
+)
+
+INDEX: View[Snapshot] = View(
+    "index",
+    "",
+    (
+        Reading(
+            "spx",
+            NUMBER,
+            "index points",
+            "SPX index",
+            lambda s: s.spx,
+            "spx",
+            _INDEX,
+            ("SPX",),
+            "spx",
+        ),
+        Reading(
+            "vix",
+            NUMBER,
+            "index points",
+            "VIX index",
+            lambda s: s.vix,
+            "vix",
+            _INDEX,
+            ("VIX",),
+            "vix",
+        ),
+        Reading(
+            "ad_nyse",
+            NUMBER,
+            "issues",
+            "NYSE net advances (advancing minus declining issues)",
+            lambda s: s.ad_nyse,
+            "ad_nyse",
+            _INDEX,
+            ("AD-NYSE",),
+            "ad_nyse",
+        ),
+    ),
+)
+
+
+def _book(
+    key: str,
+    name: str,
+    unit: str,
+    meaning: str,
+    get: Callable[[Snapshot], Scalar],
+    *,
+    state: bool = False,
+) -> Reading[Snapshot]:
+    """A reading of the book beyond its risk: ``key`` the snapshot's field it reads, its
+    variable ``book.<name>``, its /state key ``<name>`` if ``state``."""
+    return Reading(key, NUMBER, unit, meaning, get, f"book.{name}", state=name if state else None)
+
+
+BOOK: View[Snapshot] = View(
+    "book",
+    "",
+    (
+        _book(
+            "book.model_priced_legs",
+            "model_priced_legs",
+            "legs",
+            "legs priced from a model volatility (no valid two-sided quote)",
+            lambda s: float(s.book.model_priced_legs),
+        ),
+        _book(
+            "book.unvalued_legs",
+            "unvalued_legs",
+            "legs",
+            "legs that could not be valued at all",
+            lambda s: float(s.book.unvalued_legs),
+        ),
+        _book(
+            "book.account_size_usd",
+            "account_size_usd",
+            "$",
+            "account size from the portfolio file (NaN when not given: % limits never fire)",
+            lambda s: s.book.account_size_usd,
+            state=True,
+        ),
+        _book(
+            "book.total.gamma_usd_per_pct",
+            "gamma_pct_of_account",
+            "% of account per 1% SPX move",
+            "book gamma ($ of delta per 1% SPX move) as a percentage of the account",
+            lambda s: s.book.pct_of_account(s.book.total.gamma_usd_per_pct),
+        ),
+        _book(
+            "book.total.vega_usd_per_vol_point",
+            "vega_pct_of_account",
+            "% of account per SPX vol point",
+            "book SPX-option vega as a percentage of the account",
+            lambda s: s.book.pct_of_account(s.book.total.vega_usd_per_vol_point),
+        ),
+        _book(
+            "delta_change_15m_usd_per_pct",
+            "delta_change_15m_usd_per_pct",
+            "$ per 1% SPX move",
+            "book delta now minus 15 minutes of session time ago (NaN in the first 15 minutes)",
+            lambda s: s.delta_change_15m_usd_per_pct,
+        ),
+        _book(
+            "delta_change_15m_usd_per_pct",
+            "delta_change_15m_pct_of_account",
+            "% of account per 1% SPX move",
+            "the 15-minute change of book delta as a percentage of the account",
+            lambda s: s.book.pct_of_account(s.delta_change_15m_usd_per_pct),
+        ),
+    ),
+)
+
+
+def _worst(layer: str, part: int) -> Callable[[ScenarioGrid], Scalar]:
+    def read(grid: ScenarioGrid) -> Scalar:
+        cells = grid.book_usd if layer == "book" else grid.condor_usd
+        return grid.worst(cells)[part]
+
+    return read
+
+
+def _scenario(key: str, unit: str, meaning: str, layer: str, part: int) -> Reading[ScenarioGrid]:
+    """A worst cell of the grid: its variable ``scenario.<key>`` and /state key ``<key>``.
+    The grid's own cells are the family ``condor_scenario_pnl_dollars`` (``metrics.py``)."""
+    return Reading(key, NUMBER, unit, meaning, _worst(layer, part), f"scenario.{key}", state=key)
+
+
+SCENARIOS: View[ScenarioGrid] = View(
+    "scenario",
+    "scenarios",
+    (
+        _scenario(
+            "book_worst_usd", "$", "book P&L in the worst cell of the scenario grid", "book", 0
+        ),
+        _scenario(
+            "book_worst_spx_move_pct",
+            "% SPX move",
+            "SPX move of the book's worst scenario cell",
+            "book",
+            1,
+        ),
+        _scenario(
+            "book_worst_vol_shock_points",
+            "SPX vol points",
+            "vol shock of the book's worst scenario cell",
+            "book",
+            2,
+        ),
+        _scenario(
+            "condor_worst_usd", "$", "iron condors' P&L in their worst scenario cell", "condor", 0
+        ),
+    ),
+)
+
+_SERIES_TEXT = {
+    "spx": ("SPX", "index points"),
+    "vix": ("spot VIX", "VIX points"),
+    "vx1": ("VX1 (front-month future mid)", "VIX points"),
+    "vx2": ("VX2 (second-month future mid)", "VIX points"),
+}
+_BARS = "on the signal bars ([signals] bar_minutes, default 5)"
+_WHERE = "on the signal bars"
+_MACD: Family[IndicatorView] = Family(
+    "condor_indicator_macd", f"MACD (12, 26, 9) line, the series' points, {_WHERE}", ("series",)
+)
+_MACD_SIGNAL: Family[IndicatorView] = Family(
+    "condor_indicator_macd_signal", f"MACD signal line, the series' points, {_WHERE}", ("series",)
+)
+_MACD_HISTOGRAM: Family[IndicatorView] = Family(
+    "condor_indicator_macd_histogram", f"MACD - signal, the series' points, {_WHERE}", ("series",)
+)
+_MACD_CROSS: Family[IndicatorView] = Family(
+    "condor_indicator_macd_cross",
+    f"+1/-1 on the bar MACD crossed above/below its signal, else 0, {_WHERE}",
+    ("series",),
+)
+_RSI: Family[IndicatorView] = Family(
+    "condor_indicator_rsi", f"RSI (14, Wilder), 0-100, {_WHERE}", ("series",)
+)
+
+
+def _signals_known(snapshot: Snapshot) -> bool:
+    return snapshot.signals.known  # a book that knows nothing: no signal, not "no cross"
+
+
+def _indicators(series: str) -> View[IndicatorView]:
+    """One series' indicators: variables ``signals.<series>_<name>``, samples labelled with
+    the series, /state ``signals.indicators.<series>``."""
+    what, unit = _SERIES_TEXT[series]
+    p, labels = f"signals.{series}_", (series,)
+
+    def row(
+        key: str,
+        name: str,
+        unit: str,
+        meaning: str,
+        get: Callable[[IndicatorView], Scalar],
+        *,
+        family: Family[IndicatorView] | None = None,
+        count: bool = False,
+    ) -> Reading[IndicatorView]:
+        return Reading(
+            key,
+            NUMBER,
+            unit,
+            meaning,
+            get,
+            p + name,
+            family,
+            labels if family else (),
+            key,
+            count,
+        )
+
+    return View(
+        f"signals.{series}",
+        f"signals.indicators.{series}",
+        (
+            row(
+                "macd",
+                "macd",
+                unit,
+                f"MACD (12, 26, 9) of {what} {_BARS}",
+                lambda i: i.macd,
+                family=_MACD,
+            ),
+            row(
+                "signal",
+                "macd_signal",
+                unit,
+                "its signal line (EMA9 of MACD)",
+                lambda i: i.signal,
+                family=_MACD_SIGNAL,
+            ),
+            row(
+                "histogram",
+                "macd_histogram",
+                unit,
+                "MACD - signal",
+                lambda i: i.histogram,
+                family=_MACD_HISTOGRAM,
+            ),
+            row(
+                "cross",
+                "macd_cross",
+                "-1/0/+1",
+                "+1 if MACD crossed above its signal on the last completed bar, -1 below, else 0",
+                lambda i: float(i.cross),
+                family=_MACD_CROSS,
+                count=True,
+            ),
+            row(
+                "bars_since_cross",
+                "bars_since_cross",
+                "bars",
+                "completed bars since the last MACD cross (NaN before one)",
+                lambda i: i.bars_since_cross,
+            ),
+            row("rsi", "rsi", "0-100", f"RSI (14, Wilder) of {what}", lambda i: i.rsi, family=_RSI),
+        ),
+        _signals_known,
+        lambda s: s.signals.indicator(series),
+    )
+
+
+INDICATORS: tuple[View[IndicatorView], ...] = tuple(_indicators(s) for s in SERIES)
+
+
+def _breadth(
+    key: str,
+    unit: str,
+    meaning: str,
+    get: Callable[[BreadthView], Scalar],
+    family: Family[BreadthView] | None = None,
+) -> Reading[BreadthView]:
+    return Reading(key, NUMBER, unit, meaning, get, f"breadth.{key}", family, (), key)
+
+
+BREADTH: View[BreadthView] = View(
+    "breadth",
+    "signals.breadth",
+    (
+        _breadth(
+            "ad_line",
+            "issues",
+            "NYSE net advances since the open (the intraday A/D line)",
+            lambda b: b.ad_line,
+        ),
+        _breadth(
+            "ad_change",
+            "issues",
+            "A/D line change over the breadth lookback",
+            lambda b: b.ad_change,
+            Family(
+                "condor_breadth_ad_change_issues",
+                "Change of the NYSE A/D line over the breadth lookback, issues",
+            ),
+        ),
+        _breadth(
+            "spx_change_pct",
+            "%",
+            "SPX change over the breadth lookback",
+            lambda b: b.spx_change_pct,
+            Family(
+                "condor_breadth_spx_change_percent",
+                "SPX change over the breadth lookback, percent",
+            ),
+        ),
+        _breadth(
+            "divergence",
+            "-1/0/+1",
+            (
+                "-1: SPX at a lookback high while A/D fell by the threshold; +1: at a low "
+                "while A/D rose; else 0 (NaN while warming up)"
+            ),
+            lambda b: b.divergence,
+            Family(
+                "condor_breadth_divergence",
+                "A/D divergence against SPX: -1 bearish, +1 bullish, 0 none",
+            ),
+        ),
+        _breadth(
+            "lookback_minutes", "minutes", "the breadth lookback", lambda b: b.lookback_minutes
+        ),
+    ),
+    _signals_known,
+)
+
+_CARRY: Family[QualityView] = Family(
+    "condor_carry_dollars_per_day",
+    "Carry, dollars per calendar day: the layer's roll-down and decay (negative: a cost), "
+    "and the condors' theta",
+    ("layer",),
+)
+
+
+def _quality(
+    key: str,
+    variable: str,
+    unit: str,
+    meaning: str,
+    get: Callable[[QualityView], Scalar],
+    *,
+    family: Family[QualityView] | None = None,
+    labels: tuple[str, ...] = (),
+    count: bool = False,
+) -> Reading[QualityView]:
+    """A reading of the hedge's quality and carry: variable ``hedge.<variable>``, /state
+    ``signals.hedge_quality.<key>``."""
+    return Reading(key, NUMBER, unit, meaning, get, f"hedge.{variable}", family, labels, key, count)
+
+
+QUALITY: View[QualityView] = View(
+    "hedge quality",
+    "signals.quality",
+    (
+        _quality(
+            "beta",
+            "quality_beta",
+            "$ of hedge P&L per $ of condor P&L per bar",
+            (
+                "rolling beta of the second-engine layer's bar P&L on the condors' "
+                "(negative: the hedge works)"
+            ),
+            lambda q: q.beta,
+            family=Family(
+                "condor_hedge_quality_beta",
+                "Rolling beta of the second-engine layer's bar P&L on the condors' "
+                "(negative: it hedges)",
+            ),
+        ),
+        _quality(
+            "correlation",
+            "quality_correlation",
+            "-1..+1",
+            "rolling correlation of the layer's bar P&L with the condors'",
+            lambda q: q.correlation,
+            family=Family(
+                "condor_hedge_quality_correlation",
+                "Rolling correlation of the layer's bar P&L with the condors', -1 to +1",
+            ),
+        ),
+        _quality(
+            "bars",
+            "quality_bars",
+            "bars",
+            "bar P&Ls in the rolling window",
+            lambda q: float(q.bars),
+            count=True,
+        ),
+        _quality(
+            "hedge_carry_usd_per_day",
+            "carry_usd_per_day",
+            "$ per calendar day",
+            (
+                "the layer's carry: VIX futures' roll-down plus options' theta and roll "
+                "(negative: a cost)"
+            ),
+            lambda q: q.hedge_carry_usd_per_day,
+            family=_CARRY,
+            labels=("hedge",),
+        ),
+        _quality(
+            "condor_theta_usd_per_day",
+            "condor_theta_usd_per_day",
+            "$ per calendar day",
+            "the iron condors' theta",
+            lambda q: q.condor_theta_usd_per_day,
+            family=_CARRY,
+            labels=("condor",),
+        ),
+        _quality(
+            "carry_ratio_pct",
+            "carry_ratio_pct",
+            "%",
+            "share of the condors' theta the layer's carry costs",
+            lambda q: q.carry_ratio_pct,
+            family=Family(
+                "condor_hedge_carry_ratio_percent",
+                "The layer's carry cost as a share of the condors' theta, percent",
+            ),
+        ),
+    ),
+    _signals_known,
+)
+
+EVENTS: View[EventView] = View(
+    "events",
+    "events",
+    (
+        Reading(
+            "next_kind",
+            TEXT,
+            "",
+            "kind of the next scheduled event: fomc, cpi, ppi ('' when the calendar runs out)",
+            lambda e: e.next_kind,
+            "events.next_kind",
+            state="next_kind",
+        ),
+        Reading(
+            "hours_to_next",
+            NUMBER,
+            "hours",
+            "hours to the next scheduled event (FOMC 14:00 ET, CPI and PPI 08:30 ET)",
+            lambda e: e.hours_to_next,
+            "events.hours_to_next",
+            Family(
+                "condor_event_next_hours",
+                "Hours to the next scheduled event, by kind of the next one (fomc, cpi, ppi)",
+                ("kind",),
+                note="`none` when the calendar runs out",
+            ),
+            state="hours_to_next",
+            labelled=lambda e: (e.next_kind or "none",),
+        ),
+        Reading(
+            "hours_to_next_fomc",
+            NUMBER,
+            "hours",
+            "hours to the next FOMC decision",
+            lambda e: e.hours_to_next_fomc,
+            "events.hours_to_next_fomc",
+            Family("condor_event_next_fomc_hours", "Hours to the next FOMC decision"),
+            state="hours_to_next_fomc",
+        ),
+        Reading(
+            "event_today",
+            FLAG,
+            "true/false",
+            "a scheduled event falls on today's New York date",
+            lambda e: e.event_today,
+            "events.today",
+            Family("condor_event_today", "1 on a day with a scheduled event"),
+            state="event_today",
+        ),
+    ),
+)
+
+# The metric of the session (``condor_market_open``) is read at the session clock by the
+# readiness check, also before the first snapshot; these rows are the snapshot's moment.
+MARKET: View[MarketView] = View(
+    "market",
+    "market",
+    (
+        Reading(
+            "open",
+            FLAG,
+            "true/false",
+            "the SPX options session is open (09:30-16:15 New York, 13:15 on early-close days)",
+            lambda m: m.open,
+            "market.open",
+            state="open",
+        ),
+        Reading(
+            "minutes_to_close",
+            NUMBER,
+            "minutes",
+            "minutes to the session's close (NaN while closed)",
+            lambda m: m.minutes_to_close,
+            "market.minutes_to_close",
+            state="minutes_to_close",
+        ),
+        Reading(
+            "minutes_to_open",
+            NUMBER,
+            "minutes",
+            "minutes to the next session's open (0 while open)",
+            lambda m: m.minutes_to_open,
+            "market.minutes_to_open",
+            state="minutes_to_open",
+        ),
+        Reading(
+            "early_close",
+            FLAG,
+            "true/false",
+            "today's session closes early (13:15 New York)",
+            lambda m: m.early_close,
+            "market.early_close",
+            state="early_close",
+        ),
+    ),
+)
+
+
+def _since(storage: StorageHealth) -> Scalar:
+    return math.nan if storage.unavailable_since is None else storage.unavailable_since
+
+
+# Its metrics are read from the record the pipeline publishes (``Published.storage``), so
+# they are there before the first snapshot; the rules read the snapshot's copy.
+JOURNAL: View[StorageHealth] = View(
+    "journal",
+    "storage",
+    (
+        Reading(
+            "available",
+            FLAG,
+            "true/false",
+            "the journal takes writes (false: alerts go out, held in memory until it does)",
+            lambda j: j.available,
+            "journal.available",
+            Family(
+                "condor_journal_available",
+                "1 while the journal takes writes (0: alerts are held in memory and still sent)",
+            ),
+            state="available",
+        ),
+        Reading(
+            "free_bytes",
+            NUMBER,
+            "MiB",
+            "free space of the state directory's filesystem (NaN without a journal)",
+            lambda j: j.free_bytes / MIB,
+            "journal.free_mib",
+            state="free_mib",
+            per=MIB,
+        ),
+        Reading(
+            "free_bytes",
+            NUMBER,
+            "bytes",
+            "free space of the state directory's filesystem",
+            lambda j: j.free_bytes,
+            None,
+            Family(
+                "condor_journal_free_bytes", "Free space of the state directory's filesystem, bytes"
+            ),
+        ),
+        Reading(
+            "held_transitions",
+            NUMBER,
+            "transitions",
+            "alert transitions held in memory because the journal could not take them",
+            lambda j: float(j.held_transitions),
+            "journal.held_transitions",
+            Family(
+                "condor_journal_held_transitions",
+                "Alert transitions held in memory until the journal takes writes again",
+            ),
+            state="held_transitions",
+            count=True,
+        ),
+        Reading(
+            "dropped_transitions",
+            NUMBER,
+            "transitions",
+            "held transitions let go past the hold limit since the start (not in the journal)",
+            lambda j: float(j.dropped_transitions),
+            None,
+            Family(
+                "condor_journal_dropped_transitions",
+                "Held transitions let go past the hold limit (not in the journal)",
+                counter=True,
+            ),
+            state="dropped_transitions",
+            count=True,
+        ),
+        Reading(
+            "unavailable_since",
+            NUMBER,
+            "Unix seconds",
+            "when the journal stopped taking writes (null while it takes them)",
+            _since,
+            None,
+            state="unavailable_since",
+        ),
+        Reading(
+            "error",
+            TEXT,
+            "",
+            "the last write error ('' when none)",
+            lambda j: j.error,
+            None,
+            state="error",
+        ),
+    ),
+)
+
+# Every table of readings, in the order the book variables and the docs show them.
+VIEWS: tuple[View[Any], ...] = (
+    INDEX,
+    BOOK,
+    TERM,
+    SCENARIOS,
+    HEDGE,
+    *INDICATORS,
+    BREADTH,
+    QUALITY,
+    EVENTS,
+    MARKET,
+    FEED,
+    JOURNAL,
+)
