@@ -427,7 +427,14 @@ def _mqtt_sign(args: argparse.Namespace) -> int:
     import time  # noqa: PLC0415
 
     from monitor.config import MqttConfig, load_config  # noqa: PLC0415
-    from monitor.delivery.commands import ENVELOPE, Refusal, sign_command, validate  # noqa: PLC0415
+    from monitor.delivery.commands import (  # noqa: PLC0415
+        ENVELOPE,
+        Refusal,
+        command_topic,
+        sign_command,
+        topic_base,
+        validate,
+    )
     from monitor.delivery.service import read_command_secret  # noqa: PLC0415
 
     mqtt, instance = MqttConfig(), "default"
@@ -450,7 +457,8 @@ def _mqtt_sign(args: argparse.Namespace) -> int:
     checked = validate(args.name, fields)
     if isinstance(checked, Refusal):
         raise MonitorError(f"{args.name}: {checked.message}")
-    topic = f"{args.prefix or mqtt.prefix}/{args.instance or instance}/cmd/{args.name}"
+    base = topic_base(args.prefix or mqtt.prefix, args.instance or instance)
+    topic = command_topic(base, args.name)
     payload = sign_command(secret, topic, fields, ts=int(time.time()), nonce=secrets.token_hex(8))
     print(json.dumps(payload, ensure_ascii=False))
     return EXIT_OK

@@ -151,6 +151,16 @@ def canonical_json(value: Any) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def topic_base(prefix: str, instance: str) -> str:
+    """Where one daemon's topics live: ``<prefix>/<instance>`` (alerts, state, commands)."""
+    return f"{prefix}/{instance}"
+
+
+def command_topic(base: str, name: str) -> str:
+    """The topic a command ``name`` is published to under ``base`` (``topic_base``)."""
+    return f"{base}/cmd/{name}"
+
+
 def signed_message(topic: str, fields: Mapping[str, Any]) -> bytes:
     """The bytes the HMAC is taken of: the topic, a newline, the payload without ``hmac``."""
     return topic.encode("utf-8", "surrogatepass") + b"\n" + canonical_json(dict(fields))
@@ -394,7 +404,7 @@ class CommandGate:
         self.rejections: Counter[str] = Counter()  # refused commands by Reason value
 
     def topic(self, name: str) -> str:
-        return f"{self.topic_base}/cmd/{name}"
+        return command_topic(self.topic_base, name)
 
     async def __call__(self, name: str, payload: bytes) -> dict[str, Any]:
         reply = self._handle(name, payload)

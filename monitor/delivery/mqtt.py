@@ -28,6 +28,7 @@ import structlog
 
 from monitor.backoff import Backoff
 from monitor.config import MqttConfig
+from monitor.delivery.commands import command_topic, topic_base
 from monitor.delivery.worker import DeliveryError
 from monitor.sinks.outbox import OutboxMessage
 
@@ -55,7 +56,7 @@ class MqttLink:
         """``config`` is the ``[mqtt]`` section as it is; topics are under its prefix and the
         daemon's ``instance``; ``password`` is the one its file or credential holds."""
         self.config = config
-        self.base = f"{config.prefix}/{instance}"
+        self.base = topic_base(config.prefix, instance)
         self.client_id = config.client_id or f"condor-monitor-{instance}"
         self._password = password  # never logged
         self.on_command = on_command
@@ -63,7 +64,7 @@ class MqttLink:
         self.status_topic = f"{self.base}/status"
         self.state_topic = f"{self.base}/state"
         self.reply_topic = f"{self.base}/reply"
-        self.command_filter = f"{self.base}/cmd/+"
+        self.command_filter = command_topic(self.base, "+")
         self.connects = 0  # successful connections, for metrics
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()

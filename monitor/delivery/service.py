@@ -23,7 +23,13 @@ import structlog
 from monitor.backoff import Backoff
 from monitor.config import DaemonConfig, MqttConfig
 from monitor.delivery.chat import NoServices, chat_channels, load_services
-from monitor.delivery.commands import CommandGate, CommandProcessor, CommandSecret, CommandTarget
+from monitor.delivery.commands import (
+    CommandGate,
+    CommandProcessor,
+    CommandSecret,
+    CommandTarget,
+    topic_base,
+)
 from monitor.delivery.mqtt import MqttAlertTransport, MqttLink
 from monitor.delivery.worker import ChannelPolicy, ChannelWorker
 from monitor.domain.alerts import Matcher, Severity
@@ -124,7 +130,7 @@ class Delivery:
             self.commands = CommandGate(
                 CommandProcessor(target, now),
                 secret,
-                topic_base=f"{mqtt.prefix}/{config.instance}",
+                topic_base=topic_base(mqtt.prefix, config.instance),
                 wall_clock=wall_clock,
             )
             worker_box: list[ChannelWorker] = []
