@@ -16,10 +16,11 @@ from monitor.measures import (
     RISK_MEASURES,
     STRATEGY_SCOPE,
     Family,
+    Reading,
     RiskScope,
     View,
 )
-from monitor.readings import VIEWS
+from monitor.readings import LEG_READINGS, STRATEGY_READINGS, VIEWS
 from monitor.rules.variables import (
     BOOK_VARIABLES,
     SHORT_LEG_VARIABLES,
@@ -43,14 +44,25 @@ def variables_table(rows: Iterable[Variable[Any]]) -> list[str]:
     return lines
 
 
-def risk_metrics_table(scopes: Sequence[RiskScope[Any]] = (STRATEGY_SCOPE, LEG_SCOPE)) -> list[str]:
+def risk_metrics_table(
+    scopes: Sequence[tuple[RiskScope[Any], Sequence[Reading[Any]]]] = (
+        (STRATEGY_SCOPE, STRATEGY_READINGS),
+        (LEG_SCOPE, LEG_READINGS),
+    ),
+) -> list[str]:
+    """Per scope, the families of the table of measures, then those of its other rows."""
     lines = ["| metric | type | meaning |", "|---|---|---|"]
-    for scope in scopes:
+    for scope, readings in scopes:
         by = " and ".join(f"`{label}`" for label in scope.labels)
         for measure in RISK_MEASURES:
             family = scope.family(measure)
             if family is not None:
                 lines.append(f"| `{family}` | gauge | {_cell(measure.help)}, by {by} |")
+        for r in readings:
+            if r.family is not None:
+                note = f"; {r.family.note}" if r.family.note else ""
+                text = f"{r.family.help}, by {by}{note}"
+                lines.append(f"| `{r.family.name}` | gauge | {_cell(text)} |")
     return lines
 
 

@@ -302,18 +302,25 @@ class View(Generic[T]):
         return self.state_of(self.view(snapshot), rounded)
 
     def state_of(self, view: T, rounded: Callable[[float], float | None]) -> StateDict:
-        out: StateDict = {}
-        for r in self.readings:
-            if r.state is None:
-                continue
-            value = r.get(view)
-            if r.count and isinstance(value, float):
-                out[r.state] = int(value)
-            elif r.type is VarType.NUMBER and isinstance(value, float):
-                out[r.state] = rounded(value)
-            else:
-                out[r.state] = value
-        return out
+        return state_of(self.readings, view, rounded)
+
+
+def state_of(
+    readings: Iterable[Reading[T]], item: T, rounded: Callable[[float], float | None]
+) -> StateDict:
+    """The ``/state`` entries of ``item``'s rows: numbers rounded, flags and ids as they are."""
+    out: StateDict = {}
+    for r in readings:
+        if r.state is None:
+            continue
+        value = r.get(item)
+        if r.count and isinstance(value, float):
+            out[r.state] = int(value)
+        elif r.type is VarType.NUMBER and isinstance(value, float):
+            out[r.state] = rounded(value)
+        else:
+            out[r.state] = value
+    return out
 
 
 def _term(

@@ -33,11 +33,13 @@ from monitor.measures import (
     LEG_SCOPE,
     RISK_MEASURES,
     STRATEGY_SCOPE,
+    Family,
+    Reading,
     RiskScope,
     View,
 )
 from monitor.pipeline import LinkStatus, Pipeline, Published
-from monitor.readings import JOURNAL, VIEWS
+from monitor.readings import JOURNAL, LEG_READINGS, STRATEGY_READINGS, VIEWS
 from monitor.rules.engine import Phase
 from monitor.snapshot import Snapshot
 
@@ -77,19 +79,36 @@ def view_families(views: Sequence[View[Any]], snapshot: Snapshot) -> list[Metric
 def add_samples(view: View[T], item: T, out: Samples) -> None:
     """Adds the samples of ``item``'s rows to their families in ``out`` (made as needed)."""
     for r in view.readings:
-        family = r.family
-        if family is None or not family.shown(item):
+        if r.family is None or not r.family.shown(item):
             continue
-        metric = out.get(family.name)
-        if metric is None:
-            names = list(family.labels)
-            metric = out[family.name] = (
-                CounterMetricFamily(family.name, family.help, labels=names)
-                if family.counter
-                else GaugeMetricFamily(family.name, family.help, labels=names)
-            )
         labels, value = r.sample(item)
-        metric.add_metric(list(labels), value)
+        _family(out, r.family).add_metric(list(labels), value)
+
+
+def item_samples(
+    scope: RiskScope[T], readings: Sequence[Reading[T]], snapshot: Snapshot, out: Samples
+) -> None:
+    """Adds the samples of each item of ``scope`` (a strategy, a leg), labelled by it."""
+    items = list(scope.items(snapshot))
+    for r in readings:
+        if r.family is None:
+            continue
+        family = _family(out, r.family)
+        for item in items:
+            labels, value = r.sample(item)
+            family.add_metric([*scope.label_values(item), *labels], value)
+
+
+def _family(out: Samples, family: Family[Any]) -> GaugeMetricFamily | CounterMetricFamily:
+    metric = out.get(family.name)
+    if metric is None:
+        names = list(family.labels)
+        metric = out[family.name] = (
+            CounterMetricFamily(family.name, family.help, labels=names)
+            if family.counter
+            else GaugeMetricFamily(family.name, family.help, labels=names)
+        )
+    return metric
 
 
 # The snapshot's views shown as metrics; the journal's rows are read from the published
@@ -240,14 +259,10 @@ def _snapshot_metrics(view: Published) -> Iterator[Metric]:
         value=snapshot.time.timestamp(),
     )
     yield from risk_families(snapshot)
-    model = GaugeMetricFamily(
-        "condor_strategy_model_priced_legs",
-        "Legs priced from a model volatility",
-        labels=["strategy"],
-    )
-    for strategy in snapshot.book.strategies:
-        model.add_metric([strategy.name], strategy.model_priced_legs)
-    yield model
+    items: Samples = {}
+    item_samples(STRATEGY_SCOPE, STRATEGY_READINGS, snapshot, items)
+    item_samples(LEG_SCOPE, LEG_READINGS, snapshot, items)
+    yield from items.values()
     delayed = GaugeMetricFamily(
         "condor_strategy_delayed_legs",
         "Legs whose quotes the broker serves delayed",

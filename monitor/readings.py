@@ -1,6 +1,7 @@
 """The tables of readings of the rest of the snapshot: the indexes, the book's counts and
 account shares, the scenario grid's worst cells, the bar signals (indicators per series,
-breadth, hedge quality), the scheduled events, the session and the journal's storage.
+breadth, hedge quality), the scheduled events, the session and the journal's storage; and
+the rows of each strategy and each leg beside their risk.
 
 Each row is a ``Reading`` of ``monitor.measures``, as the term structure's, the hedge's and
 the feed's are; ``VIEWS`` lists every table in the order the rule variables and the docs
@@ -16,6 +17,7 @@ from typing import Any
 from monitor.domain.health import StorageHealth
 from monitor.market.hours import MarketView
 from monitor.measures import FEED, HEDGE, TERM, Family, Reading, Scalar, View
+from monitor.portfolio.book import LegRisk, StrategyRisk
 from monitor.portfolio.scenarios import ScenarioGrid
 from monitor.rules.expressions import VarType
 from monitor.signals.board import SERIES
@@ -665,4 +667,206 @@ VIEWS: tuple[View[Any], ...] = (
     MARKET,
     FEED,
     JOURNAL,
+)
+
+
+# The rows of each strategy and each leg beside their risk: rule variables of the strategy
+# and short-leg scopes, samples labelled like the scope's risk families (``STRATEGY_SCOPE``,
+# ``LEG_SCOPE``), and the leg's /state entry.
+STRATEGY_READINGS: tuple[Reading[StrategyRisk], ...] = (
+    Reading(
+        "name", TEXT, "text", "strategy name from the portfolio", lambda s: s.name, "strategy.name"
+    ),
+    Reading(
+        "kind",
+        TEXT,
+        "text",
+        "iron_condor or second_engine",
+        lambda s: s.kind.value,
+        "strategy.kind",
+    ),
+    Reading(
+        "model_priced_legs",
+        NUMBER,
+        "legs",
+        "legs priced from a model volatility",
+        lambda s: float(s.model_priced_legs),
+        "strategy.model_priced_legs",
+        Family(
+            "condor_strategy_model_priced_legs",
+            "Legs priced from a model volatility",
+            ("strategy",),
+            note="no valid two-sided quote",
+        ),
+    ),
+    Reading(
+        "unvalued_legs",
+        NUMBER,
+        "legs",
+        "legs that could not be valued at all (their greeks are NaN)",
+        lambda s: float(s.unvalued_legs),
+        "strategy.unvalued_legs",
+        Family("condor_strategy_unvalued_legs", "Legs that could not be valued", ("strategy",)),
+    ),
+)
+
+DAYS_PER_YEAR = 365.0
+
+
+def _leg(
+    key: str,
+    kind: VarType,
+    unit: str,
+    meaning: str,
+    get: Callable[[LegRisk], Scalar],
+    *,
+    variable: str | None,
+    state: str | None = None,
+    family: Family[LegRisk] | None = None,
+    per: float = 1.0,
+    count: bool = False,
+) -> Reading[LegRisk]:
+    return Reading(key, kind, unit, meaning, get, variable, family, (), state, count, per)
+
+
+LEG_READINGS: tuple[Reading[LegRisk], ...] = (
+    _leg(
+        "leg.instrument",
+        TEXT,
+        "text",
+        "contract id, e.g. 'SPX 20260417 P6300'",
+        lambda x: x.leg.instrument.id,
+        variable="leg.contract",
+        state="contract",
+    ),
+    _leg(
+        "leg.strategy",
+        TEXT,
+        "text",
+        "its strategy",
+        lambda x: x.leg.strategy,
+        variable=None,
+        state="strategy",
+    ),
+    _leg(
+        "leg.instrument",
+        TEXT,
+        "text",
+        "'put' or 'call'",
+        lambda x: "call" if x.leg.instrument.is_call else "put",
+        variable="leg.right",
+    ),
+    _leg(
+        "leg.instrument",
+        NUMBER,
+        "index points",
+        "strike",
+        lambda x: x.leg.instrument.strike or 0.0,
+        variable="leg.strike",
+    ),
+    _leg(
+        "leg.quantity",
+        NUMBER,
+        "contracts",
+        "position, negative for short",
+        lambda x: float(x.leg.quantity),
+        variable="leg.quantity",
+        state="quantity",
+        count=True,
+    ),
+    _leg(
+        "value.delta",
+        NUMBER,
+        "per contract (dV/dF)",
+        "signed Black-76 delta of one option",
+        lambda x: x.value.delta,
+        variable="leg.delta",
+    ),
+    _leg(
+        "value.delta",
+        NUMBER,
+        "per contract (dV/dF)",
+        "absolute delta of one option",
+        lambda x: abs(x.value.delta),
+        variable="leg.abs_delta",
+    ),
+    _leg(
+        "value.iv",
+        NUMBER,
+        "vol points (%)",
+        "implied volatility used for the greeks",
+        lambda x: x.value.iv * 100.0,
+        variable="leg.iv_pct",
+        state="iv_pct",
+        family=Family(
+            "condor_leg_implied_vol_percent",
+            "Implied volatility the leg is valued at, percent (vol points)",
+            ("strategy", "contract"),
+            note="NaN for futures",
+        ),
+        per=0.01,
+    ),
+    _leg(
+        "value.model_priced",
+        FLAG,
+        "true/false",
+        "no valid two-sided quote: model volatility used",
+        lambda x: x.value.model_priced,
+        variable="leg.model_priced",
+        state="model_priced",
+    ),
+    _leg(
+        "value.vol_source",
+        TEXT,
+        "text",
+        "where its volatility comes from: quote, smile, last_iv, fallback (none for futures)",
+        lambda x: x.value.vol_source.value,
+        variable="leg.vol_source",
+        state="vol_source",
+    ),
+    _leg(
+        "value.reason",
+        TEXT,
+        "text",
+        "why the leg could not be valued ('' when it was)",
+        lambda x: x.value.reason or "",
+        variable="leg.unvalued_reason",
+        state="unvalued_reason",
+    ),
+    _leg(
+        "data_delayed",
+        FLAG,
+        "true/false",
+        "the leg's quotes come delayed from the broker ([feed] delayed_data_minutes behind)",
+        lambda x: x.data_delayed,
+        variable="leg.data_delayed",
+        state="data_delayed",
+    ),
+    _leg(
+        "value.years",
+        NUMBER,
+        "calendar days",
+        "time to settlement",
+        lambda x: x.value.years * DAYS_PER_YEAR,
+        variable="leg.days_to_expiry",
+        per=1.0 / DAYS_PER_YEAR,
+    ),
+    _leg(
+        "value.underlying_price",
+        NUMBER,
+        "index points",
+        "forward of the leg's expiry",
+        lambda x: x.value.underlying_price,
+        variable="leg.underlying",
+    ),
+    _leg(
+        "value.price",
+        NUMBER,
+        "points per contract",
+        "model price of one contract at its volatility (premium for an option, the future's "
+        "mid for a future)",
+        lambda x: x.value.price,
+        variable="leg.price",
+        state="price",
+    ),
 )

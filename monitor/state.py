@@ -16,7 +16,7 @@ from typing import Any
 
 from monitor.domain.alerts import alert_id
 from monitor.domain.instruments import NEW_YORK
-from monitor.measures import FEED, TERM, state_risk
+from monitor.measures import FEED, TERM, state_of, state_risk
 from monitor.portfolio.book import Risk
 from monitor.readings import (
     BOOK,
@@ -25,6 +25,7 @@ from monitor.readings import (
     INDEX,
     INDICATORS,
     JOURNAL,
+    LEG_READINGS,
     MARKET,
     QUALITY,
     SCENARIOS,
@@ -80,14 +81,7 @@ def state_document(snapshot: Snapshot, firing: Sequence[Key], instance: str) -> 
         "strategies": {s.name: _risk(s.risk) for s in snapshot.book.strategies},
         **FEED.state(snapshot, _num),
         "legs": [
-            {
-                "contract": lr.leg.instrument.id,
-                "strategy": lr.leg.strategy,
-                "quantity": lr.leg.quantity,
-                "model_priced": lr.value.model_priced,
-                "data_delayed": lr.data_delayed,
-                "risk": _risk(lr.risk),
-            }
+            {**state_of(LEG_READINGS, lr, _num), "risk": _risk(lr.risk)}
             for lr in snapshot.book.legs
         ],
         "term_structure": TERM.state(snapshot, _num),

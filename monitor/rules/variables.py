@@ -1,9 +1,10 @@
 """The variables rules can read, one table row each: name, type, unit, meaning and getter.
 
 The risk rows of each scope come from the table of measures (``monitor.measures``), the
-book's other rows from the tables of readings of its views (``monitor.measures`` and
-``monitor.readings``); the identity rows of a strategy and a leg are written here. docs/rules.md's
-tables are generated from these rows (``make docs``) and a test keeps the two in step.
+book's other rows from the tables of readings of its views, and a strategy's and a leg's
+other rows from their tables of readings (``monitor.measures``, ``monitor.readings``).
+docs/rules.md's tables are generated from these rows (``make docs``) and a test keeps the two
+in step.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from monitor.measures import (
     RISK_MEASURES,
     STRATEGY_SCOPE,
     TERM,
+    Reading,
     RiskScope,
+    Scalar,
     View,
 )
 from monitor.portfolio.book import LegRisk, StrategyRisk
@@ -33,9 +36,11 @@ from monitor.readings import (
     INDEX,
     INDICATORS,
     JOURNAL,
+    LEG_READINGS,
     MARKET,
     QUALITY,
     SCENARIOS,
+    STRATEGY_READINGS,
 )
 from monitor.rules.expressions import Value, VarType
 from monitor.snapshot import Snapshot
@@ -71,6 +76,23 @@ def _risk_rows(scope: RiskScope[T]) -> tuple[Variable[T], ...]:
     )
 
 
+def _item_rows(readings: tuple[Reading[T], ...]) -> tuple[Variable[T], ...]:
+    """The rule variables of a strategy's or a leg's rows (``monitor.readings``)."""
+    return tuple(
+        Variable(r.variable, r.type, r.unit, r.meaning, _text_or_value(r.get))
+        for r in readings
+        if r.variable is not None
+    )
+
+
+def _text_or_value(get: Callable[[T], Scalar]) -> Callable[[T], Value]:
+    def read(item: T) -> Value:
+        value = get(item)
+        return "" if value is None else value
+
+    return read
+
+
 def _view_rows(view: View[T]) -> tuple[Variable[Snapshot], ...]:
     """The rule variables of a view's table of readings (``monitor.measures``)."""
     return tuple(
@@ -98,90 +120,12 @@ BOOK_VARIABLES: tuple[Variable[Snapshot], ...] = (
 
 
 STRATEGY_VARIABLES: tuple[Variable[StrategyRisk], ...] = (
-    Variable("strategy.name", S, "text", "strategy name from the portfolio", lambda s: s.name),
-    Variable("strategy.kind", S, "text", "iron_condor or second_engine", lambda s: s.kind.value),
+    *_item_rows(STRATEGY_READINGS),
     *_risk_rows(STRATEGY_SCOPE),
-    Variable(
-        "strategy.model_priced_legs",
-        N,
-        "legs",
-        "legs priced from a model volatility",
-        lambda s: float(s.model_priced_legs),
-    ),
 )
 
 SHORT_LEG_VARIABLES: tuple[Variable[LegRisk], ...] = (
-    Variable(
-        "leg.contract",
-        S,
-        "text",
-        "contract id, e.g. 'SPX 20260417 P6300'",
-        lambda x: x.leg.instrument.id,
-    ),
-    Variable(
-        "leg.right",
-        S,
-        "text",
-        "'put' or 'call'",
-        lambda x: "call" if x.leg.instrument.is_call else "put",
-    ),
-    Variable("leg.strike", N, "index points", "strike", lambda x: x.leg.instrument.strike or 0.0),
-    Variable(
-        "leg.quantity",
-        N,
-        "contracts",
-        "position, negative for short",
-        lambda x: float(x.leg.quantity),
-    ),
-    Variable(
-        "leg.delta",
-        N,
-        "per contract (dV/dF)",
-        "signed Black-76 delta of one option",
-        lambda x: x.value.delta,
-    ),
-    Variable(
-        "leg.abs_delta",
-        N,
-        "per contract (dV/dF)",
-        "absolute delta of one option",
-        lambda x: abs(x.value.delta),
-    ),
-    Variable(
-        "leg.iv_pct",
-        N,
-        "vol points (%)",
-        "implied volatility used for the greeks",
-        lambda x: x.value.iv * 100.0,
-    ),
-    Variable(
-        "leg.model_priced",
-        B,
-        "true/false",
-        "no valid two-sided quote: model volatility used",
-        lambda x: x.value.model_priced,
-    ),
-    Variable(
-        "leg.data_delayed",
-        B,
-        "true/false",
-        "the leg's quotes come delayed from the broker ([feed] delayed_data_minutes behind)",
-        lambda x: x.data_delayed,
-    ),
-    Variable(
-        "leg.days_to_expiry",
-        N,
-        "calendar days",
-        "time to settlement",
-        lambda x: x.value.years * 365.0,
-    ),
-    Variable(
-        "leg.underlying",
-        N,
-        "index points",
-        "forward of the leg's expiry",
-        lambda x: x.value.underlying_price,
-    ),
+    *_item_rows(LEG_READINGS),
     *_risk_rows(LEG_SCOPE),
 )
 

@@ -5,6 +5,7 @@ the last evaluation whole, never a mix of the two."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 from conftest import REPO, run_pipeline
@@ -14,9 +15,12 @@ from monitor.market.state import QuoteStatus
 from monitor.metrics import SnapshotCollector
 
 
-def samples(collector: SnapshotCollector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def samples(
+    collector: SnapshotCollector,
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float | str]:
+    """Every sample of a scrape; NaN as text, so that two scrapes compare equal."""
     return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
+        (s.name, tuple(sorted(s.labels.items()))): "NaN" if math.isnan(s.value) else s.value
         for family in collector.collect()
         for s in family.samples
     }

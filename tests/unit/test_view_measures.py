@@ -20,12 +20,14 @@ from monitor import bundled
 from monitor.config import HedgeConfig
 from monitor.domain.health import FeedHealth, StorageHealth
 from monitor.market.hours import MarketView
-from monitor.measures import HEDGE, Reading, View
-from monitor.metrics import SNAPSHOT_VIEWS, Samples, add_samples, view_families
-from monitor.portfolio.book import Book
-from monitor.readings import JOURNAL, VIEWS
+from monitor.measures import HEDGE, LEG_SCOPE, STRATEGY_SCOPE, Reading, View
+from monitor.metrics import SNAPSHOT_VIEWS, Samples, add_samples, item_samples, view_families
+from monitor.portfolio.book import Book, LegRisk, StrategyRisk
+from monitor.portfolio.model import Leg
+from monitor.pricing.valuation import LegValue
+from monitor.readings import JOURNAL, LEG_READINGS, STRATEGY_READINGS, VIEWS
 from monitor.rules.expressions import VarType
-from monitor.rules.variables import BOOK_VARIABLES, book_values
+from monitor.rules.variables import BOOK_VARIABLES, book_values, leg_values, strategy_values
 from monitor.signals.board import SignalsView
 from monitor.signals.breadth import BreadthView
 from monitor.signals.events import EventView
@@ -463,3 +465,75 @@ def test_names_that_dashboards_and_rule_packs_use_are_kept(snapshot: Snapshot) -
     assert set(doc["term_structure"]) >= KEPT_TERM_STATE
     assert isinstance(doc["feed_delayed_instruments"], int)
     assert "feed_data_age_seconds" in doc
+
+
+# Fields of a strategy's and a leg's rows that no row reads, each with the reason.
+ITEM_NOT_SHOWN = {
+    "risk": "their risk: the table of measures (test_measures)",
+    "value.instrument": "the leg's own instrument (leg.instrument)",
+    "value.gamma": "per contract; in $ as the position's gamma (Risk)",
+    "value.vega": "per contract; in $ as the position's vega (Risk)",
+    "value.theta": "per contract; in $ as the position's theta (Risk)",
+    "value.vanna": "per contract; in $ as the position's vanna (Risk)",
+    "value.charm": "per contract; in $ as the position's charm (Risk)",
+}
+
+
+def _paths(cls: type, prefix: str = "", nested: tuple[type, ...] = ()) -> set[str]:
+    out: set[str] = set()
+    for f in dataclasses.fields(cls):
+        name = prefix + f.name
+        inner = next((n for n in nested if n.__name__ == str(f.type)), None)
+        if inner is not None:
+            out |= _paths(inner, name + ".")
+        else:
+            out.add(name)
+    return out
+
+
+def test_every_field_of_a_strategy_and_a_leg_reaches_an_output() -> None:
+    shown = ITEM_NOT_SHOWN
+    strategy = _paths(StrategyRisk)
+    assert strategy - {r.key for r in STRATEGY_READINGS} == {"risk"}
+    leg = _paths(LegRisk, nested=(Leg, LegValue))
+    assert leg - {r.key for r in LEG_READINGS} == set(shown)
+    for r in (*STRATEGY_READINGS, *LEG_READINGS):
+        assert r.variable is not None or r.family is not None or r.state is not None, r.key
+
+
+def test_strategy_and_leg_rows_reach_variables_metrics_and_state(snapshot: Snapshot) -> None:
+    doc = json.loads(json.dumps(state_document(snapshot, [], "test")))
+    items: Samples = {}
+    item_samples(STRATEGY_SCOPE, STRATEGY_READINGS, snapshot, items)
+    item_samples(LEG_SCOPE, LEG_READINGS, snapshot, items)
+    samples = {
+        (f.name, tuple(s.labels[k] for k in f.samples[0].labels)): s.value
+        for f in items.values()
+        for s in f.samples
+    }
+    for strategy in snapshot.book.strategies:
+        values = strategy_values(strategy)
+        for r in STRATEGY_READINGS:
+            value = r.get(strategy)
+            if r.variable is not None:
+                assert _same(values[r.variable], value), r.variable
+            if r.family is not None:
+                assert _same(samples[(r.family.name, (strategy.name,))], value), r.key
+    assert len(doc["legs"]) == len(snapshot.book.legs)
+    for lr, entry in zip(snapshot.book.legs, doc["legs"], strict=True):
+        values = leg_values(lr)
+        for r in LEG_READINGS:
+            value = r.get(lr)
+            if r.variable is not None:
+                assert _same(values[r.variable], value), r.variable
+            if r.family is not None:
+                key = (r.family.name, (lr.leg.strategy, lr.leg.instrument.id))
+                assert _same(samples[key], value), r.key
+            if r.state is not None:
+                if isinstance(value, float) and not r.count:
+                    expected = round(value, 6) if math.isfinite(value) else None
+                    assert entry[r.state] == expected, r.key
+                else:
+                    assert entry[r.state] == value, r.key
+        assert isinstance(entry["quantity"], int)
+        assert entry["contract"] == lr.leg.instrument.id
