@@ -31,7 +31,7 @@ from pathlib import Path
 
 from benchmarks import workload
 from monitor import bundled, logs
-from monitor.app import close_runtime, open_runtime, process
+from monitor.app import open_runtime, process
 from monitor.config import ConsoleConfig, DaemonConfig, FeedConfig, JournalConfig, MetricsConfig
 from monitor.domain.quotes import EventBatch
 from monitor.feeds.replay import ReplayReader
@@ -80,41 +80,40 @@ def config(day: workload.Workload, state: Path) -> DaemonConfig:
 async def _replay(day: workload.Workload, state: Path) -> dict[str, float]:
     cfg = config(day, state)
     reader = ReplayReader(day.session)
-    runtime = await open_runtime(
+    async with open_runtime(
         cfg,
         load_portfolio(cfg.portfolio),
         load_rule_set(cfg.rules),
         reader.header.instruments,
         config_path=None,
         bad_lines=reader.stats.bad_by_reason,
-    )
-    pipeline = runtime.pipeline
-    latencies = array("d")
-    rss: list[tuple[float, float]] = []  # (session hours since the open, MB)
-    first: EventBatch | None = None
-    warm_rss: float | None = None
-    count = 0
-    perf = time.perf_counter
+    ) as runtime:
+        pipeline = runtime.pipeline
+        latencies = array("d")
+        rss: list[tuple[float, float]] = []  # (session hours since the open, MB)
+        first: EventBatch | None = None
+        warm_rss: float | None = None
+        count = 0
+        perf = time.perf_counter
 
-    async def feed(batch: EventBatch, *, timed: bool) -> None:
-        nonlocal count, warm_rss
-        for moment in pipeline.timer_moments(batch.time):
-            await runtime.driver.at(moment)
-        started = perf()
-        await process(runtime, batch)
-        if timed:
-            latencies.append(perf() - started)
-        count += 1
-        if count % YIELD_EVERY_BATCHES == 0:
-            await asyncio.sleep(0)
-        if count % RSS_SAMPLE_BATCHES == 0:
-            assert first is not None
-            elapsed = batch.time - first.time
-            rss.append((elapsed.total_seconds() / 3600.0, rss_mb()))
-            if warm_rss is None and elapsed >= WARM_UP:
-                warm_rss = rss[-1][1]
+        async def feed(batch: EventBatch, *, timed: bool) -> None:
+            nonlocal count, warm_rss
+            for moment in pipeline.timer_moments(batch.time):
+                await runtime.driver.at(moment)
+            started = perf()
+            await process(runtime, batch)
+            if timed:
+                latencies.append(perf() - started)
+            count += 1
+            if count % YIELD_EVERY_BATCHES == 0:
+                await asyncio.sleep(0)
+            if count % RSS_SAMPLE_BATCHES == 0:
+                assert first is not None
+                elapsed = batch.time - first.time
+                rss.append((elapsed.total_seconds() / 3600.0, rss_mb()))
+                if warm_rss is None and elapsed >= WARM_UP:
+                    warm_rss = rss[-1][1]
 
-    try:
         started = perf()
         for batch in reader.batches():
             if first is None:
@@ -134,8 +133,6 @@ async def _replay(day: workload.Workload, state: Path) -> dict[str, float]:
                 break
             await feed(replace(batch, time=batch.time + shift), timed=False)
         alerts = sum(pipeline.stats.alerts.values())
-    finally:
-        await close_runtime(runtime)
     ordered = sorted(latencies)
     final_rss = rss[-1][1] if rss else rss_mb()
     base = warm_rss if warm_rss is not None else (rss[0][1] if rss else final_rss)

@@ -28,7 +28,7 @@ from typing import Any
 
 from benchmarks.replay import percentile
 from monitor import bundled, logs
-from monitor.app import close_runtime, open_runtime, process
+from monitor.app import open_runtime, process
 from monitor.config import (
     ConsoleConfig,
     DaemonConfig,
@@ -98,53 +98,51 @@ async def _measure(port: int, work: Path, samples: int) -> dict[str, float]:
         console=ConsoleConfig(enabled=False),
         mqtt=MqttConfig(enabled=True, host="127.0.0.1", port=port, client_id="condor-bench"),
     )
-    runtime = await open_runtime(
+    async with open_runtime(
         config,
         load_portfolio(config.portfolio),
         load_rule_set(config.rules),
         reader.header.instruments,
         config_path=None,
         live=True,
-    )
-    link = runtime.delivery.link
-    assert link is not None
-    if not link.connected:
-        await close_runtime(runtime)
-        raise RuntimeError(f"the MQTT link did not connect to 127.0.0.1:{port}")
-    acked = asyncio.Event()
-    acked_at = [0.0]
-    publish = link.publish
-    marker = f'"rule": "{RULE_NAME}"'.encode()
+    ) as runtime:
+        link = runtime.delivery.link
+        assert link is not None
+        if not link.connected:
+            raise RuntimeError(f"the MQTT link did not connect to 127.0.0.1:{port}")
+        acked = asyncio.Event()
+        acked_at = [0.0]
+        publish = link.publish
+        marker = f'"rule": "{RULE_NAME}"'.encode()
 
-    async def timed_publish(topic: str, payload: bytes, *, retain: bool = False) -> None:
-        await publish(topic, payload, retain=retain)  # returns on the broker's PUBACK
-        if marker in payload:
-            acked_at[0] = time.perf_counter()
-            acked.set()
+        async def timed_publish(topic: str, payload: bytes, *, retain: bool = False) -> None:
+            await publish(topic, payload, retain=retain)  # returns on the broker's PUBACK
+            if marker in payload:
+                acked_at[0] = time.perf_counter()
+                acked.set()
 
-    link.publish = timed_publish  # type: ignore[method-assign]
-    # The journal's share: the transition row and outbox entry, then the alert state, each a
-    # committed SQLite transaction (synchronous=FULL: an fsync each).
-    journal = runtime.journal
-    in_journal = [0.0]
-    emit, save_state = journal.emit, journal.save_state
+        link.publish = timed_publish  # type: ignore[method-assign]
+        # The journal's share: the transition row and outbox entry, then the alert state, each a
+        # committed SQLite transaction (synchronous=FULL: an fsync each).
+        journal = runtime.journal
+        in_journal = [0.0]
+        emit, save_state = journal.emit, journal.save_state
 
-    async def timed_emit(transitions: list[AlertTransition]) -> None:
-        started = time.perf_counter()
-        await emit(transitions)
-        in_journal[0] += time.perf_counter() - started
+        async def timed_emit(transitions: list[AlertTransition]) -> None:
+            started = time.perf_counter()
+            await emit(transitions)
+            in_journal[0] += time.perf_counter() - started
 
-    def timed_save_state(alerts: Sequence[SavedAlert]) -> None:
-        started = time.perf_counter()
-        save_state(alerts)
-        in_journal[0] += time.perf_counter() - started
+        def timed_save_state(alerts: Sequence[SavedAlert]) -> None:
+            started = time.perf_counter()
+            save_state(alerts)
+            in_journal[0] += time.perf_counter() - started
 
-    journal.emit = timed_emit  # type: ignore[method-assign]
-    journal.save_state = timed_save_state  # type: ignore[method-assign]
-    total: list[float] = []
-    journal_part: list[float] = []
-    pipeline_part: list[float] = []
-    try:
+        journal.emit = timed_emit  # type: ignore[method-assign]
+        journal.save_state = timed_save_state  # type: ignore[method-assign]
+        total: list[float] = []
+        journal_part: list[float] = []
+        pipeline_part: list[float] = []
         for batch in warm:
             await process(runtime, batch)
         now = warm[-1].time
@@ -162,8 +160,6 @@ async def _measure(port: int, work: Path, samples: int) -> dict[str, float]:
                 total.append(acked_at[0] - started)
                 pipeline_part.append(processed - started)
                 journal_part.append(in_journal[0])
-    finally:
-        await close_runtime(runtime)
     total.sort()
     pipeline_part.sort()
     journal_part.sort()

@@ -6,12 +6,13 @@ The only module that wires all layers together.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,12 +177,25 @@ async def _advance(clock: ReplayClock, moment: datetime, stopping: Stop) -> bool
     return not stopping.requested
 
 
-def listen_for_stop(stopping: Stop) -> None:
-    """Routes SIGTERM and SIGINT to ``stopping``; ``close_runtime`` undoes it. A live run
-    calls it before connecting, so a stop while the gateway is awaited is clean too."""
+@contextlib.contextmanager
+def _signal_handler(number: int, handler: Callable[..., object], *args: object) -> Iterator[None]:
+    """``handler`` called on the signal ``number`` while the block runs; the default after."""
     loop = asyncio.get_running_loop()
-    for number in STOP_SIGNALS:
-        loop.add_signal_handler(number, stopping.request, number)
+    loop.add_signal_handler(number, handler, *args)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(number)
+
+
+@contextlib.contextmanager
+def listening_for_stop(stopping: Stop) -> Iterator[None]:
+    """Routes SIGTERM and SIGINT to ``stopping`` while the block runs. A live run enters it
+    before connecting, so a stop while the gateway is awaited is clean too."""
+    with contextlib.ExitStack() as stack:
+        for number in STOP_SIGNALS:
+            stack.enter_context(_signal_handler(number, stopping.request, number))
+        yield
 
 
 @dataclass(slots=True)
@@ -203,15 +217,21 @@ class RunSummary:
     failed_batches: int = 0
 
 
-def _sinks(config: DaemonConfig, journal: Journal) -> list[Sink]:
-    """The journal first: a transition is recorded before anything tries to send it."""
+@contextlib.asynccontextmanager
+async def _sinks(config: DaemonConfig, journal: Journal) -> AsyncIterator[list[Sink]]:
+    """The journal first: a transition is recorded before anything tries to send it. On the
+    way out they are closed in that order (those opened, when a later one fails to open)."""
     sinks: list[Sink] = [journal]
-    if config.console.enabled:
-        colour = {"auto": None, "always": True, "never": False}[config.console.colour]
-        sinks.append(ConsoleSink(colour=colour, as_log=logs.to_stdout()))
-    if config.alerts_out is not None:
-        sinks.append(AlertsFileSink(config.alerts_out))
-    return sinks
+    try:
+        if config.console.enabled:
+            colour = {"auto": None, "always": True, "never": False}[config.console.colour]
+            sinks.append(ConsoleSink(colour=colour, as_log=logs.to_stdout()))
+        if config.alerts_out is not None:
+            sinks.append(AlertsFileSink(config.alerts_out))
+        yield sinks
+    finally:
+        for sink in sinks:
+            await sink.close()
 
 
 @dataclass(slots=True)
@@ -227,10 +247,15 @@ class Runtime:
     delivery: Delivery
     reloader: RuleReloader
     stopping: Stop
-    endpoints: Endpoints | None = None
+    endpoints: Endpoints  # serving when [metrics] is enabled
+    notifier: Notifier
+    lock: InstanceLock  # the state directory's, released last
     metrics_url: str | None = None
-    notifier: Notifier = field(default_factory=Notifier)
-    lock: InstanceLock | None = None  # the state directory's, released last
+    undelivered: int = 0  # messages left in the outbox, counted as the run closes
+
+    def count_undelivered(self) -> None:
+        """Once delivery has stopped: what waits in the outbox for the next start."""
+        self.undelivered = sum(w.outbox.backlog(w.channel).messages for w in self.delivery.workers)
 
 
 def _utc_now() -> datetime:
@@ -278,12 +303,13 @@ def _serve_endpoints(
     metrics = metrics_handler(
         SnapshotCollector(pipeline, ready), DeliveryCollector(runtime.delivery)
     )
-    runtime.endpoints = Endpoints(
-        metrics, {"/healthz": healthz, "/readyz": readyz, "/state": state}
+    routes = {"/healthz": healthz, "/readyz": readyz, "/state": state}
+    return runtime.endpoints.start(
+        metrics, routes, host=config.metrics.host, port=config.metrics.port
     )
-    return runtime.endpoints.start(config.metrics.host, config.metrics.port)
 
 
+@contextlib.asynccontextmanager
 async def open_runtime(
     config: DaemonConfig,
     portfolio: Portfolio,
@@ -295,74 +321,77 @@ async def open_runtime(
     live: bool = False,
     wall: Callable[[], datetime] = _utc_now,
     stopping: Stop | None = None,
-) -> Runtime:
-    """Journal, sinks, pipeline, delivery, metrics server and signal handlers; ``wall`` is
-    the live clock (replaced in tests that run a live day at another time); ``stopping``, a
-    stop already listening (``listen_for_stop``) before the feed connected."""
+) -> AsyncIterator[Runtime]:
+    """The run for the ``async with`` block: the instance lock, journal, sinks, pipeline,
+    delivery, metrics server, signal handlers and background tasks. ``wall`` is the live
+    clock (replaced in tests that run a live day at another time); ``stopping``, a stop
+    already listening (``listening_for_stop``) before the feed connected.
+
+    Whatever was opened is closed in reverse order, whatever fails: systemd hears STOPPING,
+    SIGHUP is let go, delivery stops (the outbox flushed), then SIGTERM and SIGINT; the
+    undelivered messages are counted (``Runtime.undelivered``); the sinks close, then the
+    endpoints and the background tasks; the lock is released last."""
     run_id = uuid.uuid4().hex
-    lock = InstanceLock(config.journal.path)
-    lock.acquire()
-    try:
-        journal = Journal(config.journal.path, run_id=run_id)
-    except MonitorError:
-        lock.release()
-        raise
-    sinks = _sinks(config, journal)
-    pipeline = build_pipeline(
-        config, portfolio, rules, universe, journal=journal, bad_lines=bad_lines
-    )
-
-    def now() -> datetime:
-        return pipeline.latest.time if pipeline.latest is not None else datetime.now(UTC)
-
-    try:
-        delivery = Delivery(config, journal, pipeline, now=now, config_path=config_path)
-    except MonitorError:
-        for sink in sinks:
-            await sink.close()
-        lock.release()
-        raise
     stopping = stopping or Stop()
-    runtime = Runtime(
-        run_id,
-        journal,
-        sinks,
-        pipeline,
-        Driver(pipeline, sinks),
-        TaskOwner(stopping.fail),
-        delivery,
-        RuleReloader(config.rules, pipeline.engine),
-        stopping,
-        lock=lock,
-    )
-    if config.metrics.enabled:
-        try:
-            port = _serve_endpoints(config, runtime, live=live, wall=wall)
-        except OSError as exc:
-            for sink in sinks:
-                await sink.close()
-            lock.release()
-            raise MonitorError(
-                f"cannot serve metrics on {config.metrics.host}:{config.metrics.port} "
-                f"({exc.strerror}); set [metrics] port, or enabled = false"
-            ) from None
-        base = f"http://{config.metrics.host}:{port}"
-        runtime.metrics_url = f"{base}/metrics"
-        log.info(
-            "metrics_serving", url=runtime.metrics_url, endpoints=f"{base}/{{healthz,readyz,state}}"
+    notifier = Notifier()
+    async with contextlib.AsyncExitStack() as stack:
+        lock = stack.enter_context(InstanceLock(config.journal.path))
+        tasks = await stack.enter_async_context(TaskOwner(stopping.fail))
+        # Before the sinks, though started after them: it answers until they have closed.
+        endpoints = stack.enter_context(Endpoints())
+        journal = Journal(config.journal.path, run_id=run_id)
+        sinks = await stack.enter_async_context(_sinks(config, journal))
+        pipeline = build_pipeline(
+            config, portfolio, rules, universe, journal=journal, bad_lines=bad_lines
         )
-    loop = asyncio.get_running_loop()
-    if hasattr(signal, "SIGHUP"):
-        loop.add_signal_handler(signal.SIGHUP, runtime.reloader.request)
-    listen_for_stop(runtime.stopping)
-    await delivery.start(runtime.tasks)
-    supervisor = supervise(
-        runtime.notifier,
-        is_ready=lambda: _ready_status(pipeline, live=live, now=wall()),
-        last_progress=lambda: pipeline.published.progress_wall,
-    )
-    runtime.tasks.start(supervisor, name="systemd-notify")
-    return runtime
+
+        def now() -> datetime:
+            return pipeline.latest.time if pipeline.latest is not None else datetime.now(UTC)
+
+        delivery = Delivery(config, journal, pipeline, now=now, config_path=config_path)
+        runtime = Runtime(
+            run_id,
+            journal,
+            sinks,
+            pipeline,
+            Driver(pipeline, sinks),
+            tasks,
+            delivery,
+            RuleReloader(config.rules, pipeline.engine),
+            stopping,
+            endpoints,
+            notifier,
+            lock,
+        )
+        if config.metrics.enabled:
+            try:
+                port = _serve_endpoints(config, runtime, live=live, wall=wall)
+            except OSError as exc:
+                raise MonitorError(
+                    f"cannot serve metrics on {config.metrics.host}:{config.metrics.port} "
+                    f"({exc.strerror}); set [metrics] port, or enabled = false"
+                ) from None
+            base = f"http://{config.metrics.host}:{port}"
+            runtime.metrics_url = f"{base}/metrics"
+            log.info(
+                "metrics_serving",
+                url=runtime.metrics_url,
+                endpoints=f"{base}/{{healthz,readyz,state}}",
+            )
+        stack.callback(runtime.count_undelivered)
+        stack.enter_context(listening_for_stop(stopping))
+        await stack.enter_async_context(delivery)  # stopped (flushed) once SIGHUP is let go
+        if hasattr(signal, "SIGHUP"):
+            stack.enter_context(_signal_handler(signal.SIGHUP, runtime.reloader.request))
+        await delivery.start(tasks)  # SIGHUP already handled: the broker may take seconds
+        supervisor = supervise(
+            notifier,
+            is_ready=lambda: _ready_status(pipeline, live=live, now=wall()),
+            last_progress=lambda: pipeline.published.progress_wall,
+        )
+        tasks.start(supervisor, name="systemd-notify")
+        stack.callback(notifier.stopping)
+        yield runtime
 
 
 def _ready_status(pipeline: Pipeline, *, live: bool, now: datetime) -> str | None:
@@ -381,28 +410,6 @@ def _ready_status(pipeline: Pipeline, *, live: bool, now: datetime) -> str | Non
         # broker would be killed by systemd's start timeout and page nobody.
         return f"not connected to the broker at {link.address}: {link.last_error}; retrying"
     return None
-
-
-async def close_runtime(runtime: Runtime) -> int:
-    """Flushes delivery, closes the sinks and the metrics server, ends every background task;
-    the undelivered count."""
-    runtime.notifier.stopping()
-    loop = asyncio.get_running_loop()
-    if hasattr(signal, "SIGHUP"):
-        loop.remove_signal_handler(signal.SIGHUP)
-    delivery = runtime.delivery
-    await delivery.stop()
-    for number in STOP_SIGNALS:
-        loop.remove_signal_handler(number)
-    undelivered = sum(w.outbox.backlog(w.channel).messages for w in delivery.workers)
-    for sink in runtime.sinks:
-        await sink.close()
-    if runtime.endpoints is not None:
-        runtime.endpoints.stop()
-    await runtime.tasks.close()
-    if runtime.lock is not None:
-        runtime.lock.release()
-    return undelivered
 
 
 async def process(runtime: Runtime, batch: EventBatch) -> None:
@@ -425,31 +432,26 @@ async def run(prepared: Prepared) -> RunSummary:
     config = prepared.config
     reader = prepared.reader
     assert isinstance(config.feed, FeedConfig)  # prepare() made a reader for it
-    runtime = await open_runtime(
+    async with open_runtime(
         config,
         prepared.portfolio,
         prepared.rules,
         reader.header.instruments,
         config_path=prepared.config_path,
         bad_lines=reader.stats.bad_by_reason,
-    )
-    pipeline = runtime.pipeline
-    log_portfolio_warnings(prepared.portfolio, reader.header.session_date)
-    session_start = datetime.combine(reader.header.session_date, datetime.min.time(), NEW_YORK)
-    try:
+    ) as runtime:
+        pipeline = runtime.pipeline
+        log_portfolio_warnings(prepared.portfolio, reader.header.session_date)
+        session_start = datetime.combine(reader.header.session_date, datetime.min.time(), NEW_YORK)
         warm_up_signals(pipeline, config.signals.warm_up, session_start)
-    except MonitorError:
-        await close_runtime(runtime)
-        raise
-    started = time.perf_counter()
-    log.info(
-        "replay_start",
-        session=str(config.feed.session),
-        run_id=runtime.run_id,
-        speed=config.feed.speed,
-        rules=len(prepared.rules.rules),
-    )
-    try:
+        started = time.perf_counter()
+        log.info(
+            "replay_start",
+            session=str(config.feed.session),
+            run_id=runtime.run_id,
+            speed=config.feed.speed,
+            rules=len(prepared.rules.rules),
+        )
         clock: ReplayClock | None = None
         stopping = runtime.stopping
         for count, batch in enumerate(reader.batches()):
@@ -466,8 +468,6 @@ async def run(prepared: Prepared) -> RunSummary:
             await process(runtime, batch)
             if count % YIELD_EVERY_BATCHES == 0:
                 await asyncio.sleep(0)
-    finally:
-        undelivered = await close_runtime(runtime)
     current = asyncio.current_task()
     log.info(
         "replay_end",
@@ -492,7 +492,7 @@ async def run(prepared: Prepared) -> RunSummary:
         journal=config.journal.path,
         alerts_out=config.alerts_out,
         metrics_url=runtime.metrics_url,
-        undelivered=undelivered,
+        undelivered=runtime.undelivered,
         rejected_ticks=dict(pipeline.market.ticks.rejected),
         failed_batches=pipeline.failures.total,
     )

@@ -11,7 +11,8 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 Route = Callable[[], tuple[int, Mapping[str, Any]]]
@@ -53,16 +54,34 @@ def _handler(
 
 
 class Endpoints:
-    """The server; ``start`` binds (OSError when the address is taken), ``stop`` closes.
-    ``metrics`` answers /metrics (``monitor.metrics.metrics_handler``)."""
+    """The server; ``start`` binds (OSError when the address is taken) and serves ``metrics``
+    (``monitor.metrics.metrics_handler``) on /metrics beside ``routes``; ``stop``, or leaving
+    its ``with`` block (started or not), closes it."""
 
-    def __init__(self, metrics: type[BaseHTTPRequestHandler], routes: Mapping[str, Route]) -> None:
-        self._handler = _handler(metrics, routes)
+    def __init__(self) -> None:
         self.server: _Server | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, host: str, port: int) -> int:
-        self.server = _Server((host, port), self._handler)
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(
+        self,
+        metrics: type[BaseHTTPRequestHandler],
+        routes: Mapping[str, Route],
+        *,
+        host: str,
+        port: int,
+    ) -> int:
+        self.server = _Server((host, port), _handler(metrics, routes))
         self._thread = threading.Thread(
             target=self.server.serve_forever, name="http-endpoints", daemon=True
         )

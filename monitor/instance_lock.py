@@ -17,6 +17,8 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from monitor.errors import MonitorError
 
@@ -34,7 +36,8 @@ def pid_file(journal: Path) -> Path:
 
 
 class InstanceLock:
-    """Held from ``acquire`` to ``release`` (or the end of the process)."""
+    """Held from ``acquire`` to ``release`` (or the end of the process); as a context
+    manager, from entering to leaving."""
 
     def __init__(self, journal: Path) -> None:
         self.journal = journal
@@ -86,6 +89,18 @@ class InstanceLock:
             return os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
         finally:
             os.close(fd)
+
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
 
     def release(self) -> None:
         if self._fd is None:

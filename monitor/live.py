@@ -6,6 +6,7 @@ replay. Rules are evaluated on every batch of ticks and, between ticks, every
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Awaitable
@@ -16,15 +17,7 @@ from typing import TypeVar
 
 import structlog
 
-from monitor.app import (
-    STOP_SIGNALS,
-    Runtime,
-    Stop,
-    close_runtime,
-    listen_for_stop,
-    open_runtime,
-    process,
-)
+from monitor.app import Runtime, Stop, listening_for_stop, open_runtime, process
 from monitor.assembly import warm_up_signals
 from monitor.calendars import vix_future_expiries
 from monitor.clock import Clock, LiveClock
@@ -89,38 +82,44 @@ async def run_live(
     feed = IbFeed(feed_config, universe, legs=[i.id for i in file_legs], clock=clock.now)
     follow_session(feed, feed_config, clock.now())  # idle from the first connection
     stopping = Stop()
-    listen_for_stop(stopping)
-    runtime = await open_runtime(
-        config,
-        file_portfolio,
-        rules,
-        {i.id: i for i in universe},
-        config_path=config_path,
-        live=True,
-        wall=clock.now,
-        stopping=stopping,
-    )
-    runtime.pipeline.link_status = lambda: link_status(feed)
-    connection = runtime.tasks.start(feed.run(), name="ib-feed")
+    runtime: Runtime | None = None
     try:
-        if await _until_connected(feed, runtime, connection, clock, feed_config):
-            book = await evaluating(
-                _first_book(feed_config, feed, runtime, file_portfolio, base=base, clock=clock),
-                runtime,
-                clock,
-                feed_config.evaluation_interval_seconds,
+        async with contextlib.AsyncExitStack() as stack:
+            stack.enter_context(listening_for_stop(stopping))
+            await stack.enter_async_context(feed)  # closed once the runtime is
+            runtime = await stack.enter_async_context(
+                open_runtime(
+                    config,
+                    file_portfolio,
+                    rules,
+                    {i.id: i for i in universe},
+                    config_path=config_path,
+                    live=True,
+                    wall=clock.now,
+                    stopping=stopping,
+                )
             )
-            if book is not None:
-                await _serve(config, book, runtime, feed=feed, clock=clock)
+            runtime.pipeline.link_status = lambda: link_status(feed)
+            connection = runtime.tasks.start(feed.run(), name="ib-feed")
+            stack.push_async_callback(_cancel, connection)  # before the runtime closes
+            if await _until_connected(feed, runtime, connection, clock, feed_config):
+                book = await evaluating(
+                    _first_book(feed_config, feed, runtime, file_portfolio, base=base, clock=clock),
+                    runtime,
+                    clock,
+                    feed_config.evaluation_interval_seconds,
+                )
+                if book is not None:
+                    await _serve(config, book, runtime, feed=feed, clock=clock)
     finally:
-        connection.cancel()
-        await asyncio.gather(connection, return_exceptions=True)
-        await close_runtime(runtime)
-        await feed.close()
-        for number in STOP_SIGNALS:
-            asyncio.get_running_loop().remove_signal_handler(number)
-        log.info("live_end", run_id=runtime.run_id, snapshots=runtime.pipeline.stats.snapshots)
+        if runtime is not None:
+            log.info("live_end", run_id=runtime.run_id, snapshots=runtime.pipeline.stats.snapshots)
     runtime.tasks.raise_failure()  # a crashed background task: a non-zero exit
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def link_status(feed: IbFeed) -> LinkStatus:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 import structlog
 
@@ -34,7 +35,8 @@ class BackgroundTaskError(MonitorError):
 
 class TaskOwner:
     """Starts named tasks and watches them: the first that raises is kept as ``failure`` and
-    ``on_failure`` is called with it (the run's stop); ``close`` cancels what still runs."""
+    ``on_failure`` is called with it (the run's stop); ``close`` (or leaving its ``async
+    with`` block) cancels what still runs."""
 
     def __init__(self, on_failure: Callable[[BackgroundTaskError], None]) -> None:
         self._on_failure = on_failure
@@ -64,6 +66,17 @@ class TaskOwner:
         if self.failure is None:
             self.failure = failed
             self._on_failure(failed)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
     async def close(self) -> None:
         """Cancels every task still running and waits for them."""

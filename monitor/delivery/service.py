@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import structlog
 
@@ -97,7 +99,8 @@ def read_command_secret(mqtt: MqttConfig, config_path: Path | None) -> CommandSe
 
 
 class Delivery:
-    """Owns the delivery workers and the MQTT link for one daemon run."""
+    """Owns the delivery workers and the MQTT link for one daemon run. Leaving its ``async
+    with`` block stops it (the outbox flushed); ``start`` inside the block delivers."""
 
     def __init__(
         self,
@@ -207,6 +210,17 @@ class Delivery:
     def _wake(self) -> None:
         for worker in self.workers:
             worker.wake()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
 
     async def start(self, tasks: TaskOwner) -> None:
         """Prunes old delivered rows, connects, and starts delivering (backlog first)."""

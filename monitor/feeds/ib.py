@@ -28,7 +28,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import ib_async
 import structlog
@@ -132,7 +133,8 @@ def _priority(inst: Instrument, legs: set[str]) -> tuple[int, str]:
 
 
 class IbFeed:
-    """One IB connection kept up for the day; ``batches`` yields what it hears."""
+    """One IB connection kept up for the day; ``batches`` yields what it hears. ``run`` (or
+    ``connect``) connects; ``close``, or leaving its ``async with`` block, disconnects."""
 
     def __init__(
         self,
@@ -565,6 +567,17 @@ class IbFeed:
                 out.append((start, *prices))
         log.info("ib_history", instrument=inst_id, bars=len(out), what=what, size=size)
         return out
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
     async def close(self) -> None:
         self.ib.disconnectedEvent -= self._on_disconnected
