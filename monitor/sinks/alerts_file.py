@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from monitor.domain.alerts import AlertTransition
+from monitor.errors import MonitorError
 from monitor.sinks.base import transition_record
 
 
@@ -13,9 +14,14 @@ class AlertsFileSink:
     name = "alerts-file"
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._file = path.open("w", encoding="utf-8", newline="\n")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("w", encoding="utf-8", newline="\n")
+        except OSError as exc:
+            raise MonitorError(
+                f"alerts_out (--alerts-out): cannot write {path}: {exc.strerror or exc}"
+            ) from None
 
     async def emit(self, transitions: list[AlertTransition]) -> None:
         self.write(transitions)

@@ -96,7 +96,7 @@ async def start(config: DaemonConfig) -> None:
     [
         (metrics_port_taken, MonitorError, "cannot serve metrics on 127.0.0.1:"),
         (command_secret_unreadable, ConfigError, "field mqtt.command_secret_file: cannot read"),
-        (alerts_file_unopenable, IsADirectoryError, "Is a directory"),
+        (alerts_file_unopenable, MonitorError, r"alerts_out \(--alerts-out\): .*Is a directory"),
     ],
     ids=["live, metrics port taken", "live, delivery refused", "replay, alerts file refused"],
 )
