@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from monitor.measures import (
+    EXPIRY_SCOPE,
     LEG_SCOPE,
     RISK_MEASURES,
     STRATEGY_SCOPE,
+    UNDERLYING_SCOPE,
     Family,
     Reading,
     RiskScope,
@@ -48,6 +50,8 @@ def risk_metrics_table(
     scopes: Sequence[tuple[RiskScope[Any], Sequence[Reading[Any]]]] = (
         (STRATEGY_SCOPE, STRATEGY_READINGS),
         (LEG_SCOPE, LEG_READINGS),
+        (EXPIRY_SCOPE, ()),
+        (UNDERLYING_SCOPE, ()),
     ),
 ) -> list[str]:
     """Per scope, the families of the table of measures, then those of its other rows."""

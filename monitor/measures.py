@@ -27,7 +27,7 @@ from operator import attrgetter
 from typing import Generic, TypeVar
 
 from monitor.domain.health import FeedHealth
-from monitor.portfolio.book import LegRisk, Risk, StrategyRisk
+from monitor.portfolio.book import GroupRisk, LegRisk, Risk, StrategyRisk
 from monitor.rules.expressions import Value, VarType
 from monitor.signals.hedge import CallSpread, HedgeView
 from monitor.signals.term_structure import TermStructure
@@ -199,6 +199,27 @@ LEG_SCOPE: RiskScope[LegRisk] = RiskScope(
     "condor_leg_",
     ("strategy", "contract"),
     lambda x: (x.leg.strategy, x.leg.instrument.id),
+)
+
+# The book's risk summed by expiry ("SPX 2026-04-17") and by underlying (SPX, VIX): no rule
+# scope of their own, a family per measure and a /state dict each.
+EXPIRY_SCOPE: RiskScope[GroupRisk] = RiskScope(
+    "expiry",
+    "the expiry's",
+    lambda g: g.risk,
+    lambda s: s.book.by_expiry,
+    "condor_expiry_",
+    ("expiry",),
+    lambda g: (g.name,),
+)
+UNDERLYING_SCOPE: RiskScope[GroupRisk] = RiskScope(
+    "underlying",
+    "the underlying's",
+    lambda g: g.risk,
+    lambda s: s.book.by_underlying,
+    "condor_underlying_",
+    ("underlying",),
+    lambda g: (g.name,),
 )
 
 

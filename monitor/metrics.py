@@ -30,9 +30,11 @@ from monitor.domain.quotes import FeedGreeks
 from monitor.health import Readiness
 from monitor.latency import cumulative
 from monitor.measures import (
+    EXPIRY_SCOPE,
     LEG_SCOPE,
     RISK_MEASURES,
     STRATEGY_SCOPE,
+    UNDERLYING_SCOPE,
     Family,
     Reading,
     RiskScope,
@@ -47,9 +49,12 @@ T = TypeVar("T")
 
 
 def risk_families(snapshot: Snapshot) -> Iterator[Metric]:
-    """The families of the table of measures: per strategy and per leg (sum for the book)."""
+    """The families of the table of measures: per strategy, per leg, per expiry and per
+    underlying (the book is the sum of the strategies' or the underlyings')."""
     yield from _scope_families(STRATEGY_SCOPE, snapshot)
     yield from _scope_families(LEG_SCOPE, snapshot)
+    yield from _scope_families(EXPIRY_SCOPE, snapshot)
+    yield from _scope_families(UNDERLYING_SCOPE, snapshot)
 
 
 def _scope_families(scope: RiskScope[T], snapshot: Snapshot) -> Iterator[Metric]:

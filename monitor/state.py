@@ -79,6 +79,8 @@ def state_document(snapshot: Snapshot, firing: Sequence[Key], instance: str) -> 
         **BOOK.state(snapshot, _num),
         "book": _risk(snapshot.book.total),
         "strategies": {s.name: _risk(s.risk) for s in snapshot.book.strategies},
+        "expiries": {g.name: _risk(g.risk) for g in snapshot.book.by_expiry},
+        "underlyings": {g.name: _risk(g.risk) for g in snapshot.book.by_underlying},
         **FEED.state(snapshot, _num),
         "legs": [
             {**state_of(LEG_READINGS, lr, _num), "risk": _risk(lr.risk)}

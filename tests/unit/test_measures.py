@@ -11,9 +11,16 @@ from conftest import REPO, run_pipeline
 
 from monitor import bundled
 from monitor.docs_tables import render
-from monitor.measures import BOOK_SCOPE, LEG_SCOPE, RISK_MEASURES, STRATEGY_SCOPE
+from monitor.measures import (
+    BOOK_SCOPE,
+    EXPIRY_SCOPE,
+    LEG_SCOPE,
+    RISK_MEASURES,
+    STRATEGY_SCOPE,
+    UNDERLYING_SCOPE,
+)
 from monitor.metrics import risk_families
-from monitor.portfolio.book import Risk, total
+from monitor.portfolio.book import Book, Risk, total
 from monitor.rules.variables import (
     BOOK_VARIABLES,
     SHORT_LEG_VARIABLES,
@@ -82,6 +89,38 @@ def test_variables_metrics_and_state_read_the_same_numbers(snapshot: Snapshot) -
                 if tuple(s.labels[k] for k in scope.labels) == scope.label_values(item)
             ]
             assert sample.value == getattr(item.risk, f)
+
+
+def test_the_risk_by_expiry_and_by_underlying_reaches_metrics_and_state(
+    snapshot: Snapshot,
+) -> None:
+    families = {f.name: f for f in risk_families(snapshot)}
+    doc = json.loads(json.dumps(state_document(snapshot, [], "test")))
+    groups = (
+        (EXPIRY_SCOPE, snapshot.book.by_expiry, doc["expiries"]),
+        (UNDERLYING_SCOPE, snapshot.book.by_underlying, doc["underlyings"]),
+    )
+    for scope, items, shown in groups:
+        assert [g.name for g in items] == list(shown)
+        assert len(items) >= 2, scope.name  # the bundled book: SPX and VIX, two expiries
+        assert total(g.risk for g in items) == snapshot.book.total
+        for measure in RISK_MEASURES:
+            name = scope.family(measure)
+            assert name is not None, measure.key
+            values = {s.labels[scope.labels[0]]: s.value for s in families[name].samples}
+            for group in items:
+                expected = measure.get(group.risk)
+                assert values[group.name] == expected, (name, group.name)
+                assert shown[group.name][measure.key] == round(expected, 6)
+
+
+def test_every_field_of_the_book_reaches_an_output() -> None:
+    """Each field of ``Book`` is read by a scope of the table of measures or, for the account
+    size, by a row of the book's table of readings (test_view_measures)."""
+    scoped = {"total": BOOK_SCOPE, "strategies": STRATEGY_SCOPE, "legs": LEG_SCOPE}
+    scoped |= {"by_expiry": EXPIRY_SCOPE, "by_underlying": UNDERLYING_SCOPE}
+    fields = {f.name for f in dataclasses.fields(Book)}
+    assert fields - set(scoped) == {"account_size_usd"}
 
 
 def test_strategies_and_the_book_sum_their_legs(snapshot: Snapshot) -> None:
