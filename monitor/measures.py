@@ -283,7 +283,7 @@ class View(Generic[T]):
     name: str
     path: str
     readings: tuple[Reading[T], ...]
-    known: Callable[[Snapshot], bool] = lambda _: True  # False: every number NaN to rules
+    known: Callable[[Snapshot], bool] | None = None  # False: every number NaN to rules
     pick: Callable[[Snapshot], T] | None = None
 
     def view(self, snapshot: Snapshot) -> T:
@@ -308,15 +308,21 @@ class View(Generic[T]):
         """The rule variable's getter: NaN for a number of a view that knows nothing, ''
         for text that is not known."""
         pick, get, known = self._picker(), reading.get, self.known
-        guarded = reading.type is VarType.NUMBER
+        if known is None or reading.type is not VarType.NUMBER:
 
-        def read(snapshot: Snapshot) -> Value:
-            if guarded and not known(snapshot):
+            def plain(snapshot: Snapshot) -> Value:
+                value = get(pick(snapshot))
+                return "" if value is None else value
+
+            return plain
+
+        def guarded(snapshot: Snapshot) -> Value:
+            if not known(snapshot):
                 return math.nan
             value = get(pick(snapshot))
             return "" if value is None else value
 
-        return read
+        return guarded
 
     def state(self, snapshot: Snapshot, rounded: Callable[[float], float | None]) -> StateDict:
         """The ``/state`` entries of the table: numbers rounded, flags and ids as they are."""

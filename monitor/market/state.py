@@ -62,18 +62,23 @@ class MarketState:
     kind_times: dict[str, datetime] = field(default_factory=dict)
     # Sanity bounds: a tick no market could print is counted there and never stored here.
     ticks: TickFilter = field(init=False)
+    _kinds: dict[str, str] = field(init=False, default_factory=dict)  # id -> its kind
 
     def __post_init__(self) -> None:
         self.ticks = TickFilter(self.instruments)
 
     def apply(self, batch: EventBatch) -> None:
-        instruments, kind_times = self.instruments, self.kind_times
+        kinds, kind_times = self._kinds, self.kind_times
         for event in batch.events:
             if not self.ticks.admit(event, batch.time):
                 continue
-            inst = instruments.get(event.instrument)
-            if inst is not None:
-                kind_times[inst.kind.value] = batch.time
+            kind = kinds.get(event.instrument)
+            if kind is None:
+                inst = self.instruments.get(event.instrument)
+                if inst is not None:  # an id's kind never changes: kept once known
+                    kind = kinds[event.instrument] = inst.kind.value
+            if kind is not None:
+                kind_times[kind] = batch.time
             if isinstance(event, IndexValue):
                 self.index_values[event.instrument] = event.value
                 self.index_times[event.instrument] = batch.time

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from monitor.measures import (
     BOOK_SCOPE,
@@ -79,13 +79,22 @@ def _risk_rows(scope: RiskScope[T]) -> tuple[Variable[T], ...]:
 def _item_rows(readings: tuple[Reading[T], ...]) -> tuple[Variable[T], ...]:
     """The rule variables of a strategy's or a leg's rows (``monitor.readings``)."""
     return tuple(
-        Variable(r.variable, r.type, r.unit, r.meaning, _text_or_value(r.get))
+        Variable(
+            r.variable,
+            r.type,
+            r.unit,
+            r.meaning,
+            # Numbers and flags are never None: their getter as it is (the per-leg path).
+            _text_or_value(r.get) if r.type is S else cast("Callable[[T], Value]", r.get),
+        )
         for r in readings
         if r.variable is not None
     )
 
 
 def _text_or_value(get: Callable[[T], Scalar]) -> Callable[[T], Value]:
+    """``get`` with None read as '' (text not known)."""
+
     def read(item: T) -> Value:
         value = get(item)
         return "" if value is None else value
