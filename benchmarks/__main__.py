@@ -25,6 +25,7 @@ TARGETS = {
     "iv_speedup_vs_py_vollib_n500": (">=", 50.0),
     "greeks_speedup_vs_quantlib_n500": (">=", 20.0),
     "scenario_grid_40legs_ms": ("<=", 2.0),
+    "smile_fit_us_per_expiry": ("<=", 50.0),
     "replay_x_realtime": (">=", 500.0),
     "p99_tick_to_alert_ms": ("<=", 5.0),
     "rss_growth_pct": ("<=", 5.0),

@@ -1,4 +1,5 @@
-"""Implied vol and greeks throughput against vollib and QuantLib; the scenario grid's cost."""
+"""Implied vol and greeks throughput against vollib and QuantLib; the scenario grid's cost;
+the SVI smile fit per expiry against scipy's least_squares."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import QuantLib as ql  # noqa: N813 - the name QuantLib users know
+from scipy.optimize import least_squares
 from vollib.black.implied_volatility import implied_volatility as vollib_iv
 
 from benchmarks.timing import median_seconds
@@ -18,6 +20,7 @@ from monitor.portfolio.book import aggregate
 from monitor.portfolio.model import Leg, Portfolio, Strategy, StrategyKind
 from monitor.portfolio.scenarios import ScenarioEngine
 from monitor.pricing import black76
+from monitor.pricing.svi import SviFit, SviParams, fit_slice, quote_weights
 from monitor.pricing.valuation import LegValue
 
 SIZES = (4, 50, 500, 5000)
@@ -126,6 +129,68 @@ def forty_leg_book() -> Any:
     )
 
 
+SMILE_SLICES = 12
+
+
+def smile_slices(seed: int = 5) -> list[dict[str, Any]]:
+    """Index-like expiries, 7 days to a year, 15 to 40 strikes, each quoted twice: mids
+    within their bid/ask (0.1 vol point half-spread at the money, 1 on the wings), then the
+    same quotes a snapshot later, moved by a few hundredths of a vol point."""
+    rng = np.random.default_rng(seed)
+    slices = []
+    for i in range(SMILE_SLICES):
+        years = float(np.exp(rng.uniform(math.log(7 / 365), 0.0)))
+        root_t = math.sqrt(years)
+        n = int(rng.integers(15, 41))
+        k = np.linspace(-0.25 * root_t / 0.35 - 0.05, 0.1 * root_t / 0.35 + 0.02, n)
+        sigma = float(rng.uniform(0.05, 0.2)) * root_t
+        b = float(rng.uniform(0.1, 0.3)) * root_t
+        rho = float(rng.uniform(-0.85, -0.5))
+        atm = float(rng.uniform(0.12, 0.22)) ** 2 * years
+        true = SviParams(atm - b * sigma, b, rho, 0.01 * (i % 3), sigma)
+        half = 0.001 + 0.009 * np.minimum(np.abs(k) / (0.2 * root_t / 0.35 + 0.01), 1.0)
+        mids = true.implied_vol(k, years) + rng.uniform(-1.0, 1.0, n) * half
+        weights = quote_weights(2.0 * half, rng.integers(1, 200, n))
+        before = fit_slice(k, mids, years, weights)
+        moved = mids + rng.normal(0.0, 0.0003, n)
+        slices.append(
+            {"k": k, "vols": moved, "years": years, "weights": weights, "previous": before}
+        )
+    return slices
+
+
+def smile_ours(slices: list[dict[str, Any]], *, warm: bool) -> None:
+    for s in slices:
+        fit_slice(
+            s["k"], s["vols"], s["years"], s["weights"], s["previous"].params if warm else None
+        )
+
+
+def _svi_residuals(
+    x: np.ndarray, k: np.ndarray, vols: np.ndarray, years: float, root_w: np.ndarray
+) -> np.ndarray:
+    a, b, rho, m, sigma = x
+    w = a + b * (rho * (k - m) + np.sqrt((k - m) ** 2 + sigma * sigma))
+    return root_w * (np.sqrt(np.maximum(w, 1e-12) / years) - vols)
+
+
+def smile_scipy(slices: list[dict[str, Any]]) -> None:
+    """The naive peer: scipy's least_squares (trust region reflective) on all five raw SVI
+    parameters and the weighted vol errors, started from the same previous fit as ours."""
+    lower = [-1.0, 0.0, -0.999, -1.0, 1e-4]
+    upper = [1.0, 2.0, 0.999, 1.0, 4.0]
+    for s in slices:
+        previous: SviFit = s["previous"]
+        p = previous.params
+        start = np.clip([p.a, p.b, p.rho, p.m, p.sigma], lower, upper)
+        least_squares(
+            _svi_residuals,
+            start,
+            bounds=(lower, upper),
+            args=(s["k"], s["vols"], s["years"], np.sqrt(s["weights"])),
+        )
+
+
 def run() -> dict[str, float]:
     results: dict[str, float] = {}
     for n in SIZES:
@@ -145,4 +210,12 @@ def run() -> dict[str, float]:
     engine = ScenarioEngine(spec, RATE)
     results["scenario_grid_legs"] = float(len(book.legs))
     results["scenario_grid_40legs_ms"] = median_seconds(lambda: engine.grid(book)) * 1e3
+    slices = smile_slices()
+    warm = median_seconds(lambda: smile_ours(slices, warm=True)) / len(slices)
+    cold = median_seconds(lambda: smile_ours(slices, warm=False)) / len(slices)
+    peer = median_seconds(lambda: smile_scipy(slices), repeats=5) / len(slices)
+    results["smile_fit_us_per_expiry"] = warm * 1e6
+    results["smile_fit_cold_us_per_expiry"] = cold * 1e6
+    results["smile_fit_us_per_expiry_scipy"] = peer * 1e6
+    results["smile_fit_speedup_vs_scipy"] = peer / warm
     return results

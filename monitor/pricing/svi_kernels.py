@@ -1,0 +1,583 @@
+"""Compiled loops of the SVI smile: the quasi-explicit slice fit and Durrleman's condition.
+
+The fit is the quasi-explicit method of S. De Marco and C. Martini (Zeliade Systems),
+"Quasi-explicit calibration of Gatheral's SVI model" (2009). With y = (k - m)/sigma, raw SVI
+(J. Gatheral, "A parsimonious arbitrage-free implied volatility parametrization with
+application to the valuation of volatility derivatives", 2004) reads
+
+    w(k) = a + d y + c sqrt(y^2 + 1),    c = b sigma,  d = rho b sigma,
+
+which for fixed (m, sigma) is linear in (a, d, c): a weighted least-squares problem with
+linear constraints, solved exactly here (the 3 x 3 normal equations, and where their solution
+leaves the domain, every face of it). Only (m, sigma) are left to a Nelder-Mead search.
+
+The domain of (a, d, c) for fixed (m, sigma):
+    |d| <= RHO_MAX c         |rho| < 1 (and b >= 0)
+    c + |d| <= LEE * sigma   b (1 + |rho|) <= 2, R. Lee, "The moment formula for implied
+                             volatility at extreme strikes" (Mathematical Finance, 2004)
+    a <= max of the data     as in De Marco and Martini
+De Marco and Martini's domain bounds c + |d| by 4 sigma and a below by 0; here the wing
+bound is Lee's (see ``monitor.pricing.svi``) and a may be negative as long as the smallest total variance,
+a + sqrt(c^2 - d^2), is positive: a slice where it is not is pushed away by a penalty in the
+outer objective rather than cut off by a bound (a >= 0 would exclude the short-dated,
+steeply skewed index slices whose fitted a is slightly negative).
+
+Everything the compiled code calls lives in this module: numba does not notice when a
+compiled function that another one calls changes in a different file. Compiled with numba in
+nopython mode, numpy's error model, machine code cached next to this file.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import TypeVar, cast
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+__all__ = ["durrleman", "fit_slice", "total_variance"]
+
+_Function = TypeVar("_Function", bound=Callable[..., object])
+FloatArray = NDArray[np.float64]
+
+
+def _compiled(function: _Function) -> _Function:
+    """``function`` compiled by numba in nopython mode, machine code cached next to this file
+    (or under NUMBA_CACHE_DIR); where neither is writable, compiled again by each process."""
+    try:
+        compiled = njit(cache=True, nogil=True, error_model="numpy")(function)
+    except RuntimeError:  # numba found no writable directory for its cache
+        warnings.warn(
+            "no writable cache directory for the compiled SVI kernels (set NUMBA_CACHE_DIR): "
+            "every process compiles them on first use",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        compiled = njit(nogil=True, error_model="numpy")(function)
+    return cast("_Function", compiled)
+
+
+# Status codes of fit_slice; monitor.pricing.svi maps them to SviFitReason.
+OK = 0
+NOT_CONVERGED = 1  # the (m, sigma) search ran out of iterations
+NEGATIVE_VARIANCE = 2  # the best fit's smallest total variance is not positive
+NO_SOLUTION = 3  # no (a, d, c) in the domain for the best (m, sigma): degenerate data
+TOO_FEW_STRIKES = 4  # fewer than MIN_STRIKES usable, distinct strikes
+BAD_INPUT = 5  # years not positive and finite, or the arrays of different lengths
+
+LEE = 2.0  # the largest slope of total variance in |k| (Lee's moment formula)
+MIN_STRIKES = 5  # five parameters
+MAX_ITERATIONS = 400
+
+# The objective of (m, sigma) is flat along sigma for data on a straight line; the search
+# keeps sigma within these multiples of the quoted range of k (and m within one range of it).
+_SIGMA_LOW = 1e-4
+_SIGMA_HIGH = 4.0
+# Stop once the simplex is this small (m relative to sigma, ln sigma absolute) ...
+_X_TIGHT = 1e-9
+# ... or this small while the objective differs across it by at most _F_RELATIVE of its best
+# value: past that the fitted vols no longer move (a noisy slice never reaches _X_TIGHT in a
+# few iterations, and need not).
+_X_LOOSE = 1e-5
+_F_RELATIVE = 1e-9
+_NEGATIVE_PENALTY = 1e4
+# Cold start: the best of a grid of (m, sigma), then Nelder-Mead from it.
+_GRID_M = 7
+_GRID_SIGMA = 6
+# Warm start: the first simplex spans this fraction of sigma in m and in ln sigma.
+_WARM_STEP = 0.05
+
+# The constraints G x <= h on x = (a, d, c), rows as (g_a, g_d, g_c); h is 0, 0, LEE sigma,
+# LEE sigma and the largest total variance quoted.
+# |rho| stops just short of 1, where the domain of raw SVI ends.
+RHO_MAX = 1.0 - 1e-9
+_G = np.array(
+    [
+        [0.0, 1.0, -RHO_MAX],
+        [0.0, -1.0, -RHO_MAX],
+        [0.0, 1.0, 1.0],
+        [0.0, -1.0, 1.0],
+        [1.0, 0.0, 0.0],
+    ]
+)
+_CONSTRAINTS = 5
+
+
+@_compiled
+def total_variance(  # noqa: PLR0917 - the raw SVI parameters, positionally as in the papers
+    a: float, b: float, rho: float, m: float, sigma: float, k: FloatArray, out: FloatArray
+) -> None:
+    """Fill ``out`` with raw SVI total variance at log-moneyness ``k``."""
+    for i in range(k.size):
+        x = k[i] - m
+        out[i] = a + b * (rho * x + math.sqrt(x * x + sigma * sigma))
+
+
+@_compiled
+def durrleman(  # noqa: PLR0917 - the raw SVI parameters, positionally as in the papers
+    a: float, b: float, rho: float, m: float, sigma: float, k: FloatArray, out: FloatArray
+) -> None:
+    """Fill ``out`` with Durrleman's g(k) (-inf where w(k) <= 0), Gatheral and Jacquier,
+    "Arbitrage-free SVI volatility surfaces" (Quantitative Finance, 2014), section 2."""
+    for i in range(k.size):
+        x = k[i] - m
+        root = math.sqrt(x * x + sigma * sigma)
+        w = a + b * (rho * x + root)
+        if not w > 0.0:
+            out[i] = -math.inf
+            continue
+        w1 = b * (rho + x / root)
+        w2 = b * sigma * sigma / (root * root * root)
+        first = 1.0 - k[i] * w1 / (2.0 * w)
+        out[i] = first * first - 0.25 * w1 * w1 * (1.0 / w + 0.25) + 0.5 * w2
+
+
+@_compiled
+def _worst_durrleman(  # noqa: PLR0917 - the raw SVI parameters, then the grid
+    a: float, b: float, rho: float, m: float, sigma: float, low: float, high: float, n: int
+) -> tuple[float, float]:
+    """The smallest g(k) on n points from low to high, and where."""
+    worst, at = math.inf, math.nan
+    for i in range(n):
+        k = low + (high - low) * i / (n - 1)
+        x = k - m
+        root = math.sqrt(x * x + sigma * sigma)
+        w = a + b * (rho * x + root)
+        if not w > 0.0:
+            return -math.inf, k
+        w1 = b * (rho + x / root)
+        w2 = b * sigma * sigma / (root * root * root)
+        first = 1.0 - k * w1 / (2.0 * w)
+        g = first * first - 0.25 * w1 * w1 * (1.0 / w + 0.25) + 0.5 * w2
+        if g < worst:
+            worst, at = g, k
+    return worst, at
+
+
+@_compiled
+def _solve(system: FloatArray, n: int) -> bool:
+    """Gaussian elimination with partial pivoting of the n x (n + 1) augmented ``system`` in
+    place; the solution is left in its last column. False where a pivot vanishes."""
+    for col in range(n):
+        pivot = col
+        for row in range(col + 1, n):
+            if abs(system[row, col]) > abs(system[pivot, col]):
+                pivot = row
+        scale = abs(system[pivot, col])
+        if not scale > 1e-300:
+            return False
+        if pivot != col:
+            for j in range(n + 1):
+                system[col, j], system[pivot, j] = system[pivot, j], system[col, j]
+        for row in range(col + 1, n):
+            factor = system[row, col] / system[col, col]
+            for j in range(col, n + 1):
+                system[row, j] -= factor * system[col, j]
+    for row in range(n - 1, -1, -1):
+        total = system[row, n]
+        for j in range(row + 1, n):
+            total -= system[row, j] * system[j, n]
+        system[row, n] = total / system[row, row]
+    # A nearly vanishing pivot overflows the back substitution: no usable solution.
+    for row in range(n):  # noqa: SIM110 - numba compiles no generator expression here
+        if not math.isfinite(system[row, n]):
+            return False
+    return True
+
+
+@_compiled
+def _feasible(a: float, d: float, c: float, h: FloatArray, tolerance: float) -> bool:
+    for i in range(_CONSTRAINTS):
+        if _G[i, 0] * a + _G[i, 1] * d + _G[i, 2] * c > h[i] + tolerance:
+            return False
+    return True
+
+
+@_compiled
+def _quadratic(normal: FloatArray, a: float, d: float, c: float) -> float:
+    """x' M x - 2 r' x for x = (a, d, c), M and r the first 3 x 4 of ``normal``."""
+    x0, x1, x2 = a, d, c
+    quad = (
+        normal[0, 0] * x0 * x0
+        + normal[1, 1] * x1 * x1
+        + normal[2, 2] * x2 * x2
+        + 2.0 * (normal[0, 1] * x0 * x1 + normal[0, 2] * x0 * x2 + normal[1, 2] * x1 * x2)
+    )
+    return float(quad - 2.0 * (normal[0, 3] * x0 + normal[1, 3] * x1 + normal[2, 3] * x2))
+
+
+@_compiled
+def _inner(  # noqa: PLR0917 - the slice, the point and the scratch space
+    k: FloatArray,
+    v: FloatArray,
+    omega: FloatArray,
+    n: int,
+    m: float,
+    sigma: float,
+    v_max: float,
+    energy: float,
+    normal: FloatArray,
+    system: FloatArray,
+    h: FloatArray,
+) -> tuple[float, float, float, float]:
+    """The weighted sum of squared total-variance errors of the best (a, d, c) in the domain
+    for this (m, sigma), and (a, d, c); inf and NaNs where there is none. ``energy`` is the
+    weighted sum of the squared data."""
+    s1 = sy = sz = syy = syz = sv = syv = szv = 0.0
+    for i in range(n):
+        y = (k[i] - m) / sigma
+        z = math.sqrt(y * y + 1.0)
+        wi = omega[i]
+        wy, wz = wi * y, wi * z
+        s1 += wi
+        sy += wy
+        sz += wz
+        syy += wy * y
+        syz += wy * z
+        sv += wi * v[i]
+        syv += wy * v[i]
+        szv += wz * v[i]
+    szz = syy + s1  # z^2 = y^2 + 1
+    normal[0, 0], normal[0, 1], normal[0, 2], normal[0, 3] = s1, sy, sz, sv
+    normal[1, 0], normal[1, 1], normal[1, 2], normal[1, 3] = sy, syy, syz, syv
+    normal[2, 0], normal[2, 1], normal[2, 2], normal[2, 3] = sz, syz, szz, szv
+    h[0], h[1], h[2], h[3], h[4] = 0.0, 0.0, LEE * sigma, LEE * sigma, v_max
+    tolerance = 1e-12 * (v_max + sigma)
+    for i in range(3):
+        for j in range(4):
+            system[i, j] = normal[i, j]
+    best_a = best_d = best_c = math.nan
+    found = False
+    if _solve(system, 3):
+        a, d, c = system[0, 3], system[1, 3], system[2, 3]
+        if _feasible(a, d, c, h, tolerance):
+            best_a, best_d, best_c = a, d, c
+            found = True
+    if not found:
+        # The minimum lies on a face of the domain: the stationary point of every face
+        # (one, two or three constraints held as equalities) that is in the domain is a
+        # candidate, and the convex objective's minimum over the domain is the best of them.
+        best = math.inf
+        for mask in range(1, 1 << _CONSTRAINTS):
+            active = 0
+            for i in range(_CONSTRAINTS):
+                active += (mask >> i) & 1
+            if active > 3:
+                continue
+            size = 3 + active
+            for i in range(size):
+                for j in range(size + 1):
+                    system[i, j] = 0.0
+            for i in range(3):
+                for j in range(3):
+                    system[i, j] = normal[i, j]
+                system[i, size] = normal[i, 3]
+            row = 3
+            for c_index in range(_CONSTRAINTS):
+                if (mask >> c_index) & 1:
+                    for j in range(3):
+                        # KKT: M x + G_A' lambda/2 = r, G_A x = h_A
+                        system[j, row] = _G[c_index, j]
+                        system[row, j] = _G[c_index, j]
+                    system[row, size] = h[c_index]
+                    row += 1
+            if not _solve(system, size):
+                continue
+            a, d, c = system[0, size], system[1, size], system[2, size]
+            if not _feasible(a, d, c, h, tolerance):
+                continue
+            value = _quadratic(normal, a, d, c)
+            if value < best:
+                best = value
+                best_a, best_d, best_c = a, d, c
+                found = True
+    if not found:
+        return math.inf, math.nan, math.nan, math.nan
+    # The sum of squares from the normal equations, unless it is so small against the
+    # data's own sum of squares that their cancellation would hide its digits (a
+    # near-perfect fit): then from the residuals, a second pass.
+    sse = energy + _quadratic(normal, best_a, best_d, best_c)
+    if sse > 1e-8 * energy:
+        return sse, best_a, best_d, best_c
+    sse = 0.0
+    for i in range(n):
+        y = (k[i] - m) / sigma
+        e = best_a + best_d * y + best_c * math.sqrt(y * y + 1.0) - v[i]
+        sse += omega[i] * e * e
+    return sse, best_a, best_d, best_c
+
+
+@_compiled
+def _objective(  # noqa: PLR0917 - the slice, the point, the bounds and the scratch space
+    k: FloatArray,
+    v: FloatArray,
+    omega: FloatArray,
+    n: int,
+    m: float,
+    log_sigma: float,
+    v_max: float,
+    bounds: FloatArray,
+    normal: FloatArray,
+    system: FloatArray,
+    h: FloatArray,
+) -> float:
+    """The outer objective of (m, ln sigma): the inner fit's sum of squares, plus a penalty
+    where its smallest total variance is negative; inf outside the search box."""
+    if not (bounds[0] <= m <= bounds[1] and bounds[2] <= log_sigma <= bounds[3]):
+        return math.inf
+    sigma = math.exp(log_sigma)
+    sse, a, d, c = _inner(k, v, omega, n, m, sigma, v_max, bounds[5], normal, system, h)
+    lowest = a + math.sqrt(max(c * c - d * d, 0.0))
+    if lowest < 0.0:
+        sse += _NEGATIVE_PENALTY * bounds[4] * lowest * lowest
+    return sse
+
+
+@_compiled
+def _usable(  # noqa: PLR0917 - the raw inputs, then the compacted slice
+    k_in: FloatArray,
+    vol_in: FloatArray,
+    weight_in: FloatArray,
+    years: float,
+    k: FloatArray,
+    v: FloatArray,
+    omega: FloatArray,
+    vol: FloatArray,
+    weight: FloatArray,
+) -> tuple[int, int]:
+    """Copy the usable strikes (finite k, vol > 0, weight > 0) into the slice arrays: total
+    variance and its weight, vol and its weight. Returns (usable, distinct strikes)."""
+    n = 0
+    for i in range(k_in.size):
+        ki, sv, wi = k_in[i], vol_in[i], weight_in[i]
+        if not (math.isfinite(ki) and math.isfinite(sv) and sv > 0.0):
+            continue
+        if not (math.isfinite(wi) and wi > 0.0):
+            continue
+        k[n] = ki
+        v[n] = sv * sv * years
+        # A vol error e is a total variance error of about 2 vol years e: weights on vols
+        # become weights on total variances divided by that factor squared, so the linear
+        # fit in w is a fit in vol to first order.
+        scale = 2.0 * sv * years
+        omega[n] = wi / (scale * scale)
+        vol[n] = sv
+        weight[n] = wi
+        n += 1
+    if n == 0:
+        return 0, 0
+    ordered = np.sort(k[:n])
+    distinct = 1
+    for i in range(1, n):
+        if ordered[i] != ordered[i - 1]:
+            distinct += 1
+    return n, distinct
+
+
+@_compiled
+def _nelder_mead(  # noqa: PLR0917 - the slice, the start, the bounds and the scratch space
+    k: FloatArray,
+    v: FloatArray,
+    omega: FloatArray,
+    n: int,
+    v_max: float,
+    bounds: FloatArray,
+    start_m: float,
+    start_log_sigma: float,
+    step_m: float,
+    step_log_sigma: float,
+    normal: FloatArray,
+    system: FloatArray,
+    h: FloatArray,
+) -> tuple[float, float, int, int, bool]:
+    """Nelder and Mead, "A simplex method for function minimization" (Computer Journal,
+    1965), in two dimensions with the standard coefficients (1, 2, 1/2, 1/2). Returns the
+    best (m, ln sigma), iterations, evaluations and whether it converged."""
+    xs = np.empty((3, 2))
+    fs = np.empty(3)
+    xs[0, 0], xs[0, 1] = start_m, start_log_sigma
+    xs[1, 0], xs[1, 1] = start_m + step_m, start_log_sigma
+    xs[2, 0], xs[2, 1] = start_m, start_log_sigma + step_log_sigma
+    evaluations = 0
+    for i in range(3):
+        fs[i] = _objective(k, v, omega, n, xs[i, 0], xs[i, 1], v_max, bounds, normal, system, h)
+        evaluations += 1
+    converged = False
+    iteration = 0
+    while iteration < MAX_ITERATIONS:
+        # order: best 0, worst 2
+        for i in range(1, 3):
+            j = i
+            while j > 0 and fs[j] < fs[j - 1]:
+                fs[j], fs[j - 1] = fs[j - 1], fs[j]
+                for c in range(2):
+                    xs[j, c], xs[j - 1, c] = xs[j - 1, c], xs[j, c]
+                j -= 1
+        sigma_best = math.exp(xs[0, 1])
+        size_m = max(abs(xs[1, 0] - xs[0, 0]), abs(xs[2, 0] - xs[0, 0])) / sigma_best
+        size_s = max(abs(xs[1, 1] - xs[0, 1]), abs(xs[2, 1] - xs[0, 1]))
+        size = max(size_m, size_s)
+        spread = fs[2] - fs[0]
+        if size <= _X_TIGHT or (size <= _X_LOOSE and spread <= _F_RELATIVE * fs[0]):
+            converged = True
+            break
+        iteration += 1
+        cm = 0.5 * (xs[0, 0] + xs[1, 0])
+        cs = 0.5 * (xs[0, 1] + xs[1, 1])
+        rm, rs = cm + (cm - xs[2, 0]), cs + (cs - xs[2, 1])
+        fr = _objective(k, v, omega, n, rm, rs, v_max, bounds, normal, system, h)
+        evaluations += 1
+        if fr < fs[0]:
+            em, es = cm + 2.0 * (cm - xs[2, 0]), cs + 2.0 * (cs - xs[2, 1])
+            fe = _objective(k, v, omega, n, em, es, v_max, bounds, normal, system, h)
+            evaluations += 1
+            if fe < fr:
+                xs[2, 0], xs[2, 1], fs[2] = em, es, fe
+            else:
+                xs[2, 0], xs[2, 1], fs[2] = rm, rs, fr
+            continue
+        if fr < fs[1]:
+            xs[2, 0], xs[2, 1], fs[2] = rm, rs, fr
+            continue
+        if fr < fs[2]:  # outside contraction
+            qm, qs = cm + 0.5 * (rm - cm), cs + 0.5 * (rs - cs)
+            fq = _objective(k, v, omega, n, qm, qs, v_max, bounds, normal, system, h)
+            evaluations += 1
+            accept = fq <= fr
+        else:  # inside contraction
+            qm, qs = cm + 0.5 * (xs[2, 0] - cm), cs + 0.5 * (xs[2, 1] - cs)
+            fq = _objective(k, v, omega, n, qm, qs, v_max, bounds, normal, system, h)
+            evaluations += 1
+            accept = fq < fs[2]
+        if accept:
+            xs[2, 0], xs[2, 1], fs[2] = qm, qs, fq
+            continue
+        for i in range(1, 3):  # shrink towards the best
+            xs[i, 0] = xs[0, 0] + 0.5 * (xs[i, 0] - xs[0, 0])
+            xs[i, 1] = xs[0, 1] + 0.5 * (xs[i, 1] - xs[0, 1])
+            fs[i] = _objective(k, v, omega, n, xs[i, 0], xs[i, 1], v_max, bounds, normal, system, h)
+            evaluations += 1
+    best = 0
+    for i in range(1, 3):
+        if fs[i] < fs[best]:
+            best = i
+    return xs[best, 0], xs[best, 1], iteration, evaluations, converged
+
+
+@_compiled
+def fit_slice(  # noqa: PLR0917 - the slice, the warm start, then the outputs
+    k_in: FloatArray,
+    vol_in: FloatArray,
+    weight_in: FloatArray,
+    years: float,
+    previous_m: float,
+    previous_sigma: float,
+    params: FloatArray,
+    stats: FloatArray,
+) -> int:
+    """Fit raw SVI to one expiry's implied vols; returns a status code.
+
+    ``params`` receives (a, b, rho, m, sigma) (NaN unless the status is OK, NOT_CONVERGED or
+    NEGATIVE_VARIANCE); ``stats`` receives strikes used, iterations, evaluations, RMSE and
+    weighted RMSE of the vols (decimal), the smallest Durrleman g on the quoted range of k
+    widened by a quarter of it each side, and where it is. A finite previous (m, sigma)
+    starts the search there; otherwise it starts from the best point of a grid.
+    """
+    for i in range(params.size):
+        params[i] = math.nan
+    for i in range(stats.size):
+        stats[i] = math.nan
+    stats[0], stats[1], stats[2] = 0.0, 0.0, 0.0
+    size = k_in.size
+    if vol_in.size != size or weight_in.size != size:
+        return BAD_INPUT
+    if not (math.isfinite(years) and years > 0.0):
+        return BAD_INPUT
+    k = np.empty(size)
+    v = np.empty(size)
+    omega = np.empty(size)
+    vol = np.empty(size)
+    weight = np.empty(size)
+    n, distinct = _usable(k_in, vol_in, weight_in, years, k, v, omega, vol, weight)
+    stats[0] = n
+    if distinct < MIN_STRIKES:
+        return TOO_FEW_STRIKES
+    k_low, k_high, v_max, omega_sum, energy = k[0], k[0], v[0], 0.0, 0.0
+    for i in range(n):
+        k_low = min(k_low, k[i])
+        k_high = max(k_high, k[i])
+        v_max = max(v_max, v[i])
+        omega_sum += omega[i]
+        energy += omega[i] * v[i] * v[i]
+    span = k_high - k_low
+    # Search box: m within one quoted range of it, sigma from _SIGMA_LOW to _SIGMA_HIGH
+    # quoted ranges; bounds[4] scales the negative-variance penalty to the weights and
+    # bounds[5] is the weighted sum of the squared data.
+    bounds = np.empty(6)
+    bounds[0], bounds[1] = k_low - span, k_high + span
+    bounds[2] = math.log(_SIGMA_LOW * span)
+    bounds[3] = math.log(_SIGMA_HIGH * span)
+    bounds[4] = omega_sum
+    bounds[5] = energy
+    normal = np.empty((3, 4))
+    system = np.empty((6, 7))
+    h = np.empty(_CONSTRAINTS)
+    evaluations = 0
+    warm = (
+        math.isfinite(previous_m)
+        and math.isfinite(previous_sigma)
+        and previous_sigma > 0.0
+        and bounds[0] <= previous_m <= bounds[1]
+        and bounds[2] <= math.log(previous_sigma) <= bounds[3]
+    )
+    if warm:
+        start_m, start_s = previous_m, math.log(previous_sigma)
+        step_m, step_s = _WARM_STEP * previous_sigma, _WARM_STEP
+    else:
+        best = math.inf
+        start_m, start_s = 0.5 * (k_low + k_high), math.log(0.1 * span)
+        low_s, high_s = math.log(0.01 * span), math.log(2.0 * span)
+        step_m = 1.5 * span / (_GRID_M - 1)
+        step_s = (high_s - low_s) / (_GRID_SIGMA - 1)
+        for i in range(_GRID_M):
+            m = k_low - 0.25 * span + i * step_m
+            for j in range(_GRID_SIGMA):
+                s = low_s + j * step_s
+                f = _objective(k, v, omega, n, m, s, v_max, bounds, normal, system, h)
+                evaluations += 1
+                if f < best:
+                    best, start_m, start_s = f, m, s
+        step_m *= 0.5
+        step_s *= 0.5
+    m, log_sigma, iterations, used, converged = _nelder_mead(
+        k, v, omega, n, v_max, bounds, start_m, start_s, step_m, step_s, normal, system, h
+    )
+    evaluations += used
+    stats[1], stats[2] = iterations, evaluations
+    sigma = math.exp(log_sigma)
+    sse, a, d, c = _inner(k, v, omega, n, m, sigma, v_max, bounds[5], normal, system, h)
+    if not math.isfinite(sse):
+        return NO_SOLUTION
+    b = c / sigma
+    rho = min(max(d / c, -RHO_MAX), RHO_MAX) if c > 0.0 else 0.0  # c ~ 0: d/c is noise
+    params[0], params[1], params[2], params[3], params[4] = a, b, rho, m, sigma
+    squares = weighted = weights = 0.0
+    for i in range(n):
+        x = k[i] - m
+        w = a + b * (rho * x + math.sqrt(x * x + sigma * sigma))
+        e = (math.sqrt(w / years) if w > 0.0 else 0.0) - vol[i]
+        squares += e * e
+        weighted += weight[i] * e * e
+        weights += weight[i]
+    stats[3] = math.sqrt(squares / n)
+    stats[4] = math.sqrt(weighted / weights)
+    worst, at = _worst_durrleman(
+        a, b, rho, m, sigma, k_low - 0.25 * span, k_high + 0.25 * span, 201
+    )
+    stats[5], stats[6] = worst, at
+    if a + c * math.sqrt(max(1.0 - rho * rho, 0.0)) <= 0.0:
+        return NEGATIVE_VARIANCE
+    return OK if converged else NOT_CONVERGED

@@ -1,0 +1,221 @@
+"""The SVI smile: recovery of known slices, QuantLib's SviSmileSection, fits to noisy quotes,
+the arbitrage checks on the slices of Gatheral and Jacquier (2014), and degenerate input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import QuantLib as ql  # noqa: N813 - the name every QuantLib example uses
+
+from monitor.pricing.svi import (
+    SviFitReason,
+    SviParams,
+    butterfly_check,
+    calendar_check,
+    fit_slice,
+    quote_weights,
+)
+
+FIELDS = ("a", "b", "rho", "m", "sigma")
+
+# (params, years, quoted log-moneyness): an index-like 45-day slice (rho -0.7, a < 0), a
+# 7-day one (sigma 0.02), a steep 3-month skew (rho -0.9, sigma 0.03), a mild one-year
+# smile and the slice of Gatheral and Jacquier's Example 3.1 (Axel Vogt's parameters).
+SLICES = {
+    "index_45d": (SviParams(-0.0004, 0.04, -0.7, 0.01, 0.08), 45 / 365, (-0.25, 0.08, 30)),
+    "short_7d": (SviParams(0.0002, 0.01, -0.6, 0.002, 0.02), 7 / 365, (-0.06, 0.03, 20)),
+    "steep_3m": (SviParams(0.001, 0.05, -0.9, -0.02, 0.03), 0.25, (-0.3, 0.1, 40)),
+    "mild_1y": (SviParams(0.04, 0.2, -0.1, 0.05, 0.3), 1.0, (-0.8, 0.6, 15)),
+    "vogt": (SviParams(-0.0410, 0.1331, 0.3060, 0.3586, 0.4153), 0.9959, (-0.6, 0.6, 25)),
+}
+VOGT = SLICES["vogt"][0]
+
+
+def _ssvi(theta: float, phi: float, rho: float) -> SviParams:
+    """The SSVI slice theta/2 (1 + rho phi k + sqrt((phi k + rho)^2 + 1 - rho^2)) as raw SVI
+    (Gatheral and Jacquier 2014, section 4): (a, b, rho, m, sigma) =
+    (theta (1 - rho^2)/2, theta phi/2, rho, -rho/phi, sqrt(1 - rho^2)/phi)."""
+    return SviParams(
+        theta * (1 - rho * rho) / 2,
+        theta * phi / 2,
+        rho,
+        -rho / phi,
+        math.sqrt(1 - rho * rho) / phi,
+    )
+
+
+def _grid(spec: tuple[float, float, int]) -> np.ndarray:
+    low, high, n = spec
+    return np.linspace(low, high, n)
+
+
+@pytest.mark.parametrize("name", SLICES)
+def test_recovers_known_parameters_from_exact_quotes(name: str) -> None:
+    params, years, spec = SLICES[name]
+    k = _grid(spec)
+    fit = fit_slice(k, params.implied_vol(k, years), years, np.ones(k.size))
+    assert fit.converged, fit.reason
+    assert fit.strikes_used == k.size
+    for field in FIELDS:
+        assert getattr(fit.params, field) == pytest.approx(getattr(params, field), abs=1e-6)
+    assert fit.rmse_vol_points < 1e-6
+
+
+def test_matches_quantlib_svi_smile_section() -> None:
+    # QuantLib takes its parameters in the order (a, b, sigma, rho, m): svismilesection.cpp
+    # ("svi expects 5 parameters (a,b,sigma,rho,m)") and sviTotalVariance(a, b, sigma, rho, m, k).
+    forward = 6800.0
+    strikes = np.linspace(3000.0, 9000.0, 241)
+    for name in ("index_45d", "short_7d", "steep_3m", "mild_1y"):
+        params, years, _ = SLICES[name]
+        section = ql.SviSmileSection(
+            years, forward, [params.a, params.b, params.sigma, params.rho, params.m]
+        )
+        k = np.log(strikes / forward)
+        ours_w, ours_vol = params.total_variance(k), params.implied_vol(k, years)
+        for strike, w, vol in zip(strikes, ours_w, ours_vol, strict=True):
+            assert w == pytest.approx(section.variance(float(strike)), rel=0, abs=1e-12)
+            assert vol == pytest.approx(section.volatility(float(strike)), rel=0, abs=1e-12)
+
+
+def test_fit_to_noisy_mids_is_closer_to_the_true_smile_than_the_mids() -> None:
+    params, years, spec = SLICES["index_45d"]
+    k = _grid(spec)
+    true = params.implied_vol(k, years)
+    # Half-spreads of 0.1 vol point at the money widening to 1 on the wings (full spreads 0.2
+    # to 2 vol points); each mid lies uniformly within its bid/ask. Quoted sizes vary.
+    half = 0.001 + 0.009 * np.minimum(np.abs(k) / 0.2, 1.0)
+    ratios = []
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        mids = true + rng.uniform(-1.0, 1.0, k.size) * half
+        weights = quote_weights(2.0 * half, rng.integers(1, 200, k.size))
+        fit = fit_slice(k, mids, years, weights)
+        assert fit.converged, fit.reason
+        fitted_error = np.sqrt(np.mean((fit.params.implied_vol(k, years) - true) ** 2))
+        ratios.append(fitted_error / np.sqrt(np.mean((mids - true) ** 2)))
+    assert float(np.median(ratios)) < 0.4
+    assert max(ratios) < 0.6
+
+
+def test_quote_weights() -> None:
+    weights = quote_weights(
+        [0.01, 0.02, 0.0005, 0.01, math.nan, -0.01, 0.01], [50, 50, 50, 1, 50, 50, 0]
+    )
+    assert weights[0] == pytest.approx(1e4)
+    assert weights[1] == pytest.approx(weights[0] / 4)  # inverse square of the spread
+    assert weights[2] == pytest.approx(1 / 0.002**2)  # tighter than the floor: the floor
+    assert weights[3] == pytest.approx(weights[0] / math.sqrt(50))  # 1 lot of 50
+    assert weights[4:].tolist() == [0.0, 0.0, 0.0]  # NaN, crossed, no size
+
+
+def test_butterfly_check_flags_vogt_and_passes_an_arbitrage_free_ssvi_slice() -> None:
+    k = np.linspace(-1.5, 1.5, 601)
+    # Gatheral and Jacquier (2014), Example 3.1: g(k) < 0 on part of the right wing.
+    vogt = butterfly_check(VOGT, k)
+    assert not vogt.free
+    assert vogt.at_k > 0.0
+    # Their Theorem 4.2: an SSVI slice with theta phi (1 + |rho|) < 4 and
+    # theta phi^2 (1 + |rho|) <= 4 is free of butterfly arbitrage (here 0.34 and 1.7).
+    ssvi = _ssvi(0.04, 5.0, -0.7)
+    assert butterfly_check(ssvi, np.linspace(-3.0, 3.0, 601)).free
+    assert ssvi.domain_error() is None
+
+
+def test_fit_reports_butterfly_arbitrage_of_the_vogt_slice() -> None:
+    params, years, spec = SLICES["vogt"]
+    k = _grid(spec)
+    fit = fit_slice(k, params.implied_vol(k, years), years, np.ones(k.size))
+    assert fit.converged  # flagged, kept
+    assert not fit.butterfly.free
+
+
+def test_calendar_check() -> None:
+    k = np.linspace(-1.0, 1.0, 201)
+    # SSVI with constant phi and theta increasing in T has no calendar arbitrage
+    # (Gatheral and Jacquier 2014, Theorem 4.1).
+    earlier, later = _ssvi(0.02, 4.0, -0.6), _ssvi(0.04, 4.0, -0.6)
+    assert calendar_check(earlier, later, k).free
+    # Steeper, lower later slice: crosses the earlier one in the put wing.
+    crossing = SviParams(0.0, 0.2, -0.9, 0.1, 0.1)
+    check = calendar_check(SviParams(0.01, 0.05, -0.2, 0.0, 0.2), crossing, k)
+    assert not check.free
+    assert check.worst < 0.0
+    assert check.at_k > 0.0
+
+
+@pytest.mark.parametrize(
+    ("k", "vols", "years", "weights", "reason"),
+    [
+        ([-0.1, 0.0, 0.1], [0.2, 0.18, 0.17], 0.1, [1.0] * 3, SviFitReason.TOO_FEW_STRIKES),
+        ([-0.1, 0.0, 0.1, 0.2, 0.3], [math.nan] * 5, 0.1, [1.0] * 5, SviFitReason.TOO_FEW_STRIKES),
+        ([-0.1, 0.0, 0.1, 0.2, 0.3], [0.2] * 5, 0.1, [0.0] * 5, SviFitReason.TOO_FEW_STRIKES),
+        ([0.05] * 8, [0.2] * 8, 0.1, [1.0] * 8, SviFitReason.TOO_FEW_STRIKES),
+        ([-0.1, 0.0, 0.1, 0.2, 0.3], [-0.2] * 5, 0.1, [1.0] * 5, SviFitReason.TOO_FEW_STRIKES),
+        ([-0.1, 0.0, 0.1, 0.2, 0.3], [0.2] * 5, 0.0, [1.0] * 5, SviFitReason.BAD_INPUT),
+        ([-0.1, 0.0, 0.1, 0.2, 0.3], [0.2] * 5, math.nan, [1.0] * 5, SviFitReason.BAD_INPUT),
+        ([-0.1, 0.0, 0.1, 0.2, 0.3], [0.2] * 4, 0.1, [1.0] * 5, SviFitReason.BAD_INPUT),
+        ("not numbers", [0.2] * 5, 0.1, [1.0] * 5, SviFitReason.BAD_INPUT),
+    ],
+    ids=[
+        "3 strikes",
+        "NaN vols",
+        "zero weights",
+        "one strike",
+        "negative vols",
+        "expired",
+        "NaN years",
+        "lengths differ",
+        "not numbers",
+    ],
+)
+def test_degenerate_input_fails_with_a_reason(
+    k: object, vols: object, years: float, weights: object, reason: SviFitReason
+) -> None:
+    fit = fit_slice(k, vols, years, weights)  # type: ignore[arg-type]
+    assert not fit.converged
+    assert fit.reason is reason
+    assert math.isnan(fit.params.a)
+
+
+def test_a_few_bad_strikes_are_left_out() -> None:
+    params, years, spec = SLICES["index_45d"]
+    k = _grid(spec)
+    vols = params.implied_vol(k, years)
+    vols[[3, 10]] = math.nan, -0.1
+    fit = fit_slice(k, vols, years, np.ones(k.size))
+    assert fit.converged
+    assert fit.strikes_used == k.size - 2
+    assert fit.params.rho == pytest.approx(params.rho, abs=1e-6)
+
+
+def test_warm_start_takes_fewer_iterations_than_a_cold_one() -> None:
+    params, years, spec = SLICES["index_45d"]
+    k = _grid(spec)
+    rng = np.random.default_rng(11)
+    half = 0.001 + 0.009 * np.minimum(np.abs(k) / 0.2, 1.0)
+    mids = params.implied_vol(k, years) + rng.uniform(-1.0, 1.0, k.size) * half
+    weights = quote_weights(2.0 * half, np.full(k.size, 20))
+    cold = fit_slice(k, mids, years, weights)
+    warm = fit_slice(k, mids, years, weights, previous=cold.params)
+    exact_cold = fit_slice(k, params.implied_vol(k, years), years, np.ones(k.size))
+    exact_warm = fit_slice(k, params.implied_vol(k, years), years, np.ones(k.size), params)
+    for c, w in ((cold, warm), (exact_cold, exact_warm)):
+        assert c.converged
+        assert w.converged
+        assert w.iterations < c.iterations
+        assert w.evaluations < c.evaluations / 1.5
+    assert warm.rmse_vol_points == pytest.approx(cold.rmse_vol_points, rel=1e-6)
+
+
+def test_domain_and_lee_bound() -> None:
+    assert SLICES["index_45d"][0].domain_error() is None
+    assert SviParams(0.01, -0.1, 0.0, 0.0, 0.1).domain_error() == "b < 0"
+    assert SviParams(0.01, 0.1, 1.0, 0.0, 0.1).domain_error() == "|rho| >= 1"
+    assert SviParams(0.01, 0.1, 0.0, 0.0, 0.0).domain_error() == "sigma <= 0"
+    assert "negative total variance" in str(SviParams(-0.1, 0.1, 0.0, 0.0, 0.1).domain_error())
+    # b (1 + |rho|) = 2.4: beyond Lee's 2 though within the 4 QuantLib checks.
+    assert "Lee" in str(SviParams(0.01, 1.5, -0.6, 0.0, 0.1).domain_error())
+    assert SviParams(0.01, 1.5, -0.6, 0.0, 0.1).wing_slopes == pytest.approx((2.4, 0.6))
