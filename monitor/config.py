@@ -86,6 +86,15 @@ class IbFeedConfig(_Section):
     idle_outside_session: bool = True
     wake_minutes_before_open: Annotated[float, Field(ge=0.0, le=240.0)] = 15.0
     idle_minutes_after_close: Annotated[float, Field(ge=0.0, le=240.0)] = 15.0
+    # The strike ladder (docs/ib.md, "Strike ladder"): per option expiry the book holds,
+    # call+put pairs at the listed strikes nearest the money (put-call parity for the
+    # forward) and OTM wings out past the book's strikes (the smile), in the lines the book,
+    # the indexes and the VX curve leave of max_lines; re-centred when the underlying has
+    # moved more than smile_recentre_steps strike steps.
+    smile_ladder: bool = True
+    smile_ladder_pairs: Annotated[int, Field(ge=1, le=10)] = 3
+    smile_ladder_wings: Annotated[int, Field(ge=0, le=20)] = 5
+    smile_recentre_steps: Annotated[float, Field(ge=1.0, le=50.0)] = 3.0
 
     @field_validator("record_dir")
     @classmethod

@@ -10,7 +10,7 @@ import contextlib
 import math
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -24,6 +24,15 @@ from monitor.clock import Clock, LiveClock
 from monitor.config import DaemonConfig, IbFeedConfig
 from monitor.domain.instruments import NEW_YORK, Instrument, future_id, parse_instrument_id
 from monitor.feeds.ib import IbFeed
+from monitor.feeds.ladder import (
+    ChainKey,
+    Ladder,
+    book_chains,
+    fit_to_lines,
+    ladder_for,
+    needs_recentre,
+    underlying_of,
+)
 from monitor.feeds.recorder import SessionRecorder
 from monitor.market.hours import feed_window, next_open
 from monitor.pipeline import LinkStatus
@@ -212,12 +221,13 @@ async def _first_book(
         legs=len(portfolio.legs),
     )
     log_portfolio_warnings(portfolio, clock.now().astimezone(NEW_YORK).date())
-    legs = [leg.instrument for leg in portfolio.legs]
-    universe = with_underlyings(base + legs)
-    await feed.set_instruments(universe, [i.id for i in legs])
+    book = Book(portfolio, file_portfolio, base, [])
+    await _subscribe_book(book, feed, feed_config)
     if _shape(portfolio) != _shape(file_portfolio):
-        runtime.pipeline.replace_portfolio(portfolio, {i.id: i for i in universe})
-    return Book(portfolio, file_portfolio, base, universe)
+        runtime.pipeline.replace_portfolio(portfolio, book.universe_by_id)
+    else:
+        runtime.pipeline.replace_universe(book.universe_by_id)
+    return book
 
 
 async def imported(feed: IbFeed, file_portfolio: Portfolio) -> Portfolio:
@@ -235,10 +245,138 @@ async def imported(feed: IbFeed, file_portfolio: Portfolio) -> Portfolio:
 
 @dataclass(slots=True)
 class Book:
+    """The running book and what the feed watches for it: the base instruments, the legs and
+    their underlyings, and the strike ladder of each option expiry (``universe``, every
+    instrument quoted; the ladder's options are never legs)."""
+
     portfolio: Portfolio
     file_portfolio: Portfolio
     base: list[Instrument]
     universe: list[Instrument]
+    ladders: dict[ChainKey, Ladder] = field(default_factory=dict)
+
+    @property
+    def universe_by_id(self) -> dict[str, Instrument]:
+        return {i.id: i for i in self.universe}
+
+
+async def _subscribe_book(
+    book: Book, feed: IbFeed, config: IbFeedConfig, *, recentre: frozenset[ChainKey] = frozenset()
+) -> None:
+    """Makes the book's universe the feed's: the base instruments, the legs with their
+    underlyings, then the ladders (new expiries get one, expiries no longer held lose theirs,
+    those in ``recentre`` are built again around the underlying's price) in the lines left.
+    Only the lines that change are touched; ladder strikes IB does not list are dropped."""
+    legs = [leg.instrument for leg in book.portfolio.legs]
+    core = with_underlyings(book.base + legs)
+    book.ladders = await strike_ladders(feed, config, legs, book.ladders, recentre=recentre)
+    room = max(config.max_lines - len(core), 0)
+    fitted = fit_to_lines(list(book.ladders.values()), room, {i.id for i in core})
+    if fitted.left_out:
+        log.warning(
+            "smile_ladder_budget",
+            max_lines=config.max_lines,
+            lines_left=room,
+            subscribed=len(fitted.taken),
+            left_out=fitted.left_out,
+            note="the book's legs, the indexes and the VX curve come first",
+        )
+    ladder = [i.id for i in fitted.taken]
+    await feed.set_instruments([*core, *fitted.taken], [i.id for i in legs], ladder=ladder)
+    book.universe = [i for i in [*core, *fitted.taken] if i.id in feed.instruments]
+
+
+async def strike_ladders(
+    feed: IbFeed,
+    config: IbFeedConfig,
+    legs: list[Instrument],
+    ladders: dict[ChainKey, Ladder],
+    *,
+    recentre: frozenset[ChainKey] = frozenset(),
+) -> dict[ChainKey, Ladder]:
+    """The ladder of every option expiry of ``legs``: the one in ``ladders`` when it is still
+    held and not to be re-centred, else a new one on IB's listed strikes, centred on the
+    underlying's price (the SPX index, the VX future of a VIX option's expiry) or, before
+    it is known, the middle of the book's strikes on that expiry."""
+    if not config.smile_ladder:
+        return {}
+    chains = book_chains(legs)
+    kept = {k: v for k, v in ladders.items() if k in chains and k not in recentre}
+    todo = [k for k in chains if k not in kept]
+    symbols = sorted({"VIX" if root == "VIX" else "SPX" for root, _ in todo})
+    listed = {symbol: await feed.listed_strikes(symbol) for symbol in symbols}
+    out = dict(kept)
+    for key in todo:
+        root, expiry = key
+        strikes = listed["VIX" if root == "VIX" else "SPX"].get(root, ())
+        if not strikes:
+            log.warning("smile_ladder_no_strikes", chain=f"{root} {expiry:%Y%m%d}")
+            continue
+        book_strikes = chains[key]
+        price = feed.price(underlying_of(key))
+        centre = price if price is not None else (book_strikes[0] + book_strikes[-1]) / 2.0
+        ladder = ladder_for(
+            key,
+            book_strikes,
+            strikes,
+            centre,
+            pairs=config.smile_ladder_pairs,
+            wings=config.smile_ladder_wings,
+        )
+        log.info(
+            "smile_ladder",
+            chain=ladder.label,
+            centre=round(centre, 2),
+            centred_on=underlying_of(key) if price is not None else "book strikes",
+            step=ladder.step,
+            strikes=sorted({i.strike for i in ladder.rungs if i.strike is not None}),
+        )
+        out[key] = ladder
+    return dict(sorted(out.items()))
+
+
+async def _follow_ladders(
+    book: Book,
+    feed: IbFeed,
+    runtime: Runtime,
+    recorder: SessionRecorder | None,
+    config: IbFeedConfig,
+) -> None:
+    """Re-centres each ladder whose underlying has moved more than ``smile_recentre_steps``
+    strike steps from its centre: the new strikes are subscribed, the far ones cancelled."""
+    if not book.ladders or feed.idle or not feed.is_connected:
+        return
+    moved: dict[ChainKey, float] = {}
+    for key, ladder in book.ladders.items():
+        price = feed.price(underlying_of(key))
+        if needs_recentre(ladder, price, config.smile_recentre_steps):
+            assert price is not None
+            moved[key] = price
+    if not moved:
+        return
+    before = {i.id for i in book.universe}
+    for key, price in moved.items():
+        ladder = book.ladders[key]
+        log.info(
+            "smile_ladder_recentring",
+            chain=ladder.label,
+            centre=round(ladder.centre, 2),
+            underlying=round(price, 2),
+            steps=round(abs(price - ladder.centre) / ladder.step, 1),
+        )
+    await _subscribe_book(book, feed, config, recentre=frozenset(moved))
+    after = {i.id for i in book.universe}
+    if after == before:
+        return
+    runtime.pipeline.replace_universe(book.universe_by_id)
+    if recorder is not None:
+        recorder.redeclare(book.universe)
+    log.info(
+        "smile_ladder_recentred",
+        added=sorted(after - before),
+        removed=sorted(before - after),
+        instruments=len(after),
+    )
 
 
 def _shape(portfolio: Portfolio) -> list[tuple[str, str, int]]:
@@ -246,20 +384,22 @@ def _shape(portfolio: Portfolio) -> list[tuple[str, str, int]]:
 
 
 async def _follow_positions(
-    book: Book, feed: IbFeed, runtime: Runtime, recorder: SessionRecorder | None
+    book: Book,
+    feed: IbFeed,
+    runtime: Runtime,
+    recorder: SessionRecorder | None,
+    config: IbFeedConfig,
 ) -> None:
     """Applies position changes reported during the day to the running book."""
     feed.positions_changed = False
     portfolio = await imported(feed, book.file_portfolio)
     if _shape(portfolio) == _shape(book.portfolio):
         return
-    legs = [leg.instrument for leg in portfolio.legs]
-    book.universe = with_underlyings(book.base + legs)
-    await feed.set_instruments(book.universe, [i.id for i in legs])
-    runtime.pipeline.replace_portfolio(portfolio, {i.id: i for i in book.universe})
+    book.portfolio = portfolio
+    await _subscribe_book(book, feed, config)
+    runtime.pipeline.replace_portfolio(portfolio, book.universe_by_id)
     if recorder is not None:
         recorder.redeclare(book.universe)
-    book.portfolio = portfolio
     log.info(
         "book_changed",
         strategies={s.name: s.kind.value for s in portfolio.strategies},
@@ -344,7 +484,8 @@ async def _serve(
             try:
                 follow_session(feed, feed_config, clock.now())
                 if feed.positions_changed and feed_config.import_positions:
-                    await _follow_positions(book, feed, runtime, recorder)
+                    await _follow_positions(book, feed, runtime, recorder, feed_config)
+                await _follow_ladders(book, feed, runtime, recorder, feed_config)
             except Exception:  # the loop's edge: the book and the session are followed next turn
                 log.exception("live_step_failed", note="the run goes on")
             batch = await feed.next_batch(min(POLL_SECONDS, interval))

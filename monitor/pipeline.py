@@ -319,15 +319,28 @@ class Pipeline:
         """A changed book (positions traded during the day): new legs are valued from the next
         batch on; vols solved so far and the forward ratios are kept. Alerts of strategies or
         legs that are gone resolve at the next evaluation."""
-        old = self.valuer
         self.portfolio = portfolio
+        self._revalue(universe)
+        self.signals.book_changed()
+
+    def replace_universe(self, universe: dict[str, Instrument]) -> None:
+        """Other instruments quoted around the same book (the strike ladder re-centred): the
+        chains and put-call parity pairs of valuation take them from the next batch on.
+        Nothing about the book changes: the hedge-quality history is kept."""
+        self._revalue(universe)
+
+    def _revalue(self, universe: dict[str, Instrument]) -> None:
+        """A new Valuer for the book's legs whose chains are ``universe`` (the instruments
+        quoted now; those dropped since no longer count in a smile), keeping the vols solved
+        so far and the forward ratios."""
+        old = self.valuer
         self.market.instruments.update(universe)
-        legs = [leg.instrument for leg in portfolio.legs]
-        self.valuer = Valuer(legs, self.market.instruments, self.pricing)
+        legs = [leg.instrument for leg in self.portfolio.legs]
+        chains = {**universe, **{i.id: i for i in legs}}
+        self.valuer = Valuer(legs, chains, self.pricing)
         self.valuer.last_iv.update(old.last_iv)
         self.valuer.quote_iv.update(old.quote_iv)
         self.valuer.forward_ratio.update(old.forward_ratio)
-        self.signals.book_changed()
 
     def acknowledge(self, alert_id: str) -> str | None:
         """Acknowledges a firing alert (kept in the journal); how it reads, or None."""

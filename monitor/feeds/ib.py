@@ -3,7 +3,8 @@
 It connects with a client id of its own (the next one when IB answers 326, "client id in
 use"), finds every instrument in IB's contract details (by expiration month, matched on the
 expiration date: ib_contracts.py says why), subscribes each within a budget of market-data lines
-(indexes first, then the book's legs, then the rest of the curve), and turns ticker updates
+(indexes first, then the book's legs, then the rest of the curve, the strike ladder last:
+ladder.py), and turns ticker updates
 into the EventBatch stream a replay gives. Between two reads of the consumer it keeps only the
 newest event per instrument (conflation), so a burst of ticks while the pipeline is busy costs
 memory by instruments, not by ticks, and the next batch carries the newest quotes. It
@@ -24,7 +25,7 @@ import contextlib
 import copy
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -38,7 +39,7 @@ from monitor.backoff import Backoff
 from monitor.config import IbFeedConfig
 from monitor.domain.instruments import Instrument, Kind
 from monitor.domain.positions import Position
-from monitor.domain.quotes import Event, EventBatch
+from monitor.domain.quotes import Event, EventBatch, IndexValue, Quote
 from monitor.feeds.ib_contracts import (
     IbListing,
     listing_instrument,
@@ -124,12 +125,16 @@ def listing_of(contract: ib_async.Contract, details: Any = None) -> IbListing:
 DETAILS_TIMEOUT_SECONDS = 20.0
 
 
-def _priority(inst: Instrument, legs: set[str]) -> tuple[int, str]:
+def _priority(inst: Instrument, legs: set[str], ladder: Mapping[str, int]) -> tuple[int, int, str]:
+    """Indexes, the book's legs, the curve, other instruments, then the strike ladder in its
+    own order (nearest the money first, the expiries in turn)."""
     if inst.kind is Kind.INDEX:
-        return (0, inst.id)
+        return (0, 0, inst.id)
     if inst.id in legs:
-        return (1, inst.id)
-    return (2 if inst.kind is Kind.FUTURE else 3, inst.id)
+        return (1, 0, inst.id)
+    if inst.id in ladder:
+        return (4, ladder[inst.id], inst.id)
+    return (2 if inst.kind is Kind.FUTURE else 3, 0, inst.id)
 
 
 class IbFeed:
@@ -150,6 +155,9 @@ class IbFeed:
         self.backoff = Backoff(RECONNECT_FIRST_SECONDS, config.reconnect_max_seconds)
         self.instruments = {i.id: i for i in instruments}
         self.legs = set(legs)
+        # The strike ladder's options (docs/ib.md, "Strike ladder") by their rank: subscribed
+        # after everything else, and dropped with a warning when IB does not list them.
+        self.ladder: dict[str, int] = {}
         self.clock = clock
         self.ib = ib_async.IB()
         self.state = FeedState()
@@ -249,10 +257,19 @@ class IbFeed:
     _client_id_refused = False
     _refused: asyncio.Event | None = None
 
-    async def set_instruments(self, instruments: Sequence[Instrument], legs: Sequence[str]) -> None:
-        """Makes ``instruments`` the feed's universe (the book changed during the day): new ones
-        are qualified and subscribed, those no longer wanted cancelled; every other
-        subscription stays as it is (IB restarts a re-requested line from nothing)."""
+    async def set_instruments(
+        self,
+        instruments: Sequence[Instrument],
+        legs: Sequence[str],
+        *,
+        ladder: Sequence[str] = (),
+    ) -> None:
+        """Makes ``instruments`` the feed's universe (the book changed during the day, or a
+        ladder moved): new ones are qualified and subscribed, those no longer wanted
+        cancelled; every other subscription stays as it is (IB restarts a re-requested line
+        from nothing). ``ladder`` names the strike ladder's options among them, in the order
+        the line budget takes them; one IB does not list is dropped (``instruments`` then no
+        longer has it)."""
         wanted = {inst.id: inst for inst in instruments}
         for inst_id in [i for i in self.instruments if i not in wanted]:
             del self.instruments[inst_id]
@@ -265,6 +282,7 @@ class IbFeed:
                 self.instruments[inst_id] = inst
                 self.status[inst_id] = InstrumentStatus()
         self.legs = set(legs)
+        self.ladder = {inst_id: rank for rank, inst_id in enumerate(ladder)}
         if self.ib.isConnected():
             await self._qualify()
             if not self.idle:
@@ -326,6 +344,9 @@ class IbFeed:
             inst = self.instruments[inst_id]
             by_listing = [(listing_of(d.contract, d), d) for d in details if d.contract]
             chosen = pick_listing(inst, [listing for listing, _ in by_listing])
+            if chosen is None and inst_id in self.ladder:
+                self._unlisted(inst_id)
+                continue
             if chosen is None:
                 log.error(
                     "ib_unknown_instrument",
@@ -340,6 +361,53 @@ class IbFeed:
                 contract = self._found[inst_id]
                 self._contracts[inst_id] = contract
                 self._by_con_id[contract.conId] = inst_id
+
+    def _unlisted(self, inst_id: str) -> None:
+        """A ladder strike IB does not list for its expiry (its strikes come per class, for
+        every expiry at once): dropped, the rest of the ladder goes on."""
+        log.warning(
+            "ib_ladder_strike_unlisted", instrument=inst_id, note="left out of the strike ladder"
+        )
+        del self.instruments[inst_id]
+        self.status.pop(inst_id, None)
+        self.ladder.pop(inst_id, None)
+
+    async def listed_strikes(self, symbol: str) -> dict[str, tuple[float, ...]]:
+        """The strikes IB lists for the options on index ``symbol`` (SPX, VIX), by trading
+        class (SPX, SPXW; VIX), every exchange's together: IB's option chain parameters, which
+        give one set of strikes per class for all its expiries. Empty when the index is not
+        qualified or IB does not answer in time (logged)."""
+        index = self._contracts.get(symbol)
+        if index is None or not self.ib.isConnected():
+            return {}
+        try:
+            async with asyncio.timeout(DETAILS_TIMEOUT_SECONDS):
+                chains = await self.ib.reqSecDefOptParamsAsync(
+                    symbol, "", index.secType, int(index.conId or 0)
+                )
+        except (ConnectionError, TimeoutError) as exc:
+            log.warning("ib_option_chains_failed", symbol=symbol, error=str(exc))
+            return {}
+        strikes: dict[str, set[float]] = {}
+        for chain in chains or []:
+            strikes.setdefault(chain.tradingClass, set()).update(float(k) for k in chain.strikes)
+        return {cls: tuple(sorted(ks)) for cls, ks in strikes.items()}
+
+    def price(self, inst_id: str) -> float | None:
+        """What the feed holds now for ``inst_id``: an index's value, a future's or an
+        option's mid (its last trade without a two-sided quote); None before any."""
+        ticker = self._tickers.get(inst_id)
+        inst = self.instruments.get(inst_id)
+        if ticker is None or inst is None:
+            return None
+        event = event_of(inst, ticker)
+        if isinstance(event, IndexValue):
+            return event.value
+        if isinstance(event, Quote):
+            if event.bid is not None and event.ask is not None and event.ask >= event.bid > 0:
+                return (event.bid + event.ask) / 2.0
+            return event.last
+        return None
 
     async def _details(self, contract: ib_async.Contract) -> list[Any]:
         """IB's contract details for ``contract``; empty when IB has none or does not answer
@@ -386,7 +454,7 @@ class IbFeed:
         noted and logged."""
         order = sorted(
             (i for i in self.instruments if i in self._contracts),
-            key=lambda i: _priority(self.instruments[i], self.legs),
+            key=lambda i: _priority(self.instruments[i], self.legs, self.ladder),
         )
         budget = self.config.max_lines
         chosen, left_out = order[:budget], order[budget:]
