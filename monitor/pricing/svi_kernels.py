@@ -17,9 +17,9 @@ The domain of (a, d, c) for fixed (m, sigma):
                              volatility at extreme strikes" (Mathematical Finance, 2004)
     a <= max of the data     as in De Marco and Martini
 De Marco and Martini's domain bounds c + |d| by 4 sigma and a below by 0; here the wing
-bound is Lee's (see ``monitor.pricing.svi``) and a may be negative as long as the smallest total variance,
-a + sqrt(c^2 - d^2), is positive: a slice where it is not is pushed away by a penalty in the
-outer objective rather than cut off by a bound (a >= 0 would exclude the short-dated,
+bound is Lee's (see ``monitor.pricing.svi``) and a may be negative as long as the smallest
+total variance, a + sqrt(c^2 - d^2), is positive: a slice where it is not is pushed away by a
+penalty in the outer objective rather than cut off by a bound (a >= 0 would exclude the short-dated,
 steeply skewed index slices whose fitted a is slightly negative).
 
 Everything the compiled code calls lives in this module: numba does not notice when a
