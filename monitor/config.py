@@ -123,6 +123,9 @@ class PricingConfig(_Section):
         300.0
     )
     vix_points_per_spx_pct: Annotated[float, Field(ge=-10.0, le=10.0)] = -1.0
+    # "quotes": each quoted leg at the vol of its own mid; "svi": every option of an expiry
+    # at the vol of a raw SVI smile fitted to that expiry's quotes (README, "Units").
+    smile: Literal["quotes", "svi"] = "quotes"
 
 
 class ScenariosConfig(_Section):

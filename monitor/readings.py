@@ -819,7 +819,8 @@ LEG_READINGS: tuple[Reading[LegRisk], ...] = (
         "value.vol_source",
         TEXT,
         "text",
-        "where its volatility comes from: quote, smile, last_iv, fallback (none for futures)",
+        "where its volatility comes from: quote, fit (the SVI smile of its expiry), smile, "
+        "last_iv, fallback (none for futures)",
         lambda x: x.value.vol_source.value,
         variable="leg.vol_source",
         state="vol_source",
@@ -832,6 +833,32 @@ LEG_READINGS: tuple[Reading[LegRisk], ...] = (
         lambda x: x.value.reason or "",
         variable="leg.unvalued_reason",
         state="unvalued_reason",
+    ),
+    _leg(
+        "value.quote_iv",
+        NUMBER,
+        "vol points",
+        "vol of the leg's own mid minus the vol it is valued at: its distance from the fitted "
+        'smile with [pricing] smile = "svi" (0 when valued at its own mid, NaN without a '
+        "valid quote)",
+        lambda x: (x.value.quote_iv - x.value.iv) * 100.0,
+        variable="leg.mid_vs_fit_vol_points",
+        state="mid_vs_fit_vol_points",
+        family=Family(
+            "condor_leg_mid_vs_fit_vol_points",
+            "Vol of the leg's own mid minus the vol it is valued at, vol points",
+            ("strategy", "contract"),
+            note="its distance from the fitted smile; NaN without a valid quote",
+        ),
+    ),
+    _leg(
+        "value.outside_quote",
+        FLAG,
+        "true/false",
+        "valued off the fitted smile at a price outside its own bid/ask",
+        lambda x: x.value.outside_quote,
+        variable="leg.fit_outside_quote",
+        state="fit_outside_quote",
     ),
     _leg(
         "data_delayed",

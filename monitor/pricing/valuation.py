@@ -37,15 +37,18 @@ from monitor.market.state import MarketState
 from monitor.pricing import black76
 from monitor.pricing.expiry import year_fraction
 from monitor.pricing.forwards import ParityPair, parity_forward
+from monitor.pricing.svi import SviFit, SviFitReason, fit_slice, quote_weights
 
 ChainKey = tuple[str, date]  # (class, expiry)
 MIN_SMILE_POINTS = 3
+SIZE_UNKNOWN = 50.0  # a quote without sizes (a replay that records none) weighs as a full one
 FORWARD_SAMPLES = 20
 
 
 class VolSource(StrEnum):
     QUOTE = "quote"  # implied from the leg's own valid mid
     SMILE = "smile"  # fitted to the other strikes of its expiry
+    FIT = "fit"  # the SVI smile fitted to its expiry's quotes ([pricing] smile = "svi")
     LAST_IV = "last_iv"  # the leg's last good implied vol
     FALLBACK = "fallback"  # VIX-scaled (SPX family) or configured (VIX options)
     NONE = "none"  # futures have no volatility
@@ -69,6 +72,8 @@ class LegValue:
     vol_source: VolSource = VolSource.QUOTE
     vanna: float = 0.0  # d2V/dF dsigma, per unit of sigma (0 for futures)
     charm: float = 0.0  # -d(delta)/dT, per year (0 for futures)
+    quote_iv: float = math.nan  # the vol of its own valid mid (NaN without one)
+    outside_quote: bool = False  # valued off a fit whose price is outside its own bid/ask
 
 
 def fit_smile(log_moneyness: np.ndarray, vols: np.ndarray, at: float) -> float:
@@ -109,6 +114,7 @@ class Valuer:
             lambda: deque(maxlen=FORWARD_SAMPLES)
         )
         self._forwards: tuple[datetime | None, dict[ChainKey, float]] = (None, {})
+        self.fits: dict[ChainKey, SviFit] = {}  # the last fit of each chain ("svi")
         self.chains: dict[ChainKey, list[Instrument]] = defaultdict(list)
         calls: dict[tuple[str, date, float], str] = {}
         puts: dict[tuple[str, date, float], str] = {}
@@ -263,12 +269,20 @@ class Valuer:
         )
         strikes = np.array([i.strike for i in options], dtype=float)
         is_call = np.array([i.is_call for i in options])
-        iv = self._quote_vols(options, forwards, years, market)
+        quoted = self._quote_vols(options, forwards, years, market)
+        iv = quoted.copy()
         sources = [VolSource.QUOTE] * len(options)
+        fitted = (
+            self._fitted_vols(options, forwards, years, market)
+            if self.config.smile == "svi"
+            else None
+        )
         for k, inst in enumerate(options):
-            if math.isfinite(iv[k]):
-                self.last_iv[inst.id] = float(iv[k])
-            else:
+            if math.isfinite(quoted[k]):
+                self.last_iv[inst.id] = float(quoted[k])
+            if fitted is not None and math.isfinite(fitted[k]):
+                iv[k], sources[k] = fitted[k], VolSource.FIT
+            elif not math.isfinite(quoted[k]):
                 iv[k], sources[k] = self._model_vol(inst, float(forwards[k]), market, now)
         prices = black76.price(forwards, strikes, years, rate, iv, is_call)
         g = black76.greeks(forwards, strikes, years, rate, iv, is_call)
@@ -284,7 +298,7 @@ class Valuer:
                 float(forwards[k]),
                 float(years[k]),
                 float(iv[k]),
-                sources[k] is not VolSource.QUOTE,
+                not math.isfinite(quoted[k]),  # no valid quote of its own
                 float(prices[k]),
                 float(g.delta[k]),
                 float(g.gamma[k]),
@@ -294,5 +308,80 @@ class Valuer:
                 sources[k],
                 vanna=float(g.vanna[k]),
                 charm=float(g.charm[k]),
+                quote_iv=float(quoted[k]),
+                outside_quote=sources[k] is VolSource.FIT
+                and _outside(market, inst.id, float(prices[k])),
             )
         return out
+
+    def _fitted_vols(
+        self,
+        options: list[Instrument],
+        forwards: np.ndarray,
+        years: np.ndarray,
+        market: MarketState,
+    ) -> np.ndarray:
+        """Each option's vol on the SVI smile of its chain (NaN where the chain has no fit)."""
+        vols = np.full(len(options), math.nan)
+        by_chain: dict[ChainKey, list[int]] = defaultdict(list)
+        for k, inst in enumerate(options):
+            if inst.expiry is not None:
+                by_chain[(inst.root, inst.expiry)].append(k)
+        for key, ks in by_chain.items():
+            forward, t = float(forwards[ks[0]]), float(years[ks[0]])
+            fit = self._fit_chain(key, forward, t, market)
+            if fit is None:
+                continue
+            strikes = np.array([options[k].strike for k in ks], dtype=float)
+            vols[ks] = fit.params.implied_vol(np.log(strikes / forward), t)
+        return vols
+
+    def _fit_chain(
+        self, key: ChainKey, forward: float, years: float, market: MarketState
+    ) -> SviFit | None:
+        """The chain's SVI fit to its out-of-the-money quotes, warm-started from its last
+        one; None when it fails (the legs keep their own quotes' vols)."""
+        if not (math.isfinite(forward) and years > 0.0):
+            return None
+        chain = [
+            o
+            for o in self.chains.get(key, ())
+            if o.strike is not None and (o.is_call == (o.strike >= forward))
+        ]
+        if len(chain) < MIN_SMILE_POINTS:
+            return None
+        n = len(chain)
+        f, t = np.full(n, forward), np.full(n, years)
+        strikes = np.array([o.strike for o in chain], dtype=float)
+        is_call = np.array([o.is_call for o in chain])
+        vols = self._quote_vols(chain, f, t, market)
+        vega = black76.greeks(f, strikes, t, self.config.rate, vols, is_call).vega
+        spread, size = np.full(n, math.nan), np.full(n, math.nan)
+        for k, o in enumerate(chain):
+            state = market.quotes.get(o.id)
+            if state is None or not math.isfinite(vols[k]):
+                continue
+            q = state.quote
+            assert q.bid is not None
+            assert q.ask is not None
+            spread[k] = q.ask - q.bid
+            sizes = [x for x in (q.bid_size, q.ask_size) if x is not None]
+            size[k] = min(sizes) if sizes else SIZE_UNKNOWN
+        with np.errstate(invalid="ignore", divide="ignore"):
+            weights = quote_weights(spread / vega, size)
+        last = self.fits.get(key)
+        previous = last.params if last is not None and last.reason is SviFitReason.OK else None
+        fit = fit_slice(np.log(strikes / forward), vols, years, weights, previous)
+        self.fits[key] = fit
+        return fit if fit.reason is SviFitReason.OK else None
+
+
+def _outside(market: MarketState, instrument: str, price: float) -> bool:
+    """Whether ``price`` is outside the instrument's own valid bid/ask."""
+    state = market.quotes.get(instrument)
+    if state is None or state.mid is None:
+        return False
+    q = state.quote
+    assert q.bid is not None
+    assert q.ask is not None
+    return not q.bid <= price <= q.ask
