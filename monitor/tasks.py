@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
+from monitor.closing import AsyncClosing
 from monitor.errors import MonitorError
 
 log = structlog.get_logger(__name__)
@@ -33,7 +33,7 @@ class BackgroundTaskError(MonitorError):
         )
 
 
-class TaskOwner:
+class TaskOwner(AsyncClosing):
     """Starts named tasks and watches them: the first that raises is kept as ``failure`` and
     ``on_failure`` is called with it (the run's stop); ``close`` (or leaving its ``async
     with`` block) cancels what still runs."""
@@ -66,17 +66,6 @@ class TaskOwner:
         if self.failure is None:
             self.failure = failed
             self._on_failure(failed)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Cancels every task still running and waits for them."""

@@ -17,12 +17,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import structlog
 
 from monitor.backoff import Backoff
+from monitor.closing import AsyncClosing
 from monitor.config import DaemonConfig, MqttConfig
 from monitor.delivery.chat import NoServices, chat_channels, load_services
 from monitor.delivery.commands import (
@@ -98,7 +97,7 @@ def read_command_secret(mqtt: MqttConfig, config_path: Path | None) -> CommandSe
         raise ConfigError(config_path or Path("config"), f"field {field}: {exc}") from None
 
 
-class Delivery:
+class Delivery(AsyncClosing):
     """Owns the delivery workers and the MQTT link for one daemon run. Leaving its ``async
     with`` block stops it (the outbox flushed); ``start`` inside the block delivers."""
 
@@ -211,15 +210,8 @@ class Delivery:
         for worker in self.workers:
             worker.wake()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def close(self) -> None:
+        """Stops delivery (``stop``): what leaving the run's context does."""
         await self.stop()
 
     async def start(self, tasks: TaskOwner) -> None:

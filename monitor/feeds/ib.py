@@ -29,13 +29,13 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import ib_async
 import structlog
 
 from monitor.backoff import Backoff
+from monitor.closing import AsyncClosing
 from monitor.config import IbFeedConfig
 from monitor.domain.instruments import Instrument, Kind
 from monitor.domain.positions import Position
@@ -137,7 +137,7 @@ def _priority(inst: Instrument, legs: set[str], ladder: Mapping[str, int]) -> tu
     return (2 if inst.kind is Kind.FUTURE else 3, 0, inst.id)
 
 
-class IbFeed:
+class IbFeed(AsyncClosing):
     """One IB connection kept up for the day; ``batches`` yields what it hears. ``run`` (or
     ``connect``) connects; ``close``, or leaving its ``async with`` block, disconnects."""
 
@@ -635,17 +635,6 @@ class IbFeed:
                 out.append((start, *prices))
         log.info("ib_history", instrument=inst_id, bars=len(out), what=what, size=size)
         return out
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         self.ib.disconnectedEvent -= self._on_disconnected

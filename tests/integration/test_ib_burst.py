@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 import tracemalloc
 from datetime import UTC, datetime
 
+from harness.bursts import heard_everything
+from harness.waiting import until
 from ibemu.catalogue import default_contracts, option
 from ibemu.gateway import IBGateway
 
@@ -52,29 +53,6 @@ def burst() -> tuple[list[tuple[str, str, float]], dict[str, tuple[float, float]
         key: s["last"] if "last" in s else (s["bid"], s["ask"]) for key, s in sides.items()
     }
     return ticks, newest
-
-
-def heard_everything(
-    feed: IbFeed, gw: IBGateway, newest: dict[str, tuple[float, float] | float]
-) -> bool:
-    """Whether ib_async's tickers hold the newest value of every instrument: the burst is in."""
-    tickers = {t.contract.conId: t for t in feed.ib.tickers() if t.contract}
-    for key, value in newest.items():
-        ticker = tickers.get(gw.contract(key).con_id)
-        if ticker is None:
-            return False
-        seen = ticker.last if isinstance(value, float) else (ticker.bid, ticker.ask)
-        if seen != value:
-            return False
-    return True
-
-
-async def until(condition: object, what: str, within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def test_a_burst_while_the_pipeline_waits_keeps_the_newest_quote_per_instrument() -> None:

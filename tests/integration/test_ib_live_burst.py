@@ -18,13 +18,15 @@ import os
 import signal
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.bursts import heard_everything
+from harness.waiting import until
 from ibemu.catalogue import ContractSpec, index, option, vix_future
 from ibemu.gateway import IBGateway
 from test_ib_idle import SetClock
@@ -222,29 +224,6 @@ def observe(monkeypatch: pytest.MonkeyPatch, watch: Watch) -> None:
 
     monkeypatch.setattr(live, "IbFeed", WatchedFeed)
     monkeypatch.setattr(Driver, "batch", slowed)
-
-
-def heard_everything(
-    feed: IbFeed, gw: IBGateway, newest: dict[str, tuple[float, float] | float]
-) -> bool:
-    """Whether ib_async's tickers hold the newest value of every instrument: the burst is in."""
-    tickers = {t.contract.conId: t for t in feed.ib.tickers() if t.contract}
-    for key, value in newest.items():
-        ticker = tickers.get(gw.contract(key).con_id)
-        if ticker is None:
-            return False
-        seen = ticker.last if isinstance(value, float) else (ticker.bid, ticker.ask)
-        if seen != value:
-            return False
-    return True
-
-
-async def until(condition: Callable[[], bool], what: str, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def settled(watch: Watch) -> bool:

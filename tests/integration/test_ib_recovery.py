@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+from harness.waiting import until
 from ibemu.gateway import IBGateway
 
 from monitor.config import IbFeedConfig
@@ -53,14 +54,6 @@ async def running(feed: IbFeed) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await run
         await feed.close()
-
-
-async def until(condition: object, what: str, within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def test_a_gateway_back_after_a_long_outage_is_reconnected_within_the_cap() -> None:

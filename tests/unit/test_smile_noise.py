@@ -46,19 +46,7 @@ def quotes(smile: SviParams, now: datetime, rng: np.random.Generator) -> list[Qu
     """Each option's true price with a spread of realistic width (wider for dearer options,
     at least 0.10) and a mid off the true price by up to 30 % of the spread."""
     options = chain()
-    years = year_fraction(options[0], now)
-    forward = SPOT * math.exp(RATE * years)
-    strikes = np.array([o.strike for o in options], dtype=float)
-    vols = smile.implied_vol(np.log(strikes / forward), years)
-    n = len(options)
-    true = black76.price(
-        np.full(n, forward),
-        strikes,
-        np.full(n, years),
-        RATE,
-        vols,
-        np.array([o.is_call for o in options]),
-    )
+    true = true_prices(smile, options, now)
     out = []
     for inst, price in zip(options, true, strict=True):
         spread = max(0.10, 0.04 * float(price))
@@ -114,20 +102,24 @@ def test_the_fitted_smile_takes_the_noise_out_of_the_book_and_keeps_a_real_move(
     assert after[1] > before[1] * 0.9  # and its vega is that of the new smile, not lost
 
 
-def true_mark(smile: SviParams, now: datetime) -> float:
-    """The condor's mark at the true prices of ``smile``."""
-    legs = [option(k) for k in CONDOR]
-    years = year_fraction(legs[0], now)
+def true_prices(smile: SviParams, options: list[Instrument], now: datetime) -> np.ndarray:
+    """The options' Black-76 prices at the vols of ``smile`` on the carried forward."""
+    years = year_fraction(options[0], now)
     forward = SPOT * math.exp(RATE * years)
-    strikes = np.array([o.strike for o in legs], dtype=float)
+    strikes = np.array([o.strike for o in options], dtype=float)
     vols = smile.implied_vol(np.log(strikes / forward), years)
-    n = len(legs)
-    prices = black76.price(
+    n = len(options)
+    return black76.price(
         np.full(n, forward),
         strikes,
         np.full(n, years),
         RATE,
         vols,
-        np.array([o.is_call for o in legs]),
+        np.array([o.is_call for o in options]),
     )
+
+
+def true_mark(smile: SviParams, now: datetime) -> float:
+    """The condor's mark at the true prices of ``smile``."""
+    prices = true_prices(smile, [option(k) for k in CONDOR], now)
     return float(sum(q * p for q, p in zip(CONDOR.values(), prices, strict=True)))
