@@ -123,3 +123,26 @@ def true_mark(smile: SviParams, now: datetime) -> float:
     """The condor's mark at the true prices of ``smile``."""
     prices = true_prices(smile, [option(k) for k in CONDOR], now)
     return float(sum(q * p for q, p in zip(CONDOR.values(), prices, strict=True)))
+
+
+def test_an_expiry_with_too_few_quotes_keeps_each_legs_own_vol_and_sizes_may_be_missing() -> None:
+    universe = {i.id: i for i in chain()} | {"SPX": parse_instrument_id("SPX")}
+    legs = [option(k) for k in CONDOR]
+    market = MarketState(dict(universe))
+    fitted = Valuer(legs, universe, PricingConfig(rate=RATE, smile="svi"))
+    rng = np.random.default_rng(7)
+    everything = quotes(TRUE, START, rng)
+    # Only the four legs quoted (fewer than the five strikes a fit needs): their own vols.
+    few = [q for q in everything if q.instrument in {i.id for i in legs}]
+    market.apply(EventBatch(START, (IndexValue("SPX", SPOT), *few)))
+    values = fitted.value(market, START)
+    assert [v.vol_source for v in values] == [VolSource.QUOTE] * len(legs)
+    assert all(v.quote_iv == v.iv for v in values)
+    assert all(not v.outside_quote for v in values)
+    # The whole chain quoted without sizes (a recording that has none): a fit all the same.
+    later = START + timedelta(seconds=5)
+    bare = [Quote(q.instrument, q.bid, q.ask) for q in quotes(TRUE, later, rng)]
+    market.apply(EventBatch(later, (IndexValue("SPX", SPOT), *bare)))
+    values = fitted.value(market, later)
+    assert [v.vol_source for v in values] == [VolSource.FIT] * len(legs)
+    assert all(abs(v.quote_iv - v.iv) < 0.02 for v in values)  # within 2 vol points
