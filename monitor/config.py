@@ -126,6 +126,11 @@ class PricingConfig(_Section):
     # "quotes": each quoted leg at the vol of its own mid; "svi": every option of an expiry
     # at the vol of a raw SVI smile fitted to that expiry's quotes (README, "Units").
     smile: Literal["quotes", "svi"] = "quotes"
+    # "svi": each refit blends the previous fit with this half-life in seconds of market
+    # time (0: every fit from the quotes alone); a real move restarts it (pricing/smiles.py).
+    smile_half_life_seconds: Annotated[float, Field(ge=0.0, le=3600.0)] = 30.0
+    # "svi": how long the last good fit of an expiry stays in use when refits fail, seconds.
+    smile_max_fit_age_seconds: Annotated[float, Field(ge=0.0, le=3600.0)] = 60.0
 
 
 class ScenariosConfig(_Section):

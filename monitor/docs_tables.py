@@ -22,7 +22,7 @@ from monitor.measures import (
     RiskScope,
     View,
 )
-from monitor.readings import LEG_READINGS, STRATEGY_READINGS, VIEWS
+from monitor.readings import LEG_READINGS, SMILE_FIT_READINGS, STRATEGY_READINGS, VIEWS
 from monitor.rules.variables import (
     BOOK_VARIABLES,
     SHORT_LEG_VARIABLES,
@@ -70,16 +70,18 @@ def risk_metrics_table(
     return lines
 
 
-def view_metrics_table(views: Sequence[View[Any]] = VIEWS) -> list[str]:
-    """The metric families of the views' tables of readings, with their label values."""
+def view_metrics_table(
+    views: Sequence[View[Any]] = VIEWS, items: Sequence[Reading[Any]] = SMILE_FIT_READINGS
+) -> list[str]:
+    """The metric families of the views' tables of readings, with their label values, then
+    those of ``items`` (each expiry's smile), labelled by item."""
     lines = ["| metric | type | meaning |", "|---|---|---|"]
     families: dict[str, tuple[Family[Any], list[tuple[str, ...]]]] = {}
-    for view in views:
-        for r in view.readings:
-            if r.family is not None:
-                _, values = families.setdefault(r.family.name, (r.family, []))
-                if r.labelled is None:
-                    values.append(r.labels)
+    for r in (*(r for view in views for r in view.readings), *items):
+        if r.family is not None:
+            _, values = families.setdefault(r.family.name, (r.family, []))
+            if r.labelled is None and r.labels:
+                values.append(r.labels)
     for family, values in families.values():
         text = family.help
         for i, label in enumerate(family.labels):

@@ -341,7 +341,7 @@ def state_of(
         if r.state is None:
             continue
         value = r.get(item)
-        if r.count and isinstance(value, float):
+        if r.count and isinstance(value, float) and math.isfinite(value):
             out[r.state] = int(value)
         elif r.type is VarType.NUMBER and isinstance(value, float):
             out[r.state] = rounded(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 
@@ -41,7 +41,7 @@ from monitor.measures import (
     View,
 )
 from monitor.pipeline import LinkStatus, Pipeline, Published
-from monitor.readings import JOURNAL, LEG_READINGS, STRATEGY_READINGS, VIEWS
+from monitor.readings import JOURNAL, LEG_READINGS, SMILE_FIT_READINGS, STRATEGY_READINGS, VIEWS
 from monitor.rules.engine import Phase
 from monitor.snapshot import Snapshot
 
@@ -94,14 +94,24 @@ def item_samples(
     scope: RiskScope[T], readings: Sequence[Reading[T]], snapshot: Snapshot, out: Samples
 ) -> None:
     """Adds the samples of each item of ``scope`` (a strategy, a leg), labelled by it."""
-    items = list(scope.items(snapshot))
+    labelled_samples(scope.items(snapshot), scope.label_values, readings, out)
+
+
+def labelled_samples(
+    items: Iterable[T],
+    label_values: Callable[[T], tuple[str, ...]],
+    readings: Sequence[Reading[T]],
+    out: Samples,
+) -> None:
+    """Adds the samples of each of ``items`` (an expiry's smile), labelled by it."""
+    listed = list(items)
     for r in readings:
         if r.family is None:
             continue
         family = _family(out, r.family)
-        for item in items:
+        for item in listed:
             labels, value = r.sample(item)
-            family.add_metric([*scope.label_values(item), *labels], value)
+            family.add_metric([*label_values(item), *labels], value)
 
 
 def _family(out: Samples, family: Family[Any]) -> GaugeMetricFamily | CounterMetricFamily:
@@ -267,6 +277,7 @@ def _snapshot_metrics(view: Published) -> Iterator[Metric]:
     items: Samples = {}
     item_samples(STRATEGY_SCOPE, STRATEGY_READINGS, snapshot, items)
     item_samples(LEG_SCOPE, LEG_READINGS, snapshot, items)
+    labelled_samples(snapshot.smile.chains, lambda c: (c.name,), SMILE_FIT_READINGS, items)
     yield from items.values()
     delayed = GaugeMetricFamily(
         "condor_strategy_delayed_legs",

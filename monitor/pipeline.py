@@ -288,6 +288,7 @@ class Pipeline:
             delta_change_15m_usd_per_pct=self.delta_change.update(
                 now, book.total.delta_usd_per_pct
             ),
+            smile=self.valuer.smile_view(now),
         )
 
     def _index(self, name: str) -> float:
@@ -341,6 +342,7 @@ class Pipeline:
         self.valuer.last_iv.update(old.last_iv)
         self.valuer.quote_iv.update(old.quote_iv)
         self.valuer.forward_ratio.update(old.forward_ratio)
+        self.valuer.smiles.update(old.smiles)
 
     def acknowledge(self, alert_id: str) -> str | None:
         """Acknowledges a firing alert (kept in the journal); how it reads, or None."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from monitor.domain.health import StorageHealth
@@ -19,6 +20,7 @@ from monitor.market.hours import MarketView
 from monitor.measures import FEED, HEDGE, TERM, Family, Reading, Scalar, View
 from monitor.portfolio.book import LegRisk, StrategyRisk
 from monitor.portfolio.scenarios import ScenarioGrid
+from monitor.pricing.smiles import ChainFit, FitStatus, SmileView
 from monitor.rules.expressions import VarType
 from monitor.signals.board import SERIES
 from monitor.signals.breadth import BreadthView
@@ -144,6 +146,173 @@ BOOK: View[Snapshot] = View(
             "the 15-minute change of book delta as a percentage of the account",
             lambda s: s.book.pct_of_account(s.delta_change_15m_usd_per_pct),
         ),
+    ),
+)
+
+
+def _smile(key: str, unit: str, meaning: str, *, count: bool = False) -> Reading[SmileView]:
+    """A reading over the smiles the book is valued off: variable ``smile.<key>``, /state
+    ``smile.<key>`` (NaN to rules with [pricing] smile = "quotes")."""
+    return Reading(
+        key, NUMBER, unit, meaning, attrgetter(key), f"smile.{key}", state=key, count=count
+    )
+
+
+SMILE: View[SmileView] = View(
+    "smile",
+    "smile",
+    (
+        Reading(
+            "enabled",
+            FLAG,
+            "",
+            'the book is valued off fitted smiles ([pricing] smile = "svi")',
+            attrgetter("enabled"),
+            "smile.enabled",
+            state="enabled",
+        ),
+        _smile(
+            "failed_expiries",
+            "expiries",
+            "option expiries of the book with no fitted smile in use (their legs at their own "
+            "quotes' vols)",
+            count=True,
+        ),
+        _smile(
+            "stale_expiries",
+            "expiries",
+            "option expiries valued off an earlier fit because the latest refit failed "
+            "(for at most smile_max_fit_age_seconds)",
+            count=True,
+        ),
+        _smile(
+            "oldest_fit_age_seconds",
+            "seconds",
+            "age of the newest quote of the oldest fit in use (NaN without one)",
+        ),
+        _smile(
+            "worst_rmse_vol_points",
+            "vol points",
+            "largest root-mean-square distance of a fit in use from its quotes' own vols",
+        ),
+        _smile(
+            "fewest_strikes",
+            "strikes",
+            "fewest quoted strikes any fit in use was made from",
+            count=True,
+        ),
+        _smile(
+            "butterfly_arbitrage_expiries",
+            "expiries",
+            "fits in use whose density is negative somewhere on their quoted range (Durrleman's "
+            "condition)",
+            count=True,
+        ),
+    ),
+    lambda s: s.smile.enabled,
+)
+
+
+def _fit(
+    key: str, unit: str, meaning: str, get: Callable[[ChainFit], Scalar], *, metric: str, text: str
+) -> Reading[ChainFit]:
+    """A reading of one expiry's smile: /state ``smile.expiries[<name>].<key>`` and the family
+    ``condor_smile_<metric>`` labelled by expiry (no rule variable: rules read the book's)."""
+    return Reading(
+        key,
+        NUMBER,
+        unit,
+        meaning,
+        get,
+        None,
+        Family(f"condor_smile_{metric}", text, ("expiry",)),
+        state=key,
+    )
+
+
+# Each option expiry's fit, labelled "SPXW 2026-04-17" (class and expiry).
+SMILE_FIT_READINGS: tuple[Reading[ChainFit], ...] = (
+    Reading(
+        "status",
+        TEXT,
+        "",
+        "fitted, stale or failed",
+        lambda c: c.status.value,
+        None,
+        state="status",
+    ),
+    Reading(
+        "reason",
+        TEXT,
+        "",
+        "outcome of the latest refit",
+        lambda c: c.reason.value,
+        None,
+        state="reason",
+    ),
+    _fit(
+        "in_use",
+        "flag",
+        "a fit (current or stale) values the expiry's options",
+        lambda c: float(c.in_use),
+        metric="fit_in_use",
+        text="1 while a fitted smile values the expiry's options (0: their quotes' own vols)",
+    ),
+    _fit(
+        "stale",
+        "flag",
+        "the latest refit failed and an earlier fit is in use",
+        lambda c: float(c.status is FitStatus.STALE),
+        metric="fit_stale",
+        text="1 while the expiry is valued off an earlier fit because the latest refit failed",
+    ),
+    _fit(
+        "strikes_used",
+        "strikes",
+        "quoted strikes the fit in use was made from",
+        lambda c: float(c.strikes_used),
+        metric="fit_strikes",
+        text="Quoted strikes the expiry's fit in use was made from",
+    ),
+    _fit(
+        "rmse_vol_points",
+        "vol points",
+        "root-mean-square distance of the fit from its quotes' own vols",
+        lambda c: c.rmse_vol_points,
+        metric="fit_rmse_vol_points",
+        text="Root-mean-square distance of the fitted smile from the quotes' own vols, vol points",
+    ),
+    _fit(
+        "age_seconds",
+        "seconds",
+        "since the newest quote of the fit in use",
+        lambda c: c.age_seconds,
+        metric="fit_age_seconds",
+        text="Seconds since the newest quote of the expiry's fit in use",
+    ),
+    _fit(
+        "atm_vol_pct",
+        "%",
+        "the fit's vol at the forward",
+        lambda c: c.atm_vol_pct,
+        metric="atm_vol_percent",
+        text="Fitted implied vol at the forward (log-moneyness 0), percent",
+    ),
+    _fit(
+        "butterfly_free",
+        "flag",
+        "the fit's density is non-negative on its quoted range",
+        lambda c: float(c.butterfly_free),
+        metric="fit_butterfly_free",
+        text="1 while the fit meets Durrleman's condition on its quoted range (no butterfly)",
+    ),
+    _fit(
+        "smoothed",
+        "flag",
+        "the fit blended the previous one (0: made from the quotes alone, e.g. after a move)",
+        lambda c: float(c.smoothed),
+        metric="fit_smoothed",
+        text="1 when the latest fit blended the previous one (0: made from the quotes alone)",
     ),
 )
 
@@ -657,6 +826,7 @@ JOURNAL: View[StorageHealth] = View(
 VIEWS: tuple[View[Any], ...] = (
     INDEX,
     BOOK,
+    SMILE,
     TERM,
     SCENARIOS,
     HEDGE,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from monitor.config import HedgeConfig, ScenariosConfig
@@ -18,6 +18,7 @@ from monitor.domain.health import FeedHealth, StorageHealth
 from monitor.market.hours import MarketView, market_view
 from monitor.portfolio.book import Book
 from monitor.portfolio.scenarios import ScenarioEngine, ScenarioGrid
+from monitor.pricing.smiles import SmileView
 from monitor.signals.board import SignalBoard, SignalsView
 from monitor.signals.events import EventCalendar, EventView, event_view, load_events
 from monitor.signals.hedge import HedgeView
@@ -42,6 +43,7 @@ class Snapshot:
     events: EventView
     market: MarketView
     delta_change_15m_usd_per_pct: float = math.nan  # book delta now minus 15 minutes ago
+    smile: SmileView = field(default_factory=SmileView.unknown)  # the fits valued off ("svi")
 
 
 @functools.cache

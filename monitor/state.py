@@ -29,6 +29,8 @@ from monitor.readings import (
     MARKET,
     QUALITY,
     SCENARIOS,
+    SMILE,
+    SMILE_FIT_READINGS,
 )
 from monitor.snapshot import Snapshot
 
@@ -86,6 +88,12 @@ def state_document(snapshot: Snapshot, firing: Sequence[Key], instance: str) -> 
             {**state_of(LEG_READINGS, lr, _num), "risk": _risk(lr.risk)}
             for lr in snapshot.book.legs
         ],
+        "smile": {
+            **SMILE.state(snapshot, _num),
+            "expiries": {
+                c.name: state_of(SMILE_FIT_READINGS, c, _num) for c in snapshot.smile.chains
+            },
+        },
         "term_structure": TERM.state(snapshot, _num),
         "scenarios": SCENARIOS.state(snapshot, _num),
         "hedge": _fields(snapshot.hedge),

@@ -77,7 +77,12 @@ def write_session(tmp_path: Path) -> WriteSession:
 
 
 def run_pipeline(
-    session: Path, portfolio: Path, rules: list[Path], *, batches: int | None = None
+    session: Path,
+    portfolio: Path,
+    rules: list[Path],
+    *,
+    batches: int | None = None,
+    pricing: PricingConfig | None = None,
 ) -> Pipeline:
     """Feeds the first ``batches`` batches of ``session`` (all when None) through a pipeline."""
     reader = ReplayReader(session)
@@ -85,7 +90,7 @@ def run_pipeline(
         universe=reader.header.instruments,
         portfolio=load_portfolio(portfolio),
         rules=load_rules(rules) if rules else [],
-        pricing=PricingConfig(),
+        pricing=pricing or PricingConfig(),
         bad_lines=reader.stats.bad_by_reason,
     )
     for batch in islice(reader.batches(), batches):

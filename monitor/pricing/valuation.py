@@ -37,7 +37,8 @@ from monitor.market.state import MarketState
 from monitor.pricing import black76
 from monitor.pricing.expiry import year_fraction
 from monitor.pricing.forwards import ParityPair, parity_forward
-from monitor.pricing.svi import SviFit, SviFitReason, fit_slice, quote_weights
+from monitor.pricing.smiles import SETTLED_VOL, SmileState, SmileView, blend, blend_weight
+from monitor.pricing.svi import SviFitReason, fit_slice, quote_weights
 
 ChainKey = tuple[str, date]  # (class, expiry)
 MIN_SMILE_POINTS = 3
@@ -114,7 +115,7 @@ class Valuer:
             lambda: deque(maxlen=FORWARD_SAMPLES)
         )
         self._forwards: tuple[datetime | None, dict[ChainKey, float]] = (None, {})
-        self.fits: dict[ChainKey, SviFit] = {}  # the last fit of each chain ("svi")
+        self.smiles: dict[ChainKey, SmileState] = {}  # each chain's smile ("svi")
         self.chains: dict[ChainKey, list[Instrument]] = defaultdict(list)
         calls: dict[tuple[str, date, float], str] = {}
         puts: dict[tuple[str, date, float], str] = {}
@@ -273,7 +274,7 @@ class Valuer:
         iv = quoted.copy()
         sources = [VolSource.QUOTE] * len(options)
         fitted = (
-            self._fitted_vols(options, forwards, years, market)
+            self._fitted_vols(options, forwards, years, market, now)
             if self.config.smile == "svi"
             else None
         )
@@ -320,8 +321,10 @@ class Valuer:
         forwards: np.ndarray,
         years: np.ndarray,
         market: MarketState,
+        now: datetime,
     ) -> np.ndarray:
-        """Each option's vol on the SVI smile of its chain (NaN where the chain has no fit)."""
+        """Each option's vol on the SVI smile of its chain (NaN where the chain has no fit in
+        use)."""
         vols = np.full(len(options), math.nan)
         by_chain: dict[ChainKey, list[int]] = defaultdict(list)
         for k, inst in enumerate(options):
@@ -329,51 +332,99 @@ class Valuer:
                 by_chain[(inst.root, inst.expiry)].append(k)
         for key, ks in by_chain.items():
             forward, t = float(forwards[ks[0]]), float(years[ks[0]])
-            fit = self._fit_chain(key, forward, t, market)
-            if fit is None:
+            smile = self._fit_chain(key, forward, t, market, now)
+            if smile is None:
                 continue
             strikes = np.array([options[k].strike for k in ks], dtype=float)
-            vols[ks] = fit.params.implied_vol(np.log(strikes / forward), t)
+            vols[ks] = smile.vols(np.log(strikes / forward))
         return vols
 
     def _fit_chain(
-        self, key: ChainKey, forward: float, years: float, market: MarketState
-    ) -> SviFit | None:
-        """The chain's SVI fit to its out-of-the-money quotes, warm-started from its last
-        one; None when it fails (the legs keep their own quotes' vols)."""
+        self, key: ChainKey, forward: float, years: float, market: MarketState, now: datetime
+    ) -> SmileState | None:
+        """The chain's smile in use after refitting it to its out-of-the-money quotes where
+        they or the forward changed (``pricing.smiles``); None when it has none (the legs
+        keep their own quotes' vols)."""
+        state = self.smiles.setdefault(key, SmileState())
+        max_age = self.config.smile_max_fit_age_seconds
         if not (math.isfinite(forward) and years > 0.0):
-            return None
+            state.latest, state.inputs = SviFitReason.BAD_INPUT, ()
+            return state if state.usable(now, max_age) else None
         chain = [
             o
             for o in self.chains.get(key, ())
             if o.strike is not None and (o.is_call == (o.strike >= forward))
         ]
-        if len(chain) < MIN_SMILE_POINTS:
-            return None
         n = len(chain)
         f, t = np.full(n, forward), np.full(n, years)
         strikes = np.array([o.strike for o in chain], dtype=float)
-        is_call = np.array([o.is_call for o in chain])
         vols = self._quote_vols(chain, f, t, market)
+        inputs = tuple(
+            market.quotes[o.id].time if math.isfinite(v) else None
+            for o, v in zip(chain, vols, strict=True)
+        )
+        if state.settled and inputs == state.inputs and state.same_forward(forward):
+            return state if state.usable(now, max_age) else None
+        state.inputs, state.forward, state.settled = inputs, forward, False
+        if n < MIN_SMILE_POINTS:
+            state.latest = SviFitReason.TOO_FEW_STRIKES
+            return state if state.usable(now, max_age) else None
+        is_call = np.array([o.is_call for o in chain])
         vega = black76.greeks(f, strikes, t, self.config.rate, vols, is_call).vega
         spread, size = np.full(n, math.nan), np.full(n, math.nan)
+        newest: datetime | None = None
         for k, o in enumerate(chain):
-            state = market.quotes.get(o.id)
-            if state is None or not math.isfinite(vols[k]):
+            quoted = market.quotes.get(o.id)
+            if quoted is None or not math.isfinite(vols[k]):
                 continue
-            q = state.quote
+            q = quoted.quote
             assert q.bid is not None
             assert q.ask is not None
             spread[k] = q.ask - q.bid
             sizes = [x for x in (q.bid_size, q.ask_size) if x is not None]
             size[k] = min(sizes) if sizes else SIZE_UNKNOWN
+            newest = quoted.time if newest is None else max(newest, quoted.time)
+        k_now = np.log(strikes / forward)
         with np.errstate(invalid="ignore", divide="ignore"):
-            weights = quote_weights(spread / vega, size)
-        last = self.fits.get(key)
-        previous = last.params if last is not None and last.reason is SviFitReason.OK else None
-        fit = fit_slice(np.log(strikes / forward), vols, years, weights, previous)
-        self.fits[key] = fit
-        return fit if fit.reason is SviFitReason.OK else None
+            vol_spread = spread / vega
+            weights = quote_weights(vol_spread, size)
+        target, smoothed, alpha = vols, False, 1.0
+        previous = state.fit.params if state.usable(now, max_age) and state.fit else None
+        if previous is not None and state.fitted_at is not None:
+            alpha = blend_weight(
+                (now - state.fitted_at).total_seconds(), self.config.smile_half_life_seconds
+            )
+            target, smoothed = blend(vols, state.vols(k_now), vol_spread / 2.0, alpha)
+        fit = fit_slice(k_now, target, years, weights, previous)
+        state.latest = fit.reason
+        if fit.reason is not SviFitReason.OK:
+            return state if state.usable(now, max_age) else None
+        fitted = fit.params.implied_vol(k_now, years)
+        used = np.isfinite(vols) & (weights > 0.0)
+        moved = (
+            float(np.nanmax(np.abs(fitted[used] - state.vols(k_now)[used]))) if smoothed else 0.0
+        )
+        state.fit, state.years, state.fitted_at, state.quoted_at = fit, years, now, newest
+        state.strikes_used, state.smoothed = fit.strikes_used, smoothed
+        state.rmse_vol_points = 100.0 * float(np.sqrt(np.mean((fitted[used] - vols[used]) ** 2)))
+        state.settled = moved < alpha * SETTLED_VOL  # the gap left to the quotes' own fit
+        return state
+
+    def smile_view(self, now: datetime) -> SmileView:
+        """The smiles of the book's option expiries as the last ``value`` left them."""
+        if self.config.smile != "svi":
+            return SmileView.unknown()
+        keys = sorted({(i.root, i.expiry) for i in self.legs if i.kind is Kind.OPTION and i.expiry})
+        max_age = self.config.smile_max_fit_age_seconds
+        return SmileView(
+            enabled=True,
+            chains=tuple(
+                self.smiles.get(key, SmileState()).shown(
+                    f"{key[0]} {key[1].isoformat()}", now, max_age
+                )
+                for key in keys
+            ),
+        )
 
 
 def _outside(market: MarketState, instrument: str, price: float) -> bool:

@@ -16,12 +16,9 @@ from typing import Any, Generic, TypeVar, cast
 
 from monitor.measures import (
     BOOK_SCOPE,
-    FEED,
-    HEDGE,
     LEG_SCOPE,
     RISK_MEASURES,
     STRATEGY_SCOPE,
-    TERM,
     Reading,
     RiskScope,
     Scalar,
@@ -29,19 +26,7 @@ from monitor.measures import (
 )
 from monitor.portfolio.book import LegRisk, StrategyRisk
 from monitor.portfolio.model import StrategyKind
-from monitor.readings import (
-    BOOK,
-    BREADTH,
-    EVENTS,
-    INDEX,
-    INDICATORS,
-    JOURNAL,
-    LEG_READINGS,
-    MARKET,
-    QUALITY,
-    SCENARIOS,
-    STRATEGY_READINGS,
-)
+from monitor.readings import INDEX, LEG_READINGS, STRATEGY_READINGS, VIEWS
 from monitor.rules.expressions import Value, VarType
 from monitor.snapshot import Snapshot
 
@@ -114,17 +99,7 @@ def _view_rows(view: View[T]) -> tuple[Variable[Snapshot], ...]:
 BOOK_VARIABLES: tuple[Variable[Snapshot], ...] = (
     *_view_rows(INDEX),
     *_risk_rows(BOOK_SCOPE),
-    *_view_rows(BOOK),
-    *_view_rows(TERM),
-    *_view_rows(SCENARIOS),
-    *_view_rows(HEDGE),
-    *(row for view in INDICATORS for row in _view_rows(view)),
-    *_view_rows(BREADTH),
-    *_view_rows(QUALITY),
-    *_view_rows(EVENTS),
-    *_view_rows(MARKET),
-    *_view_rows(FEED),
-    *_view_rows(JOURNAL),
+    *(row for view in VIEWS if view is not INDEX for row in _view_rows(view)),
 )
 
 

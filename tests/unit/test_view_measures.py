@@ -17,15 +17,24 @@ import pytest
 from conftest import REPO, run_pipeline
 
 from monitor import bundled
-from monitor.config import HedgeConfig
+from monitor.config import HedgeConfig, PricingConfig
 from monitor.domain.health import FeedHealth, StorageHealth
 from monitor.market.hours import MarketView
 from monitor.measures import HEDGE, LEG_SCOPE, STRATEGY_SCOPE, Reading, View
-from monitor.metrics import SNAPSHOT_VIEWS, Samples, add_samples, item_samples, view_families
+from monitor.metrics import (
+    SNAPSHOT_VIEWS,
+    Samples,
+    add_samples,
+    item_samples,
+    labelled_samples,
+    view_families,
+)
 from monitor.portfolio.book import Book, LegRisk, StrategyRisk
 from monitor.portfolio.model import Leg
+from monitor.pricing.smiles import ChainFit, FitStatus, SmileView
+from monitor.pricing.svi import SviFitReason
 from monitor.pricing.valuation import LegValue
-from monitor.readings import JOURNAL, LEG_READINGS, STRATEGY_READINGS, VIEWS
+from monitor.readings import JOURNAL, LEG_READINGS, SMILE_FIT_READINGS, STRATEGY_READINGS, VIEWS
 from monitor.rules.expressions import VarType
 from monitor.rules.variables import BOOK_VARIABLES, book_values, leg_values, strategy_values
 from monitor.signals.board import SignalsView
@@ -51,11 +60,13 @@ TYPES: dict[str, type] = {
     "events": EventView,
     "market": MarketView,
     "journal": StorageHealth,
+    "smile": SmileView,
 }
 TYPED = [v for v in VIEWS if v.name in TYPES]
 # Fields no output shows, each with the reason; a new field must reach an output or be here.
 NOT_SHOWN = {
     ("term", "curve"): "the input of the per-future roll; its points are the vx1..vx4 rows",
+    ("smile", "chains"): "each expiry's fit: the rows of SMILE_FIT_READINGS (test below)",
 }
 # Fields of the snapshot shown outside the tables of readings, each with where.
 SHOWN_ELSEWHERE = {
@@ -86,6 +97,20 @@ def _probe(cls: type) -> Any:
             values[f.name] = f.name
         elif "frozenset" in kind:
             values[f.name] = frozenset(f"x{k}" for k in range(i + 1))
+        elif "ChainFit" in kind:
+            values[f.name] = (
+                ChainFit(
+                    "SPX 2026-04-17",
+                    FitStatus.FITTED,
+                    SviFitReason.OK,
+                    12,
+                    0.4,
+                    3.5,
+                    butterfly_free=False,
+                    atm_vol_pct=17.0,
+                    smoothed=True,
+                ),
+            )
         elif "CallSpread" in kind:
             values[f.name] = CallSpread(20.5, 25.5, 110.0, 390.0, 21.6, 33.0)
         else:
@@ -111,7 +136,13 @@ def _same(a: object, b: object) -> bool:
 
 @pytest.fixture(scope="module")
 def snapshot() -> Snapshot:
-    pipeline = run_pipeline(bundled.SESSION, bundled.PORTFOLIO, [REPO / "rules"], batches=400)
+    pipeline = run_pipeline(
+        bundled.SESSION,
+        bundled.PORTFOLIO,
+        [REPO / "rules"],
+        batches=400,
+        pricing=PricingConfig(smile="svi"),
+    )
     assert pipeline.latest is not None
     return pipeline.latest
 
@@ -181,6 +212,7 @@ def _state_at(doc: dict[str, Any], view: View[Any]) -> dict[str, Any]:
         "events": "next_event",
         "market": "market",
         "journal": "journal",
+        "smile": "smile",
     }
     if view.name in top:
         return doc
@@ -537,3 +569,32 @@ def test_strategy_and_leg_rows_reach_variables_metrics_and_state(snapshot: Snaps
                     assert entry[r.state] == value, r.key
         assert isinstance(entry["quantity"], int)
         assert entry["contract"] == lr.leg.instrument.id
+
+
+def test_each_expiry_smile_reaches_metrics_and_state(snapshot: Snapshot) -> None:
+    fields = {f.name for f in dataclasses.fields(ChainFit)}
+    fields |= {n for n, _ in inspect.getmembers(ChainFit, lambda m: isinstance(m, property))}
+    assert fields - {r.key for r in SMILE_FIT_READINGS} == {"name"}  # the expiry label
+    chains = snapshot.smile.chains
+    assert snapshot.smile.enabled
+    assert chains  # the bundled book's SPX expiries, fitted
+    assert any(c.in_use for c in chains)
+    doc = json.loads(json.dumps(state_document(snapshot, [], "test")))
+    items: Samples = {}
+    labelled_samples(chains, lambda c: (c.name,), SMILE_FIT_READINGS, items)
+    samples = {(f.name, s.labels["expiry"]): s.value for f in items.values() for s in f.samples}
+    for chain in chains:
+        entry = doc["smile"]["expiries"][chain.name]
+        for r in SMILE_FIT_READINGS:
+            value = r.get(chain)
+            if r.family is not None:
+                assert _same(samples[(r.family.name, chain.name)], value), r.key
+            assert r.state is not None
+            if isinstance(value, float):
+                expected = round(value, 6) if math.isfinite(value) else None
+                assert entry[r.state] == expected, r.key
+            else:
+                assert entry[r.state] == value, r.key
+    values = book_values(snapshot)
+    assert values["smile.enabled"] is True
+    assert values["smile.fewest_strikes"] == min(c.strikes_used for c in chains if c.in_use)

@@ -1,0 +1,199 @@
+"""Each expiry's fitted smile over time: the fit in use, its smoothing and its health.
+
+``pricing.svi`` fits one slice to one set of quotes; this module keeps, per chain (class and
+expiry), what the snapshots between those fits need:
+
+* **Smoothing.** With ``[pricing] smile_half_life_seconds`` h > 0, a refit does not fit the
+  quotes' vols alone but the blend alpha x quote vol + (1 - alpha) x the previous fit's vol
+  at the same strike, alpha = 1 - 2^(-dt/h) for dt seconds since the previous fit. Weighted
+  least squares on that blend is the fit to the quotes with a penalty for moving away from
+  the previous smile (the two sums of squares differ by a constant), so the result is an
+  exponentially weighted mean of the quotes' smiles with half-life h, and still one SVI
+  slice. A real move is not smoothed away: when the previous smile lies outside more than
+  ``RESET_FRACTION`` of the usable quotes' bid/ask (in vol, half the spread over vega each
+  side of the mid), the refit starts again from the quotes alone (``ChainFit.smoothed``
+  false). Moves smaller than the quotes' own spreads follow with the half-life.
+* **Refits only on change.** A chain whose quotes and forward (to ``FORWARD_TOLERANCE``)
+  are those of its last fit, and whose smoothing has settled (the gap left between the fit
+  and the fit of its quotes alone, estimated as the last refit's move / alpha, is below
+  ``SETTLED_VOL``), keeps its fit without refitting.
+* **A failed refit.** The last good fit stays in use for ``smile_max_fit_age_seconds`` after
+  it was made (``FitStatus.STALE``); after that, or without one, the expiry's legs are valued
+  at their own quotes' vols (``FitStatus.FAILED``). A fit's vols are read as
+  sqrt(w(k) / T_fit), with T_fit the time to expiry when it was made: the vols of unchanged
+  quotes do not drift as time passes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.pricing.svi import SviFit, SviFitReason
+
+FloatArray = NDArray[np.float64]
+
+RESET_FRACTION = 0.5  # the previous smile outside more than half the quotes: a real move
+SETTLED_VOL = 1e-4  # decimal (0.01 vol points): the gap a settled smoothing may leave
+FORWARD_TOLERANCE = 1e-6  # relative: a forward that moved less (the carry of a few
+# seconds) needs no refit; its log-moneyness moved by as little
+
+
+class FitStatus(StrEnum):
+    FITTED = "fitted"  # valued off a fit of the expiry's current quotes
+    STALE = "stale"  # the latest refit failed: the last good fit, not yet too old, in use
+    FAILED = "failed"  # no fit in use: the legs at their own quotes' vols
+
+
+@dataclass(frozen=True, slots=True)
+class ChainFit:
+    """What a snapshot shows of one expiry's smile (``name``: class and expiry, "SPXW
+    2026-04-17")."""
+
+    name: str
+    status: FitStatus
+    reason: SviFitReason  # of the latest attempt
+    strikes_used: int  # quotes the fit in use was made from (0 without one)
+    rmse_vol_points: float  # fit in use against the quotes' own vols, vol points
+    age_seconds: float  # since the newest quote of the fit in use (NaN without one)
+    butterfly_free: bool  # Durrleman's g >= 0 on the quoted range (svi.SviFit.butterfly)
+    atm_vol_pct: float  # the fit's vol at the forward (k = 0), percent
+    smoothed: bool  # the fit in use blended the previous one (False: fitted to quotes alone)
+
+    @property
+    def in_use(self) -> bool:
+        return self.status is not FitStatus.FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class SmileView:
+    """The smiles the book is valued off ([pricing] smile = "svi"), one per option expiry of
+    the book; ``enabled`` false (every number NaN to rules) with smile = "quotes"."""
+
+    enabled: bool
+    chains: tuple[ChainFit, ...] = ()
+
+    @staticmethod
+    def unknown() -> SmileView:
+        return SmileView(enabled=False)
+
+    def _in_use(self) -> list[ChainFit]:
+        return [c for c in self.chains if c.in_use]
+
+    @property
+    def failed_expiries(self) -> float:
+        return float(sum(c.status is FitStatus.FAILED for c in self.chains))
+
+    @property
+    def stale_expiries(self) -> float:
+        return float(sum(c.status is FitStatus.STALE for c in self.chains))
+
+    @property
+    def butterfly_arbitrage_expiries(self) -> float:
+        return float(sum(not c.butterfly_free for c in self._in_use()))
+
+    @property
+    def worst_rmse_vol_points(self) -> float:
+        return max((c.rmse_vol_points for c in self._in_use()), default=math.nan)
+
+    @property
+    def fewest_strikes(self) -> float:
+        return float(min((c.strikes_used for c in self._in_use()), default=math.nan))
+
+    @property
+    def oldest_fit_age_seconds(self) -> float:
+        return max((c.age_seconds for c in self._in_use()), default=math.nan)
+
+
+@dataclass(slots=True)
+class SmileState:
+    """One chain's smile between snapshots (kept by the Valuer)."""
+
+    fit: SviFit | None = None  # the last good fit
+    years: float = math.nan  # time to expiry when it was made (its vols: sqrt(w / years))
+    fitted_at: datetime | None = None
+    quoted_at: datetime | None = None  # the newest quote it was made from
+    rmse_vol_points: float = math.nan  # against the quotes' own vols
+    smoothed: bool = False
+    inputs: tuple[datetime | None, ...] = ()  # quote times of the latest attempt's strikes
+    forward: float = math.nan  # and its forward
+    settled: bool = False  # a refit of the same inputs would not move it
+    latest: SviFitReason = SviFitReason.OK
+    strikes_used: int = 0
+
+    def vols(self, k: FloatArray) -> FloatArray:
+        """The good fit's vols (decimal) at log-moneyness ``k``."""
+        assert self.fit is not None
+        return self.fit.params.implied_vol(k, self.years)
+
+    def same_forward(self, forward: float) -> bool:
+        """Whether ``forward`` is the latest attempt's to within ``FORWARD_TOLERANCE``."""
+        return abs(forward - self.forward) <= FORWARD_TOLERANCE * abs(self.forward)
+
+    def usable(self, now: datetime, max_age_seconds: float) -> bool:
+        """Whether the good fit is in use at ``now``: the latest attempt succeeded, or it
+        failed and the good fit is at most ``max_age_seconds`` old."""
+        if self.fit is None or self.fitted_at is None:
+            return False
+        if self.latest is SviFitReason.OK:
+            return True
+        return (now - self.fitted_at).total_seconds() <= max_age_seconds
+
+    def shown(self, name: str, now: datetime, max_age_seconds: float) -> ChainFit:
+        if not self.usable(now, max_age_seconds):
+            nan = math.nan
+            return ChainFit(
+                name,
+                FitStatus.FAILED,
+                self.latest,
+                0,
+                nan,
+                nan,
+                butterfly_free=True,
+                atm_vol_pct=nan,
+                smoothed=False,
+            )
+        assert self.fit is not None
+        assert self.quoted_at is not None
+        status = FitStatus.FITTED if self.latest is SviFitReason.OK else FitStatus.STALE
+        return ChainFit(
+            name,
+            status,
+            self.latest,
+            self.strikes_used,
+            self.rmse_vol_points,
+            (now - self.quoted_at).total_seconds(),
+            butterfly_free=self.fit.butterfly.free,
+            atm_vol_pct=100.0 * float(self.vols(np.zeros(1))[0]),
+            smoothed=self.smoothed,
+        )
+
+
+def blend_weight(seconds: float, half_life_seconds: float) -> float:
+    """alpha = 1 - 2^(-seconds / half-life), the weight of the new quotes; 1 without
+    smoothing (half-life 0)."""
+    if half_life_seconds <= 0.0:
+        return 1.0
+    return -math.expm1(-math.log(2.0) * max(seconds, 0.0) / half_life_seconds)
+
+
+def blend(
+    vols: FloatArray, prior: FloatArray, half_spread: FloatArray, alpha: float
+) -> tuple[FloatArray, bool]:
+    """The vols to fit (decimal) and whether they blend ``prior`` (the previous fit's vols at
+    the same strikes): alpha x vols + (1 - alpha) x prior where both are known, or ``vols``
+    alone when ``prior`` lies outside more than ``RESET_FRACTION`` of the quotes' vol
+    half-spreads (a real move of the smile) or ``alpha`` is 1."""
+    usable = np.isfinite(vols) & np.isfinite(prior) & np.isfinite(half_spread)
+    if alpha >= 1.0 or not usable.any():
+        return vols, False
+    outside = np.abs(vols[usable] - prior[usable]) > half_spread[usable]
+    if float(outside.mean()) > RESET_FRACTION:
+        return vols, False
+    mixed: FloatArray = np.where(usable, alpha * vols + (1.0 - alpha) * prior, vols)
+    return mixed, True
