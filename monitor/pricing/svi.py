@@ -25,17 +25,16 @@ solved exactly; a Nelder-Mead search over (m, ln sigma) does the rest (see
 search at its (m, sigma) with a small simplex, so a snapshot whose quotes barely moved
 costs a few dozen evaluations of a 3 x 3 solve instead of a grid search.
 
-Butterfly arbitrage: the fit does not constrain it, it flags it. A slice is free of
-butterfly arbitrage where Durrleman's condition g(k) >= 0 holds and w > 0 (J. Gatheral and
-A. Jacquier, "Arbitrage-free SVI volatility surfaces", Quantitative Finance 14, 2014,
-section 2). The unconstrained best fit can break it, between quoted strikes or just beyond them;
-this module keeps that fit, because its vols at the quoted strikes are the market's and a
-constrained refit would move them to repair a density nobody trades, and it reports
-``SviFit.butterfly`` (the smallest g on the quoted range of k widened by a quarter of its
-width each side, and where). A consumer that needs a density (a local-vol or digital price,
-a gamma from the smile) must check ``butterfly.free``; one that reads a vol at a strike
-inside the quoted range, as a model-priced leg does, may use the fit either way and say
-so. Lee's wing bound is enforced, so the wings themselves never explode.
+Butterfly arbitrage: a slice is free of it where Durrleman's condition g(k) >= 0 holds and
+w > 0 (J. Gatheral and A. Jacquier, "Arbitrage-free SVI volatility surfaces", Quantitative
+Finance 14, 2014, section 2). The unconstrained best fit can break it, at and beyond the
+outermost quoted strikes where a noisy quote bends a wing towards Lee's slope; where it does
+(on the quoted range of k widened by a quarter of its width each side), the (m, sigma)
+search runs again from it with negative g penalised (``svi_kernels``: a quadratic penalty
+on g below a small margin, on the 201 points the slice is checked on), which gives a nearby
+slice free of it. ``SviFit.butterfly`` reports the smallest g
+of the slice returned, and where: a consumer that needs a density checks ``butterfly.free``.
+Lee's wing bound is enforced, so the wings themselves never explode.
 """
 
 from __future__ import annotations

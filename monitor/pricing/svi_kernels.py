@@ -84,6 +84,14 @@ _X_TIGHT = 1e-9
 _X_LOOSE = 1e-5
 _F_RELATIVE = 1e-9
 _NEGATIVE_PENALTY = 1e4
+# The second pass, for a best fit with butterfly arbitrage: each objective adds
+# _BUTTERFLY_PENALTY x (weights) x (largest total variance quoted x (the smallest g on
+# _CHECK_POINTS of the widened range - _G_MARGIN))^2 where that is negative, g floored at
+# -_G_FLOOR (-inf where w <= 0).
+_BUTTERFLY_PENALTY = 1e4
+_CHECK_POINTS = 201  # the grid of the penalty and of the check (SviFit.butterfly)
+_G_FLOOR = 1e3
+_G_MARGIN = 1e-4  # penalised below this, so that the optimum on the boundary is g >= 0
 # Cold start: the best of a grid of (m, sigma), then Nelder-Mead from it.
 _GRID_M = 7
 _GRID_SIGMA = 6
@@ -325,7 +333,9 @@ def _objective(  # noqa: PLR0917 - the slice, the point, the bounds and the scra
     h: FloatArray,
 ) -> float:
     """The outer objective of (m, ln sigma): the inner fit's sum of squares, plus a penalty
-    where its smallest total variance is negative; inf outside the search box."""
+    where its smallest total variance is negative and, in the second pass (``bounds[6]``
+    set), one where Durrleman's g is negative on the widened quoted range; inf outside the
+    search box."""
     if not (bounds[0] <= m <= bounds[1] and bounds[2] <= log_sigma <= bounds[3]):
         return math.inf
     sigma = math.exp(log_sigma)
@@ -333,7 +343,27 @@ def _objective(  # noqa: PLR0917 - the slice, the point, the bounds and the scra
     lowest = a + math.sqrt(max(c * c - d * d, 0.0))
     if lowest < 0.0:
         sse += _NEGATIVE_PENALTY * bounds[4] * lowest * lowest
+    if bounds[6] > 0.0 and math.isfinite(sse):
+        rho = min(max(d / c, -RHO_MAX), RHO_MAX) if c > 0.0 else 0.0
+        b = c / sigma
+        worst, _ = _worst_durrleman(a, b, rho, m, sigma, bounds[7], bounds[8], _CHECK_POINTS)
+        if worst < _G_MARGIN:
+            depth = v_max * (max(worst, -_G_FLOOR) - _G_MARGIN)
+            sse += _BUTTERFLY_PENALTY * bounds[4] * depth * depth
     return sse
+
+
+@_compiled
+def _free(  # noqa: PLR0917 - the inner solution, its (m, sigma), the bounds
+    a: float, d: float, c: float, m: float, sigma: float, bounds: FloatArray
+) -> bool:
+    """Whether the fit (a, d, c) at (m, sigma) has a positive variance and Durrleman's
+    g >= 0 on the widened quoted range (``bounds[7]`` to ``bounds[8]``)."""
+    if a + math.sqrt(max(c * c - d * d, 0.0)) <= 0.0:
+        return False
+    rho = min(max(d / c, -RHO_MAX), RHO_MAX) if c > 0.0 else 0.0
+    worst, _ = _worst_durrleman(a, c / sigma, rho, m, sigma, bounds[7], bounds[8], _CHECK_POINTS)
+    return worst >= 0.0
 
 
 @_compiled
@@ -516,12 +546,14 @@ def fit_slice(  # noqa: PLR0917 - the slice, the warm start, then the outputs
     # Search box: m within one quoted range of it, sigma from _SIGMA_LOW to _SIGMA_HIGH
     # quoted ranges; bounds[4] scales the negative-variance penalty to the weights and
     # bounds[5] is the weighted sum of the squared data.
-    bounds = np.empty(6)
+    bounds = np.empty(9)
     bounds[0], bounds[1] = k_low - span, k_high + span
     bounds[2] = math.log(_SIGMA_LOW * span)
     bounds[3] = math.log(_SIGMA_HIGH * span)
     bounds[4] = omega_sum
     bounds[5] = energy
+    bounds[6] = 0.0  # the butterfly penalty: off in the first pass
+    bounds[7], bounds[8] = k_low - 0.25 * span, k_high + 0.25 * span
     normal = np.empty((3, 4))
     system = np.empty((6, 7))
     h = np.empty(_CONSTRAINTS)
@@ -556,9 +588,21 @@ def fit_slice(  # noqa: PLR0917 - the slice, the warm start, then the outputs
         k, v, omega, n, v_max, bounds, start_m, start_s, step_m, step_s, normal, system, h
     )
     evaluations += used
-    stats[1], stats[2] = iterations, evaluations
     sigma = math.exp(log_sigma)
     sse, a, d, c = _inner(k, v, omega, n, m, sigma, v_max, bounds[5], normal, system, h)
+    if math.isfinite(sse) and not _free(a, d, c, m, sigma, bounds):
+        # The best fit has butterfly arbitrage (or a negative variance): a second search,
+        # from it, with Durrleman's g penalised; its result is kept whether or not it is
+        # free, and reported.
+        bounds[6] = 1.0
+        m, log_sigma, more, used, converged = _nelder_mead(
+            k, v, omega, n, v_max, bounds, m, log_sigma, 0.25 * span, 0.5, normal, system, h
+        )
+        iterations += more
+        evaluations += used
+        sigma = math.exp(log_sigma)
+        sse, a, d, c = _inner(k, v, omega, n, m, sigma, v_max, bounds[5], normal, system, h)
+    stats[1], stats[2] = iterations, evaluations
     if not math.isfinite(sse):
         return NO_SOLUTION
     b = c / sigma
@@ -575,7 +619,7 @@ def fit_slice(  # noqa: PLR0917 - the slice, the warm start, then the outputs
     stats[3] = math.sqrt(squares / n)
     stats[4] = math.sqrt(weighted / weights)
     worst, at = _worst_durrleman(
-        a, b, rho, m, sigma, k_low - 0.25 * span, k_high + 0.25 * span, 201
+        a, b, rho, m, sigma, k_low - 0.25 * span, k_high + 0.25 * span, _CHECK_POINTS
     )
     stats[5], stats[6] = worst, at
     if a + c * math.sqrt(max(1.0 - rho * rho, 0.0)) <= 0.0:

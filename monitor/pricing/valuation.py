@@ -1,4 +1,9 @@
-"""Per-leg valuation: forwards, implied vols from valid mids (model vols otherwise) and greeks.
+"""Per-leg valuation: forwards, implied vols and greeks.
+
+With ``[pricing] smile = "svi"`` (the default) every option of an expiry whose smile has a fit
+in use takes its vol from that fit (``pricing.svi``, kept over time by ``pricing.smiles``);
+the rest, and every option with smile = "quotes", take the vol of their own valid mid, or a
+model vol without one.
 
 Everything for one snapshot is priced in vectorized calls. A leg without a valid, fresh
 two-sided quote takes a model volatility, in this order:
@@ -25,6 +30,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -350,11 +356,7 @@ class Valuer:
         if not (math.isfinite(forward) and years > 0.0):
             state.latest, state.inputs = SviFitReason.BAD_INPUT, ()
             return state if state.usable(now, max_age) else None
-        chain = [
-            o
-            for o in self.chains.get(key, ())
-            if o.strike is not None and (o.is_call == (o.strike >= forward))
-        ]
+        chain = _one_per_strike(self.chains.get(key, ()), forward)
         n = len(chain)
         f, t = np.full(n, forward), np.full(n, years)
         strikes = np.array([o.strike for o in chain], dtype=float)
@@ -396,6 +398,9 @@ class Valuer:
             )
             target, smoothed = blend(vols, state.vols(k_now), vol_spread / 2.0, alpha)
         fit = fit_slice(k_now, target, years, weights, previous)
+        if fit.reason is not SviFitReason.OK and previous is not None:
+            # A warm start can sit in a poor basin after a move: once more from the grid.
+            fit = fit_slice(k_now, target, years, weights)
         state.latest = fit.reason
         if fit.reason is not SviFitReason.OK:
             return state if state.usable(now, max_age) else None
@@ -425,6 +430,20 @@ class Valuer:
                 for key in keys
             ),
         )
+
+
+def _one_per_strike(options: Iterable[Instrument], forward: float) -> list[Instrument]:
+    """The fit's quotes: at each strike the out-of-the-money option (the put below the
+    forward, the call at or above it), or the other one where only it is listed (a chain
+    of calls alone, as VIX options often are)."""
+    by_strike: dict[float, Instrument] = {}
+    for o in options:
+        if o.strike is None:
+            continue
+        otm = o.is_call == (o.strike >= forward)
+        if otm or o.strike not in by_strike:
+            by_strike[o.strike] = o
+    return [by_strike[k] for k in sorted(by_strike)]
 
 
 def _outside(market: MarketState, instrument: str, price: float) -> bool:

@@ -51,7 +51,7 @@ def _grid(spec: tuple[float, float, int]) -> np.ndarray:
     return np.linspace(low, high, n)
 
 
-@pytest.mark.parametrize("name", SLICES)
+@pytest.mark.parametrize("name", [n for n in SLICES if n != "vogt"])
 def test_recovers_known_parameters_from_exact_quotes(name: str) -> None:
     params, years, spec = SLICES[name]
     k = _grid(spec)
@@ -124,12 +124,19 @@ def test_butterfly_check_flags_vogt_and_passes_an_arbitrage_free_ssvi_slice() ->
     assert ssvi.domain_error() is None
 
 
-def test_fit_reports_butterfly_arbitrage_of_the_vogt_slice() -> None:
+def test_the_fit_of_the_vogt_quotes_is_a_nearby_slice_free_of_butterfly_arbitrage() -> None:
+    # Exact quotes of a slice with butterfly arbitrage on the quoted range: the best fit
+    # would be that slice; the second, penalised pass gives one whose density is not negative
+    # anywhere on the quoted range widened by a quarter, within 0.1 vol points of the quotes.
     params, years, spec = SLICES["vogt"]
     k = _grid(spec)
+    assert not butterfly_check(params, np.linspace(-0.9, 0.9, 721)).free
     fit = fit_slice(k, params.implied_vol(k, years), years, np.ones(k.size))
-    assert fit.converged  # flagged, kept
-    assert not fit.butterfly.free
+    assert fit.converged
+    assert fit.butterfly.free
+    assert butterfly_check(fit.params, np.linspace(-0.9, 0.9, 721)).free
+    assert 0.0 < fit.rmse_vol_points < 0.1  # not the Vogt slice, and close to its quotes
+    assert fit.params.domain_error() is None
 
 
 def test_calendar_check() -> None:
