@@ -125,7 +125,7 @@ class PricingConfig(_Section):
     vix_points_per_spx_pct: Annotated[float, Field(ge=-10.0, le=10.0)] = -1.0
     # "quotes": each quoted leg at the vol of its own mid; "svi": every option of an expiry
     # at the vol of a raw SVI smile fitted to that expiry's quotes (README, "Units").
-    smile: Literal["quotes", "svi"] = "quotes"
+    smile: Literal["quotes", "svi"] = "svi"
     # "svi": each refit blends the previous fit with this half-life in seconds of market
     # time (0: every fit from the quotes alone); a real move restarts it (pricing/smiles.py).
     smile_half_life_seconds: Annotated[float, Field(ge=0.0, le=3600.0)] = 30.0

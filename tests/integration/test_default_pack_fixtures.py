@@ -40,6 +40,7 @@ ONE_FUTURE = REPO / "tests" / "data" / "one-future.toml"
 # 2026-03-17: VX1 settles the next morning; the FOMC decides (and PPI is out) on 03-18.
 DAY_BEFORE_FOMC = FIXTURES / "day-before-fomc.jsonl"
 GAP = (datetime.fromisoformat("2026-03-03T11:00:00-05:00"), timedelta(minutes=3))
+QUIET = (GAP[0], timedelta(minutes=4))
 
 
 def _abs_ge(value: float, limit: float) -> bool:
@@ -81,6 +82,12 @@ CASES: dict[str, Check] = {
     "JournalUnavailable": (bundled.PORTFOLIO, operator.ge, 0.0),
     # The journal on a 4 MiB tmpfs.
     "JournalSpaceLow": (bundled.PORTFOLIO, operator.lt, 200.0),
+    # The bundled day's VIX calls from C25 up have no bid until about 11:05: four strikes
+    # cannot make a fit of that expiry.
+    "SmileFitFailed": (bundled.PORTFOLIO, operator.ge, 1.0),
+    # The bundled day without SPX option quotes from 11:00 to 11:04: they stay valid (300 s)
+    # and the fit keeps being made from them while they age.
+    "SmileFitStale": (bundled.PORTFOLIO, operator.gt, 120.0),
 }
 SHIFT = timedelta(hours=4)
 
@@ -95,6 +102,20 @@ def with_gap(path: Path) -> Path:
             for line in lines
             if not start <= datetime.fromisoformat(json.loads(line)["t"]) < start + length
         )
+    path.write_text("".join(kept), encoding="utf-8")
+    return path
+
+
+def without_spx_option_quotes(path: Path) -> Path:
+    """The bundled day without its SPX option quotes in QUIET."""
+    start, length = QUIET
+    with gzip.open(bundled.SESSION, "rt", encoding="utf-8") as lines:
+        kept = [next(lines)]
+        for line in lines:
+            event = json.loads(line)
+            quiet = start <= datetime.fromisoformat(event["t"]) < start + length
+            if not (quiet and event["type"] == "quote" and event["id"].startswith("SPX ")):
+                kept.append(line)
     path.write_text("".join(kept), encoding="utf-8")
     return path
 
@@ -239,6 +260,8 @@ def test_rule_fires_on_its_fixture(
         session = shifted(tmp_path / "late.jsonl", SHIFT)
     elif rule == "FeedStale":
         session = with_gap(tmp_path / "gap.jsonl")
+    elif rule == "SmileFitStale":
+        session = without_spx_option_quotes(tmp_path / "quiet.jsonl")
     elif portfolio == ONE_FUTURE:
         session = DAY_BEFORE_FOMC
     result = backtest(session, portfolio, capsys)
@@ -249,6 +272,10 @@ def test_rule_fires_on_its_fixture(
         start, length = GAP
         fired_at = datetime.fromisoformat(firing[0]["time"])
         assert start + timedelta(seconds=60) < fired_at < start + length
+    if rule == "SmileFitStale":
+        (fired,) = firing  # once: 120 s after the last SPX option quote before 11:00
+        assert QUIET[0] + timedelta(seconds=115) < datetime.fromisoformat(fired["time"])
+        assert datetime.fromisoformat(fired["time"]) < QUIET[0] + timedelta(seconds=126)
     if rule == "MarketClosed":
         (fired,) = firing
         close = datetime.fromisoformat("2026-03-03T16:15:00-05:00")

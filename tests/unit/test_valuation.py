@@ -27,7 +27,8 @@ IDS = (
     + ["VIX 20260318 C22"]
 )
 UNIVERSE = {i: parse_instrument_id(i) for i in IDS}
-SETTINGS = PricingConfig(rate=RATE)
+# Each quoted leg at its own mid's vol (the fitted smile's valuation: test_smile_noise.py).
+SETTINGS = PricingConfig(rate=RATE, smile="quotes")
 # How VIX legs enter the beta-weighted delta: [pricing] and [scenarios] as shipped.
 BETA = {
     "vix_points_per_spx_pct": SETTINGS.vix_points_per_spx_pct,
