@@ -185,6 +185,16 @@ SMILE: View[SmileView] = View(
             "(for at most smile_max_fit_age_seconds)",
             count=True,
         ),
+        Reading(
+            "unfitted",
+            TEXT,
+            "text",
+            "the expiries without a current fit, comma-separated ('SPX 2026-04-17, VIX "
+            "2026-03-18'; '' when every one has one)",
+            attrgetter("unfitted"),
+            "smile.unfitted_expiries",
+            state="unfitted_expiries",
+        ),
         _smile(
             "oldest_fit_age_seconds",
             "seconds",

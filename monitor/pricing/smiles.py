@@ -94,6 +94,11 @@ class SmileView:
         return float(sum(c.status is FitStatus.STALE for c in self.chains))
 
     @property
+    def unfitted(self) -> str:
+        """The expiries without a current fit (failed or stale), comma-separated."""
+        return ", ".join(c.name for c in self.chains if c.status is not FitStatus.FITTED)
+
+    @property
     def butterfly_arbitrage_expiries(self) -> float:
         return float(sum(not c.butterfly_free for c in self._in_use()))
 

@@ -72,7 +72,7 @@ def test_the_fitted_smile_takes_the_noise_out_of_the_book_and_keeps_a_real_move(
     universe = {i.id: i for i in chain()} | {"SPX": parse_instrument_id("SPX")}
     legs = [option(k) for k in CONDOR]
     market = MarketState(dict(universe))
-    by_quote = Valuer(legs, universe, PricingConfig(rate=RATE))
+    by_quote = Valuer(legs, universe, PricingConfig(rate=RATE, smile="quotes"))
     fitted = Valuer(legs, universe, PricingConfig(rate=RATE, smile="svi"))
     rng = np.random.default_rng(20260303)
     series: dict[str, list[tuple[float, float, float]]] = {"quotes": [], "svi": []}
