@@ -11,8 +11,12 @@ expiry), what the snapshots between those fits need:
   exponentially weighted mean of the quotes' smiles with half-life h, and still one SVI
   slice. A real move is not smoothed away: when the previous smile lies outside more than
   ``RESET_FRACTION`` of the usable quotes' bid/ask (in vol, half the spread over vega each
-  side of the mid), the refit starts again from the quotes alone (``ChainFit.smoothed``
-  false). Moves smaller than the quotes' own spreads follow with the half-life.
+  side of the mid), or outside more than that fraction of those quoted since the previous
+  fit and at least ``RESET_STRIKES`` of them (the near-the-money strikes move first), the
+  refit starts again from the quotes alone (``ChainFit.smoothed`` false), the quotes not
+  requoted since the previous fit weighing ``UNMOVED_WEIGHT`` of their usual weight: they
+  show the smile before the move. Moves smaller than the quotes' own spreads follow with the
+  half-life.
 * **Refits only on change.** A chain whose quotes and forward (to ``FORWARD_TOLERANCE``)
   are those of its last fit, and whose smoothing has settled (the gap left between the fit
   and the fit of its quotes alone, estimated as the last refit's move / alpha, is below
@@ -21,7 +25,10 @@ expiry), what the snapshots between those fits need:
   it was made (``FitStatus.STALE``); after that, or without one, the expiry's legs are valued
   at their own quotes' vols (``FitStatus.FAILED``). A fit's vols are read as
   sqrt(w(k) / T_fit), with T_fit the time to expiry when it was made: the vols of unchanged
-  quotes do not drift as time passes.
+  quotes do not drift as time passes. Beyond the strikes it was made from, a fit's vol is
+  flat at its value at the outermost one: a slice fitted near the money only (a 0DTE chain
+  whose wings have no bid) says nothing about the wings, and its SVI wing, steep at Lee's
+  slope, would price a far call above a nearer one.
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ from monitor.pricing.svi import SviFit, SviFitReason
 FloatArray = NDArray[np.float64]
 
 RESET_FRACTION = 0.5  # the previous smile outside more than half the quotes: a real move
+RESET_STRIKES = 3  # ... or outside more than half the fresh ones, and at least this many
+UNMOVED_WEIGHT = 0.02  # after such a move, the weight of a quote not requoted since
+OUTLIER_SPREADS = 4.0  # a vol this many half-spreads off its neighbours' line is left out
+OUTLIER_SHARE = 0.25  # at most this share of the usable strikes is left out as outliers
 SETTLED_VOL = 1e-4  # decimal (0.01 vol points): the gap a settled smoothing may leave
 FORWARD_TOLERANCE = 1e-6  # relative: a forward that moved less (the carry of a few
 # seconds) needs no refit; its log-moneyness moved by as little
@@ -130,11 +141,14 @@ class SmileState:
     settled: bool = False  # a refit of the same inputs would not move it
     latest: SviFitReason = SviFitReason.OK
     strikes_used: int = 0
+    k_low: float = -math.inf  # the log-moneyness range of the strikes it was made from
+    k_high: float = math.inf
 
     def vols(self, k: FloatArray) -> FloatArray:
-        """The good fit's vols (decimal) at log-moneyness ``k``."""
+        """The good fit's vols (decimal) at log-moneyness ``k``, flat beyond the strikes it
+        was made from."""
         assert self.fit is not None
-        return self.fit.params.implied_vol(k, self.years)
+        return self.fit.params.implied_vol(np.clip(k, self.k_low, self.k_high), self.years)
 
     def same_forward(self, forward: float) -> bool:
         """Whether ``forward`` is the latest attempt's to within ``FORWARD_TOLERANCE``."""
@@ -188,17 +202,54 @@ def blend_weight(seconds: float, half_life_seconds: float) -> float:
 
 
 def blend(
-    vols: FloatArray, prior: FloatArray, half_spread: FloatArray, alpha: float
+    vols: FloatArray,
+    prior: FloatArray,
+    half_spread: FloatArray,
+    alpha: float,
+    fresh: NDArray[np.bool_] | None = None,
 ) -> tuple[FloatArray, bool]:
     """The vols to fit (decimal) and whether they blend ``prior`` (the previous fit's vols at
     the same strikes): alpha x vols + (1 - alpha) x prior where both are known, or ``vols``
-    alone when ``prior`` lies outside more than ``RESET_FRACTION`` of the quotes' vol
-    half-spreads (a real move of the smile) or ``alpha`` is 1."""
+    alone when ``alpha`` is 1 or ``prior`` lies outside the quotes' vol half-spreads (a real
+    move of the smile): outside more than ``RESET_FRACTION`` of them, or of the ``fresh``
+    ones (quoted since the previous fit) when at least ``RESET_STRIKES`` of those are
+    outside, so a move the near-the-money quotes show before the wings tick shows at once."""
     usable = np.isfinite(vols) & np.isfinite(prior) & np.isfinite(half_spread)
     if alpha >= 1.0 or not usable.any():
         return vols, False
-    outside = np.abs(vols[usable] - prior[usable]) > half_spread[usable]
-    if float(outside.mean()) > RESET_FRACTION:
+    outside = usable & (np.abs(vols - prior) > half_spread)
+    if float(outside.sum()) > RESET_FRACTION * float(usable.sum()):
         return vols, False
+    if fresh is not None:
+        moved = int((outside & fresh).sum())
+        if moved >= RESET_STRIKES and moved > RESET_FRACTION * float((usable & fresh).sum()):
+            return vols, False
     mixed: FloatArray = np.where(usable, alpha * vols + (1.0 - alpha) * prior, vols)
     return mixed, True
+
+
+def outliers(k: FloatArray, vols: FloatArray, half_spread: FloatArray) -> NDArray[np.bool_]:
+    """The quotes to leave out of a fit: a vol farther than ``OUTLIER_SPREADS`` half-spreads
+    (its own or its neighbours', whichever is wider) from the line through its two nearest
+    usable neighbours in k (the two inside it, at either end of the chain), worst first, one
+    at a time, at most ``OUTLIER_SHARE`` of the usable ones: a stale or mistyped quote among
+    good ones, which would otherwise bend the whole smile (a tight stale quote weighs most)."""
+    out = np.zeros(k.size, dtype=np.bool_)
+    usable = np.isfinite(k) & np.isfinite(vols) & np.isfinite(half_spread)
+    order = np.argsort(np.where(usable, k, np.inf))[: int(usable.sum())]
+    for _ in range(int(OUTLIER_SHARE * order.size)):
+        kept = order[~out[order]]
+        if kept.size < 4:
+            break
+        x, y, h = k[kept], vols[kept], half_spread[kept]
+        left = np.r_[1, np.arange(0, kept.size - 2), kept.size - 3]  # neighbours of each
+        right = np.r_[2, np.arange(2, kept.size), kept.size - 2]
+        slope = (y[right] - y[left]) / (x[right] - x[left])
+        line = y[left] + slope * (x - x[left])
+        width = np.maximum(h, 0.5 * (h[left] + h[right]))
+        excess = np.abs(y - line) / (OUTLIER_SPREADS * width)
+        worst = int(np.argmax(excess))
+        if not excess[worst] > 1.0:
+            break
+        out[kept[worst]] = True
+    return out

@@ -84,6 +84,9 @@ _X_TIGHT = 1e-9
 _X_LOOSE = 1e-5
 _F_RELATIVE = 1e-9
 _NEGATIVE_PENALTY = 1e4
+# A best fit whose smallest total variance is negative by less than this fraction of the
+# largest quoted (the penalty above leaves the optimum on that edge) is lifted onto it.
+_VARIANCE_SLACK = 1e-6
 # The second pass, for a best fit with butterfly arbitrage: each objective adds
 # _BUTTERFLY_PENALTY x (weights) x (largest total variance quoted x (the smallest g on
 # _CHECK_POINTS of the widened range - _G_MARGIN))^2 where that is negative, g floored at
@@ -607,6 +610,10 @@ def fit_slice(  # noqa: PLR0917 - the slice, the warm start, then the outputs
         return NO_SOLUTION
     b = c / sigma
     rho = min(max(d / c, -RHO_MAX), RHO_MAX) if c > 0.0 else 0.0  # c ~ 0: d/c is noise
+    lowest = a + c * math.sqrt(max(1.0 - rho * rho, 0.0))
+    if -_VARIANCE_SLACK * v_max < lowest <= 0.0:
+        # The best fit on the edge of positive variance, below it by rounding: on it.
+        a += _VARIANCE_SLACK * 1e-3 * v_max - lowest
     params[0], params[1], params[2], params[3], params[4] = a, b, rho, m, sigma
     squares = weighted = weights = 0.0
     for i in range(n):

@@ -43,7 +43,15 @@ from monitor.market.state import MarketState
 from monitor.pricing import black76
 from monitor.pricing.expiry import year_fraction
 from monitor.pricing.forwards import ParityPair, parity_forward
-from monitor.pricing.smiles import SETTLED_VOL, SmileState, SmileView, blend, blend_weight
+from monitor.pricing.smiles import (
+    SETTLED_VOL,
+    UNMOVED_WEIGHT,
+    SmileState,
+    SmileView,
+    blend,
+    blend_weight,
+    outliers,
+)
 from monitor.pricing.svi import SviFitReason, fit_slice, quote_weights
 
 ChainKey = tuple[str, date]  # (class, expiry)
@@ -211,7 +219,8 @@ class Valuer:
             )
             for k, vol in zip(solve, fresh, strict=True):
                 vols[k] = vol
-                self.quote_iv[options[k].id] = (market.quotes[options[k].id].time, float(vol))
+                if math.isfinite(forwards[k]):  # else solved again once the forward is known
+                    self.quote_iv[options[k].id] = (market.quotes[options[k].id].time, float(vol))
         return vols
 
     def _smile_vol(
@@ -383,20 +392,29 @@ class Valuer:
             assert q.bid is not None
             assert q.ask is not None
             spread[k] = q.ask - q.bid
-            sizes = [x for x in (q.bid_size, q.ask_size) if x is not None]
+            # A two-sided quote showing no size (0 or missing, as some feeds send off-hours)
+            # weighs as SIZE_UNKNOWN.
+            sizes = [x for x in (q.bid_size, q.ask_size) if x is not None and x > 0.0]
             size[k] = min(sizes) if sizes else SIZE_UNKNOWN
             newest = quoted.time if newest is None else max(newest, quoted.time)
         k_now = np.log(strikes / forward)
         with np.errstate(invalid="ignore", divide="ignore"):
             vol_spread = spread / vega
             weights = quote_weights(vol_spread, size)
+            weights[outliers(k_now, np.where(weights > 0.0, vols, np.nan), vol_spread / 2.0)] = 0.0
         target, smoothed, alpha = vols, False, 1.0
         previous = state.fit.params if state.usable(now, max_age) and state.fit else None
         if previous is not None and state.fitted_at is not None:
             alpha = blend_weight(
                 (now - state.fitted_at).total_seconds(), self.config.smile_half_life_seconds
             )
-            target, smoothed = blend(vols, state.vols(k_now), vol_spread / 2.0, alpha)
+            fresh = np.array(
+                [t is not None and t > state.fitted_at for t in inputs], dtype=np.bool_
+            )
+            target, smoothed = blend(vols, state.vols(k_now), vol_spread / 2.0, alpha, fresh)
+            if not smoothed and alpha < 1.0:
+                # A real move: the quotes that have not ticked since show the smile before it.
+                weights = np.where(fresh, weights, weights * UNMOVED_WEIGHT)
         fit = fit_slice(k_now, target, years, weights, previous)
         if fit.reason is not SviFitReason.OK and previous is not None:
             # A warm start can sit in a poor basin after a move: once more from the grid.
@@ -410,6 +428,7 @@ class Valuer:
             float(np.nanmax(np.abs(fitted[used] - state.vols(k_now)[used]))) if smoothed else 0.0
         )
         state.fit, state.years, state.fitted_at, state.quoted_at = fit, years, now, newest
+        state.k_low, state.k_high = float(k_now[used].min()), float(k_now[used].max())
         state.strikes_used, state.smoothed = fit.strikes_used, smoothed
         state.rmse_vol_points = 100.0 * float(np.sqrt(np.mean((fitted[used] - vols[used]) ** 2)))
         state.settled = moved < alpha * SETTLED_VOL  # the gap left to the quotes' own fit
@@ -419,7 +438,13 @@ class Valuer:
         """The smiles of the book's option expiries as the last ``value`` left them."""
         if self.config.smile != "svi":
             return SmileView.unknown()
-        keys = sorted({(i.root, i.expiry) for i in self.legs if i.kind is Kind.OPTION and i.expiry})
+        keys = sorted(  # the expiries still trading: a settled one has no smile
+            {
+                (i.root, i.expiry)
+                for i in self.legs
+                if i.kind is Kind.OPTION and i.expiry and year_fraction(i, now) > 0.0
+            }
+        )
         max_age = self.config.smile_max_fit_age_seconds
         return SmileView(
             enabled=True,
@@ -447,11 +472,14 @@ def _one_per_strike(options: Iterable[Instrument], forward: float) -> list[Instr
 
 
 def _outside(market: MarketState, instrument: str, price: float) -> bool:
-    """Whether ``price`` is outside the instrument's own valid bid/ask."""
+    """Whether ``price`` is above the instrument's ask or below its bid, where it shows one
+    (a zero-bid or one-sided quote too; a crossed quote says nothing)."""
     state = market.quotes.get(instrument)
-    if state is None or state.mid is None:
+    if state is None or not math.isfinite(price) or market.time is None:
         return False
-    q = state.quote
-    assert q.bid is not None
-    assert q.ask is not None
-    return not q.bid <= price <= q.ask
+    if market.time - state.time > market.max_quote_age:
+        return False  # a stale quote says nothing either
+    bid, ask = state.quote.bid, state.quote.ask
+    if bid is not None and ask is not None and bid > ask:
+        return False
+    return (ask is not None and price > ask) or (bid is not None and bid > 0.0 and price < bid)
