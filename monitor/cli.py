@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,14 @@ EXIT_BAD_INPUT = 1
 EXIT_TRUNCATED = 3
 EXIT_NOT_PRICED = 4
 EXIT_TASK_FAILED = 5  # a background task crashed: the run stopped after a clean shutdown
+
+
+def _date(text: str) -> date:
+    """An ISO date, YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _port(text: str) -> int:
@@ -244,6 +252,14 @@ def _parser() -> argparse.ArgumentParser:
         choices=["vol-spike", "calm"],
         default="vol-spike",
         help="the shape of the day (default: the bundled vol-spike day)",
+    )
+    gen.add_argument(
+        "--spx-expiry",
+        type=_date,
+        action="append",
+        default=[],
+        metavar="YYYY-MM-DD",
+        help="quote this SPX (AM) expiry too, at the bundled expiry's strikes (repeatable)",
     )
     gen.add_argument("--out", type=Path, required=True)
     return parser
@@ -533,7 +549,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ib_check(args)
         from monitor.feeds import generator  # noqa: PLC0415
 
-        path = generator.write_session(args.out, seed=args.seed, scenario=args.scenario)
+        layout = generator.Layout(spx_expiries=tuple(args.spx_expiry))
+        try:
+            path = generator.write_session(
+                args.out, seed=args.seed, scenario=args.scenario, layout=layout
+            )
+        except ValueError as exc:  # an extra expiry the generator cannot quote
+            print(f"condor-monitor: error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     except BackgroundTaskError as exc:
         print(f"condor-monitor: error: {exc}", file=sys.stderr)
         return EXIT_TASK_FAILED

@@ -6,6 +6,11 @@ bounces a little; VIX roughly doubles; the VIX futures curve flips from contango
 backwardation. Option quotes come from a skewed smile whose level moves with VIX, rounded
 to the class's tick sizes with realistic widths; a few quotes are bad on purpose (crossed,
 zero bid, a missing side). The same seed writes the same bytes.
+
+The bundled day quotes one SPX expiry (``SPX_EXPIRY``). A ``Layout`` may add more
+(``spx_expiries``, ``--spx-expiry`` on the command line), each quoted at the same strikes and
+priced at its own time to expiry and forward off the same smile, whose total variance at a
+fixed forward log-moneyness grows with the expiry: the true surface has no calendar arbitrage.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -32,7 +37,7 @@ from monitor.domain.instruments import (
 )
 from monitor.feeds.recorder import header, line
 from monitor.pricing import black76
-from monitor.pricing.expiry import year_fraction
+from monitor.pricing.expiry import ExpiryError, settlement, year_fraction
 
 SESSION_DATE = date(2026, 3, 3)
 SPX_EXPIRY = date(2026, 4, 17)  # third Friday of April: AM-settled SPX, 45 days out
@@ -96,9 +101,12 @@ QUOTE_UPDATE_PROBABILITY = 0.25
 class Layout:
     """What is quoted and how often: the bundled session's defaults, or a denser day.
 
-    ``instrument_ids`` None means the bundled set (``instruments()``); option ids must be on
-    ``SPX_EXPIRY`` (SPX) or the front VIX future's expiry (VIX). ``hours`` None runs to the
-    exchange's close. ``vix_every`` and ``breadth_every`` are in steps.
+    ``instrument_ids`` None means the bundled set (``instruments(spx_expiries)``); SPX option
+    ids may be on any SPX expiry (each priced at its own), VIX option ids must be on the front
+    VIX future's expiry. ``spx_expiries`` are SPX (AM) expiries quoted besides ``SPX_EXPIRY``
+    at its strikes; empty, the bundled day; they extend the bundled set, so they cannot be
+    combined with ``instrument_ids``. ``hours`` None runs to the exchange's close.
+    ``vix_every`` and ``breadth_every`` are in steps.
     """
 
     step_seconds: float = STEP_SECONDS
@@ -108,6 +116,7 @@ class Layout:
     breadth_every: int = 6
     hours: float | None = None
     instrument_ids: tuple[str, ...] | None = None
+    spx_expiries: tuple[date, ...] = ()
 
 
 BUNDLED_LAYOUT = Layout()
@@ -129,6 +138,12 @@ def spx_smile(strikes: np.ndarray, forward: float, years: float, vix: float) -> 
     return np.maximum(atm * (1.0 - 0.14 * x + 0.025 * x * x), 0.6 * atm)
 
 
+def spx_forward(spx: float, years: float) -> float:
+    """The forward of an SPX expiry ``years`` out: the index carried at the rate less the
+    dividend yield."""
+    return spx * math.exp((RATE - DIVIDEND_YIELD) * years)
+
+
 def vix_smile(strikes: np.ndarray, future: float, vix: float) -> np.ndarray:
     """VIX option implied vol: vol of vol rising with VIX, skewed up-strike."""
     atm = 0.85 + 0.02 * (vix - VIX_OPEN)
@@ -136,14 +151,16 @@ def vix_smile(strikes: np.ndarray, future: float, vix: float) -> np.ndarray:
     return atm * (1.0 + 0.35 * k)
 
 
-def instruments() -> list[Instrument]:
+def instruments(spx_expiries: Sequence[date] = ()) -> list[Instrument]:
+    """The bundled set: indexes, VX futures, the SPX chain of ``SPX_EXPIRY`` and then of each
+    of ``spx_expiries`` (the same strikes), the front VIX calls."""
     ids = ["SPX", "VIX", "AD-NYSE"]
     ids += [future_id("VX", e) for e in VX_EXPIRIES]
-    strikes = sorted({*PUT_LADDER, *PARITY_STRIKES})
-    ids += [option_id("SPX", SPX_EXPIRY, Right.PUT, k) for k in strikes]
-    ids += [
-        option_id("SPX", SPX_EXPIRY, Right.CALL, k) for k in sorted({*PARITY_STRIKES, *CALL_LADDER})
-    ]
+    puts = sorted({*PUT_LADDER, *PARITY_STRIKES})
+    calls = sorted({*PARITY_STRIKES, *CALL_LADDER})
+    for expiry in (SPX_EXPIRY, *spx_expiries):
+        ids += [option_id("SPX", expiry, Right.PUT, k) for k in puts]
+        ids += [option_id("SPX", expiry, Right.CALL, k) for k in calls]
     ids += [option_id("VIX", VX_EXPIRIES[0], Right.CALL, k) for k in VIX_CALLS]
     return [parse_instrument_id(i) for i in ids]
 
@@ -168,6 +185,25 @@ def _r2(value: float) -> float:
     return round(value, 2)
 
 
+def _check_spx_expiries(layout: Layout) -> None:
+    """Refuses extra SPX expiries that are repeated, the bundled one, not after the session
+    day or not a CBOE trading day (``expiry.ExpiryError``), or given with explicit ids."""
+    extra = layout.spx_expiries
+    if not extra:
+        return
+    if layout.instrument_ids is not None:
+        raise ValueError("spx_expiries extend the bundled set: list their options in the ids")
+    if len(set(extra)) != len(extra) or SPX_EXPIRY in extra:
+        raise ValueError(f"spx_expiries must be distinct and not {SPX_EXPIRY}: {extra}")
+    for expiry in extra:
+        if expiry <= SESSION_DATE:
+            raise ValueError(f"SPX expiry {expiry} is not after the session day {SESSION_DATE}")
+        try:
+            settlement(parse_instrument_id(option_id("SPX", expiry, Right.PUT, PUT_LADDER[0])))
+        except ExpiryError as exc:
+            raise ExpiryError(f"SPX expiry {expiry} cannot be quoted: {exc}") from None
+
+
 class _Session:
     def __init__(self, seed: int, scenario: Scenario, layout: Layout = BUNDLED_LAYOUT) -> None:
         self.scenario = scenario
@@ -180,9 +216,18 @@ class _Session:
         if layout.hours is not None:
             self.close = min(self.close, self.open + timedelta(hours=layout.hours))
         ids = layout.instrument_ids
-        self.instruments = instruments() if ids is None else [parse_instrument_id(i) for i in ids]
+        _check_spx_expiries(layout)
+        self.instruments = (
+            instruments(layout.spx_expiries)
+            if ids is None
+            else [parse_instrument_id(i) for i in ids]
+        )
         self.options = [i for i in self.instruments if i.kind is Kind.OPTION]
         self.spx_opts = [i for i in self.options if i.root == "SPX"]
+        # Each SPX expiry's options, in the order listed: priced at that expiry's time.
+        self.spx_chains: dict[date | None, list[Instrument]] = {}
+        for inst in self.spx_opts:
+            self.spx_chains.setdefault(inst.expiry, []).append(inst)
         self.vix_opts = [i for i in self.options if i.root == "VIX"]
         self.futures = [i for i in self.instruments if i.kind is Kind.FUTURE]
 
@@ -213,13 +258,14 @@ class _Session:
 
     def option_mids(self, now: datetime, m: _Market) -> dict[str, float]:
         mids: dict[str, float] = {}
-        years = year_fraction(self.spx_opts[0], now)
-        forward = m.spx * math.exp((RATE - DIVIDEND_YIELD) * years)
-        strikes = np.array([i.strike for i in self.spx_opts], dtype=float)
-        calls = np.array([i.is_call for i in self.spx_opts])
-        vols = spx_smile(strikes, forward, years, m.vix)
-        prices = black76.price(forward, strikes, years, RATE, vols, calls)
-        mids.update({i.id: float(p) for i, p in zip(self.spx_opts, prices, strict=True)})
+        for chain in self.spx_chains.values():
+            years = year_fraction(chain[0], now)
+            forward = spx_forward(m.spx, years)
+            strikes = np.array([i.strike for i in chain], dtype=float)
+            calls = np.array([i.is_call for i in chain])
+            vols = spx_smile(strikes, forward, years, m.vix)
+            prices = black76.price(forward, strikes, years, RATE, vols, calls)
+            mids.update({i.id: float(p) for i, p in zip(chain, prices, strict=True)})
         vx_years = year_fraction(self.vix_opts[0], now)
         vk = np.array([i.strike for i in self.vix_opts], dtype=float)
         vvols = vix_smile(vk, m.futures[0], m.vix)
@@ -274,6 +320,7 @@ def session_lines(
     session = _Session(seed, day, layout)
     if source is None:
         flag = "" if scenario == "vol-spike" else f" --scenario {scenario}"
+        flag += "".join(f" --spx-expiry {e.isoformat()}" for e in layout.spx_expiries)
         source = f"condor-monitor generate-session --seed {seed}{flag} ({day.description})"
     yield line(header(SESSION_DATE, source, session.instruments))
     tradables = [i for i in session.instruments if i.kind is not Kind.INDEX]
@@ -305,18 +352,24 @@ def session_lines(
             yield line({"t": t, "type": "quote", "id": inst.id, **quote})
 
 
-def write_session(path: Path, *, seed: int, scenario: str = "vol-spike") -> Path:
-    """Writes the session to ``path`` (gzip when it ends in .gz, with a fixed header time)."""
+def write_session(
+    path: Path, *, seed: int, scenario: str = "vol-spike", layout: Layout = BUNDLED_LAYOUT
+) -> Path:
+    """Writes the session to ``path`` (gzip when it ends in .gz, with a fixed header time).
+
+    Raises ValueError (``expiry.ExpiryError`` for a holiday) before writing anything when
+    ``layout`` adds an SPX expiry that cannot be quoted."""
+    _check_spx_expiries(layout)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".gz":
         with (
             path.open("wb") as raw,
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as out,
         ):
-            for line in session_lines(seed, scenario):
+            for line in session_lines(seed, scenario, layout=layout):
                 out.write(line)
     else:
         with path.open("wb") as out:
-            for line in session_lines(seed, scenario):
+            for line in session_lines(seed, scenario, layout=layout):
                 out.write(line)
     return path

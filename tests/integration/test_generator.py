@@ -1,13 +1,21 @@
-"""The bundled session: reproduced byte for byte from its seed, and shaped like a vol spike."""
+"""The bundled session: reproduced byte for byte from its seed, and shaped like a vol spike.
+A generated day may quote a second SPX expiry, priced at its own time and forward."""
 
 from __future__ import annotations
 
 import gzip
+import math
+from datetime import date
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from monitor import bundled
+from monitor.cli import EXIT_BAD_INPUT, main
 from monitor.domain.quotes import IndexValue, Quote
-from monitor.feeds.generator import write_session
+from monitor.feeds import generator
+from monitor.feeds.generator import Layout, session_lines, write_session
 from monitor.feeds.replay import ReplayReader
 from monitor.market.state import QuoteStatus, classify
 
@@ -78,3 +86,76 @@ def test_default_pack_stays_silent_on_a_calm_day(tmp_path: Path) -> None:
     result = backtest([calm], config, load_portfolio(bundled.PORTFOLIO), rule_set)
     assert len(rules) == 23
     assert result.entries == []  # no rule of the default pack fires on a quiet day
+
+
+MAY = date(2026, 5, 15)  # third Friday of May: AM-settled SPX
+
+
+def test_a_second_spx_expiry_is_priced_at_its_own_time_and_forward() -> None:
+    layout = Layout(hours=0.1, spx_expiries=(MAY,))
+    day = generator._Session(7, generator.SCENARIOS["vol-spike"], layout)
+    assert list(day.spx_chains) == [generator.SPX_EXPIRY, MAY]
+    april, may = day.spx_chains[generator.SPX_EXPIRY], day.spx_chains[MAY]
+    assert [(o.right, o.strike) for o in may] == [(o.right, o.strike) for o in april]
+    for step, (now, market) in enumerate(day.markets()):
+        if step % 60:
+            continue
+        mids = day.option_mids(now, market)
+        for chain in (april, may):
+            years = generator.year_fraction(chain[0], now)
+            forward = generator.spx_forward(market.spx, years)
+            strikes = np.array([o.strike for o in chain], dtype=float)
+            calls = np.array([o.is_call for o in chain])
+            prices = np.array([mids[o.id] for o in chain])
+            vols = generator.black76.implied_vol(
+                prices, forward, strikes, years, generator.RATE, calls
+            )
+            truth = generator.spx_smile(strikes, forward, years, market.vix)
+            np.testing.assert_allclose(vols, truth, atol=1e-6)
+        # Put-call parity of the mids gives each expiry its own forward.
+        k = 6800.0
+        for chain in (april, may):
+            years = generator.year_fraction(chain[0], now)
+            call = mids[next(o.id for o in chain if o.strike == k and o.is_call)]
+            put = mids[next(o.id for o in chain if o.strike == k and not o.is_call)]
+            parity = k + math.exp(generator.RATE * years) * (call - put)
+            assert parity == pytest.approx(generator.spx_forward(market.spx, years), rel=1e-9)
+
+
+def test_a_second_spx_expiry_in_the_file() -> None:
+    lines = session_lines(7, layout=Layout(hours=0.02, spx_expiries=(MAY,)))
+    head = next(lines).decode()
+    assert "--spx-expiry 2026-05-15" in head
+    per_expiry = sum(i.root == "SPX" and i.strike is not None for i in generator.instruments())
+    assert head.count('"SPX 20260515 ') == head.count('"SPX 20260417 ') == per_expiry == 29
+    assert b'"id":"SPX 20260515 P6375"' in b"".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("expiries", "fragment"),
+    [
+        ((date(2026, 4, 3),), "not a CBOE"),  # Good Friday
+        ((generator.SPX_EXPIRY,), "distinct"),
+        ((MAY, MAY), "distinct"),
+        ((date(2026, 3, 2),), "not after the session day"),
+    ],
+)
+def test_an_extra_expiry_that_cannot_be_quoted_is_refused(
+    tmp_path: Path, expiries: tuple[date, ...], fragment: str
+) -> None:
+    out = tmp_path / "day.jsonl"
+    with pytest.raises(ValueError, match=fragment):
+        write_session(out, seed=7, layout=Layout(spx_expiries=expiries))
+    assert not out.exists()
+    with pytest.raises(ValueError, match="extend the bundled set"):
+        next(session_lines(7, layout=Layout(spx_expiries=(MAY,), instrument_ids=("SPX",))))
+
+
+def test_the_command_line_refuses_a_holiday_expiry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "day.jsonl"
+    argv = ["generate-session", "--spx-expiry", "2026-04-03", "--out", str(out)]
+    assert main(argv) == EXIT_BAD_INPUT
+    assert "2026-04-03" in capsys.readouterr().err
+    assert not out.exists()
