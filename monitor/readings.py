@@ -252,6 +252,15 @@ SMILE_FIT_READINGS: tuple[Reading[ChainFit], ...] = (
         state="status",
     ),
     Reading(
+        "model",
+        TEXT,
+        "",
+        "svi, quadratic (three or four strikes) or '' (no fit in use)",
+        lambda c: c.model,
+        None,
+        state="model",
+    ),
+    Reading(
         "reason",
         TEXT,
         "",

@@ -41,7 +41,7 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.pricing.svi import SviFit, SviFitReason
+from monitor.pricing.svi import SPREAD_FLOOR, SviFit, SviFitReason
 
 FloatArray = NDArray[np.float64]
 
@@ -50,6 +50,7 @@ RESET_STRIKES = 3  # ... or outside more than half the fresh ones, and at least 
 UNMOVED_WEIGHT = 0.02  # after such a move, the weight of a quote not requoted since
 OUTLIER_SPREADS = 4.0  # a vol this many half-spreads off its neighbours' line is left out
 OUTLIER_SHARE = 0.25  # at most this share of the usable strikes is left out as outliers
+OUTLIER_FLOOR = SPREAD_FLOOR  # decimal: a half-spread counts as at least 0.2 vol points
 SETTLED_VOL = 1e-4  # decimal (0.01 vol points): the gap a settled smoothing may leave
 FORWARD_TOLERANCE = 1e-6  # relative: a forward that moved less (the carry of a few
 # seconds) needs no refit; its log-moneyness moved by as little
@@ -75,6 +76,7 @@ class ChainFit:
     butterfly_free: bool  # Durrleman's g >= 0 on the quoted range (svi.SviFit.butterfly)
     atm_vol_pct: float  # the fit's vol at the forward (k = 0), percent
     smoothed: bool  # the fit in use blended the previous one (False: fitted to quotes alone)
+    model: str = ""  # "svi", "quadratic" (three or four strikes) or "" (none in use)
 
     @property
     def in_use(self) -> bool:
@@ -130,7 +132,10 @@ class SmileView:
 class SmileState:
     """One chain's smile between snapshots (kept by the Valuer)."""
 
-    fit: SviFit | None = None  # the last good fit
+    fit: SviFit | None = None  # the last good fit, when an SVI slice
+    # ... or the quadratic of vol in k (c2, c1, c0) through three or four strikes
+    quadratic: tuple[float, float, float] | None = None
+    butterfly_free: bool = True  # Durrleman's g >= 0 on its quoted range widened by a quarter
     years: float = math.nan  # time to expiry when it was made (its vols: sqrt(w / years))
     fitted_at: datetime | None = None
     quoted_at: datetime | None = None  # the newest quote it was made from
@@ -147,8 +152,20 @@ class SmileState:
     def vols(self, k: FloatArray) -> FloatArray:
         """The good fit's vols (decimal) at log-moneyness ``k``, flat beyond the strikes it
         was made from."""
+        x = np.clip(k, self.k_low, self.k_high)
+        if self.quadratic is not None:
+            c2, c1, c0 = self.quadratic
+            curve: FloatArray = c0 + x * (c1 + x * c2)
+            return curve
         assert self.fit is not None
-        return self.fit.params.implied_vol(np.clip(k, self.k_low, self.k_high), self.years)
+        return self.fit.params.implied_vol(x, self.years)
+
+    @property
+    def model(self) -> str:
+        """What the smile in use is: "svi", "quadratic" or "" (none yet)."""
+        if self.quadratic is not None:
+            return "quadratic"
+        return "svi" if self.fit is not None else ""
 
     def same_forward(self, forward: float) -> bool:
         """Whether ``forward`` is the latest attempt's to within ``FORWARD_TOLERANCE``."""
@@ -157,7 +174,7 @@ class SmileState:
     def usable(self, now: datetime, max_age_seconds: float) -> bool:
         """Whether the good fit is in use at ``now``: the latest attempt succeeded, or it
         failed and the good fit is at most ``max_age_seconds`` old."""
-        if self.fit is None or self.fitted_at is None:
+        if self.model == "" or self.fitted_at is None:
             return False
         if self.latest is SviFitReason.OK:
             return True
@@ -177,7 +194,6 @@ class SmileState:
                 atm_vol_pct=nan,
                 smoothed=False,
             )
-        assert self.fit is not None
         assert self.quoted_at is not None
         status = FitStatus.FITTED if self.latest is SviFitReason.OK else FitStatus.STALE
         return ChainFit(
@@ -187,9 +203,10 @@ class SmileState:
             self.strikes_used,
             self.rmse_vol_points,
             (now - self.quoted_at).total_seconds(),
-            butterfly_free=self.fit.butterfly.free,
+            butterfly_free=self.butterfly_free,
             atm_vol_pct=100.0 * float(self.vols(np.zeros(1))[0]),
             smoothed=self.smoothed,
+            model=self.model,
         )
 
 
@@ -230,10 +247,11 @@ def blend(
 
 def outliers(k: FloatArray, vols: FloatArray, half_spread: FloatArray) -> NDArray[np.bool_]:
     """The quotes to leave out of a fit: a vol farther than ``OUTLIER_SPREADS`` half-spreads
-    (its own or its neighbours', whichever is wider) from the line through its two nearest
-    usable neighbours in k (the two inside it, at either end of the chain), worst first, one
-    at a time, at most ``OUTLIER_SHARE`` of the usable ones: a stale or mistyped quote among
-    good ones, which would otherwise bend the whole smile (a tight stale quote weighs most)."""
+    (its own or its neighbours', whichever is wider, and at least ``OUTLIER_FLOOR``) from the
+    line through its two nearest usable neighbours in k (the two inside it, at either end of
+    the chain), worst first, one at a time, at most ``OUTLIER_SHARE`` of the usable ones: a
+    stale or mistyped quote among good ones, which would otherwise bend the whole smile (a
+    tight stale quote weighs most)."""
     out = np.zeros(k.size, dtype=np.bool_)
     usable = np.isfinite(k) & np.isfinite(vols) & np.isfinite(half_spread)
     order = np.argsort(np.where(usable, k, np.inf))[: int(usable.sum())]
@@ -246,10 +264,49 @@ def outliers(k: FloatArray, vols: FloatArray, half_spread: FloatArray) -> NDArra
         right = np.r_[2, np.arange(2, kept.size), kept.size - 2]
         slope = (y[right] - y[left]) / (x[right] - x[left])
         line = y[left] + slope * (x - x[left])
-        width = np.maximum(h, 0.5 * (h[left] + h[right]))
+        width = np.maximum(np.maximum(h, 0.5 * (h[left] + h[right])), OUTLIER_FLOOR)
         excess = np.abs(y - line) / (OUTLIER_SPREADS * width)
         worst = int(np.argmax(excess))
         if not excess[worst] > 1.0:
             break
         out[kept[worst]] = True
     return out
+
+
+def quadratic_smile(
+    k: FloatArray, vols: FloatArray, weights: FloatArray
+) -> tuple[float, float, float] | None:
+    """The weighted least-squares quadratic of vol in k through three or four strikes (a line
+    through three, as ``valuation.fit_smile``), (c2, c1, c0); None with fewer than three
+    distinct strikes or a vol that is not positive on their range."""
+    distinct = np.unique(k)
+    if distinct.size < 3:
+        return None
+    degree = 2 if distinct.size > 3 else 1
+    coefficients = np.polyfit(k, vols, degree, w=np.sqrt(weights))
+    c2, c1, c0 = (0.0, *coefficients.tolist()) if degree == 1 else coefficients.tolist()
+    grid = np.linspace(float(k.min()), float(k.max()), 41)
+    if not bool(np.all(c0 + grid * (c1 + grid * c2) > 0.0)):
+        return None
+    return float(c2), float(c1), float(c0)
+
+
+def quadratic_free(curve: tuple[float, float, float], state: SmileState) -> bool:
+    """Durrleman's g >= 0 for the quadratic smile of ``state`` (w = vol^2 T, flat beyond its
+    strikes) on its quoted range widened by a quarter each side."""
+    c2, c1, c0 = curve
+    span = state.k_high - state.k_low
+    k = np.linspace(state.k_low - 0.25 * span, state.k_high + 0.25 * span, 201)
+    x = np.clip(k, state.k_low, state.k_high)
+    inside = (k >= state.k_low) & (k <= state.k_high)
+    vol = c0 + x * (c1 + x * c2)
+    slope = np.where(inside, c1 + 2.0 * c2 * x, 0.0)
+    bend = np.where(inside, 2.0 * c2, 0.0)
+    t = state.years
+    w = vol * vol * t
+    w1 = 2.0 * vol * slope * t
+    w2 = 2.0 * (slope * slope + vol * bend) * t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = 1.0 - k * w1 / (2.0 * w)
+        g = first * first - 0.25 * w1 * w1 * (1.0 / w + 0.25) + 0.5 * w2
+    return bool(np.all(w > 0.0) and np.all(g >= 0.0))

@@ -51,6 +51,8 @@ from monitor.pricing.smiles import (
     blend,
     blend_weight,
     outliers,
+    quadratic_free,
+    quadratic_smile,
 )
 from monitor.pricing.svi import SviFitReason, fit_slice, quote_weights
 
@@ -403,8 +405,9 @@ class Valuer:
             weights = quote_weights(vol_spread, size)
             weights[outliers(k_now, np.where(weights > 0.0, vols, np.nan), vol_spread / 2.0)] = 0.0
         target, smoothed, alpha = vols, False, 1.0
-        previous = state.fit.params if state.usable(now, max_age) and state.fit else None
-        if previous is not None and state.fitted_at is not None:
+        in_use = state.usable(now, max_age)
+        previous = state.fit.params if in_use and state.fit is not None else None
+        if in_use and state.fitted_at is not None:
             alpha = blend_weight(
                 (now - state.fitted_at).total_seconds(), self.config.smile_half_life_seconds
             )
@@ -420,17 +423,27 @@ class Valuer:
             # A warm start can sit in a poor basin after a move: once more from the grid.
             fit = fit_slice(k_now, target, years, weights)
         state.latest = fit.reason
-        if fit.reason is not SviFitReason.OK:
-            return state if state.usable(now, max_age) else None
-        fitted = fit.params.implied_vol(k_now, years)
-        used = np.isfinite(vols) & (weights > 0.0)
-        moved = (
-            float(np.nanmax(np.abs(fitted[used] - state.vols(k_now)[used]))) if smoothed else 0.0
-        )
-        state.fit, state.years, state.fitted_at, state.quoted_at = fit, years, now, newest
+        used = np.isfinite(vols) & np.isfinite(target) & (weights > 0.0)
+        quadratic = None
+        if fit.reason is SviFitReason.TOO_FEW_STRIKES:
+            # Three or four strikes: the quadratic in log-moneyness through them instead.
+            quadratic = quadratic_smile(k_now[used], target[used], weights[used])
+            if quadratic is None:
+                return state if in_use else None
+            state.latest = SviFitReason.OK
+        elif fit.reason is not SviFitReason.OK:
+            return state if in_use else None
+        before = state.vols(k_now) if smoothed else None
+        state.fit, state.quadratic = (None, quadratic) if quadratic else (fit, None)
+        state.years, state.fitted_at, state.quoted_at = years, now, newest
         state.k_low, state.k_high = float(k_now[used].min()), float(k_now[used].max())
-        state.strikes_used, state.smoothed = fit.strikes_used, smoothed
+        fitted = state.vols(k_now)
+        moved = float(np.nanmax(np.abs(fitted[used] - before[used]))) if before is not None else 0.0
+        state.strikes_used, state.smoothed = int(used.sum()), smoothed
         state.rmse_vol_points = 100.0 * float(np.sqrt(np.mean((fitted[used] - vols[used]) ** 2)))
+        state.butterfly_free = (
+            fit.butterfly.free if quadratic is None else quadratic_free(quadratic, state)
+        )
         state.settled = moved < alpha * SETTLED_VOL  # the gap left to the quotes' own fit
         return state
 

@@ -82,8 +82,8 @@ CASES: dict[str, Check] = {
     "JournalUnavailable": (bundled.PORTFOLIO, operator.ge, 0.0),
     # The journal on a 4 MiB tmpfs.
     "JournalSpaceLow": (bundled.PORTFOLIO, operator.lt, 200.0),
-    # The bundled day's VIX calls from C25 up have no bid until about 11:05: four strikes
-    # cannot make a fit of that expiry.
+    # The bundled day with its SPX option quotes one-sided (no bid) from 11:00 to 11:04: no
+    # strike left to fit the April expiry with.
     "SmileFitFailed": (bundled.PORTFOLIO, operator.ge, 1.0),
     # The bundled day without SPX option quotes from 11:00 to 11:04: they stay valid (300 s)
     # and the fit keeps being made from them while they age.
@@ -106,8 +106,8 @@ def with_gap(path: Path) -> Path:
     return path
 
 
-def without_spx_option_quotes(path: Path) -> Path:
-    """The bundled day without its SPX option quotes in QUIET."""
+def spx_option_quotes_in_quiet(path: Path, *, one_sided: bool) -> Path:
+    """The bundled day with its SPX option quotes in QUIET left out, or without their bid."""
     start, length = QUIET
     with gzip.open(bundled.SESSION, "rt", encoding="utf-8") as lines:
         kept = [next(lines)]
@@ -116,6 +116,8 @@ def without_spx_option_quotes(path: Path) -> Path:
             quiet = start <= datetime.fromisoformat(event["t"]) < start + length
             if not (quiet and event["type"] == "quote" and event["id"].startswith("SPX ")):
                 kept.append(line)
+            elif one_sided:
+                kept.append(json.dumps({**event, "bid": None}) + "\n")
     path.write_text("".join(kept), encoding="utf-8")
     return path
 
@@ -261,7 +263,9 @@ def test_rule_fires_on_its_fixture(
     elif rule == "FeedStale":
         session = with_gap(tmp_path / "gap.jsonl")
     elif rule == "SmileFitStale":
-        session = without_spx_option_quotes(tmp_path / "quiet.jsonl")
+        session = spx_option_quotes_in_quiet(tmp_path / "quiet.jsonl", one_sided=False)
+    elif rule == "SmileFitFailed":
+        session = spx_option_quotes_in_quiet(tmp_path / "bidless.jsonl", one_sided=True)
     elif portfolio == ONE_FUTURE:
         session = DAY_BEFORE_FOMC
     result = backtest(session, portfolio, capsys)
@@ -272,6 +276,10 @@ def test_rule_fires_on_its_fixture(
         start, length = GAP
         fired_at = datetime.fromisoformat(firing[0]["time"])
         assert start + timedelta(seconds=60) < fired_at < start + length
+    if rule == "SmileFitFailed":
+        (fired,) = firing  # 2 minutes after the first batch with no strike left to fit
+        at = datetime.fromisoformat(fired["time"])
+        assert QUIET[0] + timedelta(minutes=2) <= at < QUIET[0] + timedelta(minutes=3), at
     if rule == "SmileFitStale":
         (fired,) = firing  # once: 120 s after the last SPX option quote before 11:00
         assert QUIET[0] + timedelta(seconds=115) < datetime.fromisoformat(fired["time"])

@@ -137,13 +137,22 @@ def test_an_expiry_with_too_few_quotes_keeps_each_legs_own_vol_and_sizes_may_be_
     fitted = Valuer(legs, universe, PricingConfig(rate=RATE, smile="svi"))
     rng = np.random.default_rng(7)
     everything = quotes(TRUE, START, rng)
-    # Only the four legs quoted (fewer than the five strikes a fit needs): their own vols.
-    few = [q for q in everything if q.instrument in {i.id for i in legs}]
+    # Two legs quoted (fewer than the three strikes of the quadratic): their own vols.
+    two = {option("P6200").id, option("C6800").id}
+    few = [q for q in everything if q.instrument in two]
     market.apply(EventBatch(START, (IndexValue("SPX", SPOT), *few)))
-    values = fitted.value(market, START)
-    assert [v.vol_source for v in values] == [VolSource.QUOTE] * len(legs)
-    assert all(v.quote_iv == v.iv for v in values)
-    assert all(not v.outside_quote for v in values)
+    values = {v.instrument.id: v for v in fitted.value(market, START)}
+    assert all(values[i].vol_source is VolSource.QUOTE for i in two)
+    assert all(values[i].quote_iv == values[i].iv for i in two)
+    assert fitted.smile_view(START).chains[0].status == "failed"
+    # The four legs quoted (fewer than the five strikes of SVI): the quadratic through them.
+    four = [q for q in everything if q.instrument in {i.id for i in legs}]
+    market.apply(EventBatch(START + timedelta(seconds=1), (IndexValue("SPX", SPOT), *four)))
+    values = {v.instrument.id: v for v in fitted.value(market, START + timedelta(seconds=1))}
+    (shown,) = fitted.smile_view(START + timedelta(seconds=1)).chains
+    assert (shown.status.value, shown.model, shown.strikes_used) == ("fitted", "quadratic", 4)
+    assert all(v.vol_source is VolSource.FIT for v in values.values())
+    assert all(abs(v.quote_iv - v.iv) < 0.005 for v in values.values())  # within 0.5 points
     # The whole chain quoted without sizes (a recording that has none): a fit all the same.
     later = START + timedelta(seconds=5)
     bare = [Quote(q.instrument, q.bid, q.ask) for q in quotes(TRUE, later, rng)]
@@ -194,18 +203,18 @@ CONDOR_FIRST = next(iter(CONDOR))
 def test_failed_refits_keep_the_last_fit_for_its_max_age_then_the_legs_own_quotes() -> None:
     universe = {i.id: i for i in chain()} | {"SPX": parse_instrument_id("SPX")}
     legs = [option(k) for k in CONDOR]
-    leg_ids = {i.id for i in legs}
+    two_legs = {option("P6200").id, option("C6800").id}
     market = MarketState(dict(universe))
     fitted = Valuer(legs, universe, PricingConfig(rate=RATE, smile="svi"))
     rng = np.random.default_rng(5)
     market.apply(EventBatch(START, (IndexValue("SPX", SPOT), *quotes(TRUE, START, rng))))
     fitted.value(market, START)
-    # Every quote but the legs' turns one-sided: four strikes cannot make a fit.
+    # Every quote but two legs' turns one-sided: two strikes cannot make a fit.
     statuses = []
     for n in (1, 6, 12, 13):
         now = START + timedelta(seconds=5 * n)
         events = [
-            q if q.instrument in leg_ids else Quote(q.instrument, None, q.ask)
+            q if q.instrument in two_legs else Quote(q.instrument, None, q.ask)
             for q in quotes(TRUE, now, rng)
         ]
         market.apply(EventBatch(now, (IndexValue("SPX", SPOT), *events)))
@@ -219,7 +228,7 @@ def test_failed_refits_keep_the_last_fit_for_its_max_age_then_the_legs_own_quote
         ("stale", {"fit"}),
         ("stale", {"fit"}),
         ("stale", {"fit"}),
-        ("failed", {"quote"}),
+        ("failed", {"quote", "last_iv"}),  # the two unquoted legs: their last vols
     ]
     assert view.failed_expiries == 1.0
     assert view.stale_expiries == 0.0
