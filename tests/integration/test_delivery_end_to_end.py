@@ -270,9 +270,11 @@ def test_chat_outage_then_recovery_delivers_everything_grouped(
     assert sorted(set(delivered)) == sorted(expected)  # none lost
     assert delivered == expected  # in order, each once: retries resent the same groups only
     assert len(groups) < len(expected)  # alerts within the window went out together
-    first = chat_receiver.received[0]
-    assert "alerts:" in first.title  # a group: "4 alerts: 2 critical, 2 warning"
-    assert "Value: " in first.message
+    # A group reads "4 alerts: 2 critical, 2 warning"; which alerts share a window depends on
+    # how fast the replay runs on this machine, so the first group, wherever it is.
+    grouped = [m for m in chat_receiver.received if "alerts:" in m.title]
+    assert grouped, [m.title for m in chat_receiver.received]
+    assert "Value: " in grouped[0].message
     assert undelivered(journal) == 0
 
 
