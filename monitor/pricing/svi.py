@@ -31,9 +31,13 @@ Finance 14, 2014, section 2). The unconstrained best fit can break it, at and be
 outermost quoted strikes where a noisy quote bends a wing towards Lee's slope; where it does
 (on the quoted range of k widened by a quarter of its width each side), the (m, sigma)
 search runs again from it with negative g penalised (``svi_kernels``: a quadratic penalty
-on g below a small margin, on the 201 points the slice is checked on), which gives a nearby
-slice free of it. ``SviFit.butterfly`` reports the smallest g
-of the slice returned, and where: a consumer that needs a density checks ``butterfly.free``.
+on the smallest g below a small margin, found on a coarse grid of the range and refined by
+golden section), which gives a nearby slice free of it. A warm start from a previous fit
+that sat on that boundary (g within a few margins of 0 at its (m, sigma) with the new
+quotes) runs the penalised search from the start, and a second pass after a warm first
+one starts from the better of its result and the previous fit, with the warm simplex.
+``SviFit.butterfly`` reports the smallest g of the slice returned on 201 points of the
+widened range, and where: a consumer that needs a density checks ``butterfly.free``.
 Lee's wing bound is enforced, so the wings themselves never explode.
 """
 

@@ -81,20 +81,27 @@ _X_TIGHT = 1e-9
 # ... or this small while the objective differs across it by at most _F_RELATIVE of its best
 # value: past that the fitted vols no longer move (a noisy slice never reaches _X_TIGHT in a
 # few iterations, and need not).
-_X_LOOSE = 1e-5
-_F_RELATIVE = 1e-9
+_X_LOOSE = 1e-4
+_F_RELATIVE = 1e-8
+_X_LOOSE_PENALISED = 1e-4
+_F_RELATIVE_PENALISED = 1e-7
 _NEGATIVE_PENALTY = 1e4
 # A best fit whose smallest total variance is negative by less than this fraction of the
 # largest quoted (the penalty above leaves the optimum on that edge) is lifted onto it.
 _VARIANCE_SLACK = 1e-6
 # The second pass, for a best fit with butterfly arbitrage: each objective adds
 # _BUTTERFLY_PENALTY x (weights) x (largest total variance quoted x (the smallest g on
-# _CHECK_POINTS of the widened range - _G_MARGIN))^2 where that is negative, g floored at
-# -_G_FLOOR (-inf where w <= 0).
+# the widened range - _G_MARGIN))^2 where that is negative, g floored at -_G_FLOOR (-inf
+# where w <= 0); the smallest g from _COARSE_POINTS, then _GOLDEN_STEPS of golden section.
 _BUTTERFLY_PENALTY = 1e4
-_CHECK_POINTS = 201  # the grid of the penalty and of the check (SviFit.butterfly)
+_CHECK_POINTS = 201  # the grid of the check (SviFit.butterfly)
+_COARSE_POINTS = 21
+_GOLDEN_STEPS = 12
 _G_FLOOR = 1e3
 _G_MARGIN = 1e-4  # penalised below this, so that the optimum on the boundary is g >= 0
+# A warm start whose smallest g (with the new quotes) is below this was on the boundary: its
+# search is the penalised one from the start.
+_ON_BOUNDARY = 10.0 * _G_MARGIN
 # Cold start: the best of a grid of (m, sigma), then Nelder-Mead from it.
 _GRID_M = 7
 _GRID_SIGMA = 6
@@ -128,22 +135,27 @@ def total_variance(  # noqa: PLR0917 - the raw SVI parameters, positionally as i
 
 
 @_compiled
+def _g_at(a: float, b: float, rho: float, m: float, sigma: float, k: float) -> float:  # noqa: PLR0917
+    """Durrleman's g at one k (-inf where w(k) <= 0)."""
+    x = k - m
+    root = math.sqrt(x * x + sigma * sigma)
+    w = a + b * (rho * x + root)
+    if not w > 0.0:
+        return -math.inf
+    w1 = b * (rho + x / root)
+    w2 = b * sigma * sigma / (root * root * root)
+    first = 1.0 - k * w1 / (2.0 * w)
+    return first * first - 0.25 * w1 * w1 * (1.0 / w + 0.25) + 0.5 * w2
+
+
+@_compiled
 def durrleman(  # noqa: PLR0917 - the raw SVI parameters, positionally as in the papers
     a: float, b: float, rho: float, m: float, sigma: float, k: FloatArray, out: FloatArray
 ) -> None:
     """Fill ``out`` with Durrleman's g(k) (-inf where w(k) <= 0), Gatheral and Jacquier,
     "Arbitrage-free SVI volatility surfaces" (Quantitative Finance, 2014), section 2."""
     for i in range(k.size):
-        x = k[i] - m
-        root = math.sqrt(x * x + sigma * sigma)
-        w = a + b * (rho * x + root)
-        if not w > 0.0:
-            out[i] = -math.inf
-            continue
-        w1 = b * (rho + x / root)
-        w2 = b * sigma * sigma / (root * root * root)
-        first = 1.0 - k[i] * w1 / (2.0 * w)
-        out[i] = first * first - 0.25 * w1 * w1 * (1.0 / w + 0.25) + 0.5 * w2
+        out[i] = _g_at(a, b, rho, m, sigma, k[i])
 
 
 @_compiled
@@ -154,18 +166,46 @@ def _worst_durrleman(  # noqa: PLR0917 - the raw SVI parameters, then the grid
     worst, at = math.inf, math.nan
     for i in range(n):
         k = low + (high - low) * i / (n - 1)
-        x = k - m
-        root = math.sqrt(x * x + sigma * sigma)
-        w = a + b * (rho * x + root)
-        if not w > 0.0:
-            return -math.inf, k
-        w1 = b * (rho + x / root)
-        w2 = b * sigma * sigma / (root * root * root)
-        first = 1.0 - k * w1 / (2.0 * w)
-        g = first * first - 0.25 * w1 * w1 * (1.0 / w + 0.25) + 0.5 * w2
+        g = _g_at(a, b, rho, m, sigma, k)
+        if g == -math.inf:
+            return g, k
         if g < worst:
             worst, at = g, k
     return worst, at
+
+
+@_compiled
+def _lowest_durrleman(  # noqa: PLR0917 - the raw SVI parameters, then the range
+    a: float, b: float, rho: float, m: float, sigma: float, low: float, high: float
+) -> float:
+    """The smallest g(k) from low to high, found on _COARSE_POINTS and refined by golden
+    section between the neighbours of the coarse minimum: the penalty's measure, a
+    continuous function of the parameters at about a sixth of the check grid's cost."""
+    step = (high - low) / (_COARSE_POINTS - 1)
+    worst, at = math.inf, 0
+    for i in range(_COARSE_POINTS):
+        g = _g_at(a, b, rho, m, sigma, low + step * i)
+        if g == -math.inf:
+            return g
+        if g < worst:
+            worst, at = g, i
+    left = low + step * max(at - 1, 0)
+    right = low + step * min(at + 1, _COARSE_POINTS - 1)
+    ratio = 0.5 * (math.sqrt(5.0) - 1.0)
+    x1 = right - ratio * (right - left)
+    x2 = left + ratio * (right - left)
+    g1 = _g_at(a, b, rho, m, sigma, x1)
+    g2 = _g_at(a, b, rho, m, sigma, x2)
+    for _ in range(_GOLDEN_STEPS):
+        if g1 < g2:
+            right, x2, g2 = x2, x1, g1
+            x1 = right - ratio * (right - left)
+            g1 = _g_at(a, b, rho, m, sigma, x1)
+        else:
+            left, x1, g1 = x1, x2, g2
+            x2 = left + ratio * (right - left)
+            g2 = _g_at(a, b, rho, m, sigma, x2)
+    return min(worst, g1, g2)
 
 
 @_compiled
@@ -349,7 +389,7 @@ def _objective(  # noqa: PLR0917 - the slice, the point, the bounds and the scra
     if bounds[6] > 0.0 and math.isfinite(sse):
         rho = min(max(d / c, -RHO_MAX), RHO_MAX) if c > 0.0 else 0.0
         b = c / sigma
-        worst, _ = _worst_durrleman(a, b, rho, m, sigma, bounds[7], bounds[8], _CHECK_POINTS)
+        worst = _lowest_durrleman(a, b, rho, m, sigma, bounds[7], bounds[8])
         if worst < _G_MARGIN:
             depth = v_max * (max(worst, -_G_FLOOR) - _G_MARGIN)
             sse += _BUTTERFLY_PENALTY * bounds[4] * depth * depth
@@ -362,11 +402,20 @@ def _free(  # noqa: PLR0917 - the inner solution, its (m, sigma), the bounds
 ) -> bool:
     """Whether the fit (a, d, c) at (m, sigma) has a positive variance and Durrleman's
     g >= 0 on the widened quoted range (``bounds[7]`` to ``bounds[8]``)."""
+    return _lowest_g(a, d, c, m, sigma, bounds) >= 0.0
+
+
+@_compiled
+def _lowest_g(  # noqa: PLR0917 - the inner solution, its (m, sigma), the bounds
+    a: float, d: float, c: float, m: float, sigma: float, bounds: FloatArray
+) -> float:
+    """The smallest Durrleman g of the fit (a, d, c) at (m, sigma) on the check grid of the
+    widened quoted range; -inf where its variance is not positive."""
     if a + math.sqrt(max(c * c - d * d, 0.0)) <= 0.0:
-        return False
+        return -math.inf
     rho = min(max(d / c, -RHO_MAX), RHO_MAX) if c > 0.0 else 0.0
     worst, _ = _worst_durrleman(a, c / sigma, rho, m, sigma, bounds[7], bounds[8], _CHECK_POINTS)
-    return worst >= 0.0
+    return worst
 
 
 @_compiled
@@ -425,6 +474,8 @@ def _nelder_mead(  # noqa: PLR0917 - the slice, the start, the bounds and the sc
     normal: FloatArray,
     system: FloatArray,
     h: FloatArray,
+    x_loose: float,
+    f_relative: float,
 ) -> tuple[float, float, int, int, bool]:
     """Nelder and Mead, "A simplex method for function minimization" (Computer Journal,
     1965), in two dimensions with the standard coefficients (1, 2, 1/2, 1/2). Returns the
@@ -454,7 +505,7 @@ def _nelder_mead(  # noqa: PLR0917 - the slice, the start, the bounds and the sc
         size_s = max(abs(xs[1, 1] - xs[0, 1]), abs(xs[2, 1] - xs[0, 1]))
         size = max(size_m, size_s)
         spread = fs[2] - fs[0]
-        if size <= _X_TIGHT or (size <= _X_LOOSE and spread <= _F_RELATIVE * fs[0]):
+        if size <= _X_TIGHT or (size <= x_loose and spread <= f_relative * fs[0]):
             converged = True
             break
         iteration += 1
@@ -568,9 +619,22 @@ def fit_slice(  # noqa: PLR0917 - the slice, the warm start, then the outputs
         and bounds[0] <= previous_m <= bounds[1]
         and bounds[2] <= math.log(previous_sigma) <= bounds[3]
     )
+    x_loose, f_relative = _X_LOOSE, _F_RELATIVE
     if warm:
         start_m, start_s = previous_m, math.log(previous_sigma)
         step_m, step_s = _WARM_STEP * previous_sigma, _WARM_STEP
+        sse, a, d, c = _inner(
+            k, v, omega, n, previous_m, previous_sigma, v_max, bounds[5], normal, system, h
+        )
+        evaluations += 1
+        lowest = _lowest_g(a, d, c, previous_m, previous_sigma, bounds)
+        if math.isfinite(sse) and lowest < _ON_BOUNDARY:
+            # The previous fit sat on the arbitrage boundary (at its (m, sigma) with these
+            # quotes g is at most a few margins from 0): one penalised search from it.
+            # Where the penalty is zero the objective is the unconstrained one, so a free
+            # optimum away from the boundary is still found.
+            bounds[6] = 1.0
+            x_loose, f_relative = _X_LOOSE_PENALISED, _F_RELATIVE_PENALISED
     else:
         best = math.inf
         start_m, start_s = 0.5 * (k_low + k_high), math.log(0.1 * span)
@@ -588,18 +652,59 @@ def fit_slice(  # noqa: PLR0917 - the slice, the warm start, then the outputs
         step_m *= 0.5
         step_s *= 0.5
     m, log_sigma, iterations, used, converged = _nelder_mead(
-        k, v, omega, n, v_max, bounds, start_m, start_s, step_m, step_s, normal, system, h
+        k,
+        v,
+        omega,
+        n,
+        v_max,
+        bounds,
+        start_m,
+        start_s,
+        step_m,
+        step_s,
+        normal,
+        system,
+        h,
+        x_loose,
+        f_relative,
     )
     evaluations += used
     sigma = math.exp(log_sigma)
     sse, a, d, c = _inner(k, v, omega, n, m, sigma, v_max, bounds[5], normal, system, h)
-    if math.isfinite(sse) and not _free(a, d, c, m, sigma, bounds):
+    if bounds[6] == 0.0 and math.isfinite(sse) and not _free(a, d, c, m, sigma, bounds):
         # The best fit has butterfly arbitrage (or a negative variance): a second search,
         # from it, with Durrleman's g penalised; its result is kept whether or not it is
         # free, and reported.
         bounds[6] = 1.0
+        start_m, start_s = m, log_sigma
+        step_m, step_s = 0.25 * span, 0.5
+        if warm:
+            # The previous fit of this expiry was near the constrained optimum: the search
+            # starts from whichever of it and the unconstrained best is better under the
+            # penalty, with the warm start's small simplex.
+            here = _objective(k, v, omega, n, m, log_sigma, v_max, bounds, normal, system, h)
+            back = math.log(previous_sigma)
+            there = _objective(k, v, omega, n, previous_m, back, v_max, bounds, normal, system, h)
+            evaluations += 2
+            if there < here:
+                start_m, start_s = previous_m, back
+            step_m, step_s = _WARM_STEP * math.exp(start_s), _WARM_STEP
         m, log_sigma, more, used, converged = _nelder_mead(
-            k, v, omega, n, v_max, bounds, m, log_sigma, 0.25 * span, 0.5, normal, system, h
+            k,
+            v,
+            omega,
+            n,
+            v_max,
+            bounds,
+            start_m,
+            start_s,
+            step_m,
+            step_s,
+            normal,
+            system,
+            h,
+            _X_LOOSE_PENALISED,
+            _F_RELATIVE_PENALISED,
         )
         iterations += more
         evaluations += used
