@@ -9,7 +9,10 @@ application to the valuation of volatility derivatives", 2004) reads
 
 which for fixed (m, sigma) is linear in (a, d, c): a weighted least-squares problem with
 linear constraints, solved exactly here (the 3 x 3 normal equations, and where their solution
-leaves the domain, every face of it). Only (m, sigma) are left to a Nelder-Mead search.
+leaves the domain, the faces of it that can hold the minimum). Only (m, sigma) are left to a
+Nelder-Mead search. The linear problem is solved in the wing slopes c + d and c - d on the
+columns (sqrt(y^2 + 1) + y)/2 and (sqrt(y^2 + 1) - y)/2, which stay apart when sigma is tiny,
+where y and sqrt(y^2 + 1) become collinear.
 
 The domain of (a, d, c) for fixed (m, sigma):
     |d| <= RHO_MAX c         |rho| < 1 (and b >= 0)
@@ -108,20 +111,34 @@ _GRID_SIGMA = 6
 # Warm start: the first simplex spans this fraction of sigma in m and in ln sigma.
 _WARM_STEP = 0.05
 
-# The constraints G x <= h on x = (a, d, c), rows as (g_a, g_d, g_c); h is 0, 0, LEE sigma,
-# LEE sigma and the largest total variance quoted.
+# The inner problem's unknowns are x = (a, p, q), p = c + d and q = c - d (the right and
+# left wing slopes times sigma), on the columns 1, u = (z + y)/2 and t = (z - y)/2 of the
+# data, u - t = y and u + t = z = sqrt(y^2 + 1). u t = 1/4, so whichever of the two is small
+# is computed from the other without cancellation; with y and z as the columns, a tiny sigma
+# makes them collinear to within 1/y^2 and the normal equations lose every digit.
+# The constraints G x <= h, rows as (g_a, g_p, g_q): d <= RHO_MAX c, -d <= RHO_MAX c,
+# c + d <= LEE sigma, c - d <= LEE sigma, a <= the largest total variance quoted.
 # |rho| stops just short of 1, where the domain of raw SVI ends.
 RHO_MAX = 1.0 - 1e-9
 _G = np.array(
     [
-        [0.0, 1.0, -RHO_MAX],
-        [0.0, -1.0, -RHO_MAX],
-        [0.0, 1.0, 1.0],
-        [0.0, -1.0, 1.0],
+        [0.0, 0.5 * (1.0 - RHO_MAX), -0.5 * (1.0 + RHO_MAX)],
+        [0.0, -0.5 * (1.0 + RHO_MAX), 0.5 * (1.0 - RHO_MAX)],
+        [0.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0],
         [1.0, 0.0, 0.0],
     ]
 )
 _CONSTRAINTS = 5
+# The faces of the domain as bit masks of the constraints held as equalities, at most three
+# (a point in three dimensions), by the number held.
+_FACES = np.array(
+    sorted(
+        (mask for mask in range(1, 1 << _CONSTRAINTS) if mask.bit_count() <= 3),
+        key=lambda mask: (mask.bit_count(), mask),
+    ),
+    dtype=np.int64,
+)
 
 
 @_compiled
@@ -240,17 +257,16 @@ def _solve(system: FloatArray, n: int) -> bool:
 
 
 @_compiled
-def _feasible(a: float, d: float, c: float, h: FloatArray, tolerance: float) -> bool:
+def _feasible(a: float, p: float, q: float, h: FloatArray, tolerance: float) -> bool:
     for i in range(_CONSTRAINTS):
-        if _G[i, 0] * a + _G[i, 1] * d + _G[i, 2] * c > h[i] + tolerance:
+        if _G[i, 0] * a + _G[i, 1] * p + _G[i, 2] * q > h[i] + tolerance:
             return False
     return True
 
 
 @_compiled
-def _quadratic(normal: FloatArray, a: float, d: float, c: float) -> float:
-    """x' M x - 2 r' x for x = (a, d, c), M and r the first 3 x 4 of ``normal``."""
-    x0, x1, x2 = a, d, c
+def _quadratic(normal: FloatArray, x0: float, x1: float, x2: float) -> float:
+    """x' M x - 2 r' x, M and r the first 3 x 4 of ``normal``."""
     quad = (
         normal[0, 0] * x0 * x0
         + normal[1, 1] * x1 * x1
@@ -276,47 +292,79 @@ def _inner(  # noqa: PLR0917 - the slice, the point and the scratch space
 ) -> tuple[float, float, float, float]:
     """The weighted sum of squared total-variance errors of the best (a, d, c) in the domain
     for this (m, sigma), and (a, d, c); inf and NaNs where there is none. ``energy`` is the
-    weighted sum of the squared data."""
-    s1 = sy = sz = syy = syz = sv = syv = szv = 0.0
+    weighted sum of the squared data.
+
+    The least squares are solved in x = (a, p, q) on the columns (1, u, t), see _G, with the
+    normal equations scaled to a unit diagonal (``normal[:, 4]`` keeps the scales): M and r
+    in ``normal`` are those of the scaled unknowns x / scale."""
+    s1 = su = st = suu = stt = sv = suv = stv = 0.0
     for i in range(n):
         y = (k[i] - m) / sigma
         z = math.sqrt(y * y + 1.0)
+        if y >= 0.0:
+            u = 0.5 * (z + y)
+            t = 0.25 / u
+        else:
+            t = 0.5 * (z - y)
+            u = 0.25 / t
         wi = omega[i]
-        wy, wz = wi * y, wi * z
+        wu, wt = wi * u, wi * t
         s1 += wi
-        sy += wy
-        sz += wz
-        syy += wy * y
-        syz += wy * z
+        su += wu
+        st += wt
+        suu += wu * u
+        stt += wt * t
         sv += wi * v[i]
-        syv += wy * v[i]
-        szv += wz * v[i]
-    szz = syy + s1  # z^2 = y^2 + 1
-    normal[0, 0], normal[0, 1], normal[0, 2], normal[0, 3] = s1, sy, sz, sv
-    normal[1, 0], normal[1, 1], normal[1, 2], normal[1, 3] = sy, syy, syz, syv
-    normal[2, 0], normal[2, 1], normal[2, 2], normal[2, 3] = sz, syz, szz, szv
+        suv += wu * v[i]
+        stv += wt * v[i]
+    sut = 0.25 * s1  # u t = 1/4
+    e0, e1, e2 = 1.0 / math.sqrt(s1), 1.0 / math.sqrt(suu), 1.0 / math.sqrt(stt)
+    normal[0, 0], normal[0, 1], normal[0, 2], normal[0, 3] = (
+        1.0,
+        su * e0 * e1,
+        st * e0 * e2,
+        sv * e0,
+    )
+    normal[1, 1], normal[1, 2], normal[1, 3] = 1.0, sut * e1 * e2, suv * e1
+    normal[2, 2], normal[2, 3] = 1.0, stv * e2
+    normal[1, 0], normal[2, 0], normal[2, 1] = normal[0, 1], normal[0, 2], normal[1, 2]
+    normal[0, 4], normal[1, 4], normal[2, 4] = e0, e1, e2
     h[0], h[1], h[2], h[3], h[4] = 0.0, 0.0, LEE * sigma, LEE * sigma, v_max
     tolerance = 1e-12 * (v_max + sigma)
     for i in range(3):
         for j in range(4):
             system[i, j] = normal[i, j]
-    best_a = best_d = best_c = math.nan
+    best_a = best_p = best_q = math.nan
+    best_x0 = best_x1 = best_x2 = math.nan
     found = False
+    free_value = -math.inf  # the unconstrained minimum: a lower bound of every face's
     if _solve(system, 3):
-        a, d, c = system[0, 3], system[1, 3], system[2, 3]
-        if _feasible(a, d, c, h, tolerance):
-            best_a, best_d, best_c = a, d, c
+        x0, x1, x2 = system[0, 3], system[1, 3], system[2, 3]
+        if _feasible(x0 * e0, x1 * e1, x2 * e2, h, tolerance):
+            best_x0, best_x1, best_x2 = x0, x1, x2
             found = True
+        else:
+            free_value = _quadratic(normal, x0, x1, x2)
     if not found:
         # The minimum lies on a face of the domain: the stationary point of every face
         # (one, two or three constraints held as equalities) that is in the domain is a
         # candidate, and the convex objective's minimum over the domain is the best of them.
+        # A face's minimum is at least that of each face it lies in (one constraint fewer:
+        # a larger affine set), so a face whose larger faces' minima are already no better
+        # than the best candidate is not solved. Faces go by the number of constraints
+        # held, so the larger ones come first.
+        lower = np.empty(1 << _CONSTRAINTS)
+        lower[0] = free_value
         best = math.inf
-        for mask in range(1, 1 << _CONSTRAINTS):
+        for mask in _FACES:
             active = 0
+            bound = -math.inf
             for i in range(_CONSTRAINTS):
-                active += (mask >> i) & 1
-            if active > 3:
+                if (mask >> i) & 1:
+                    active += 1
+                    bound = max(bound, lower[mask ^ (1 << i)])
+            lower[mask] = bound
+            if bound >= best:
                 continue
             size = 3 + active
             for i in range(size):
@@ -330,33 +378,44 @@ def _inner(  # noqa: PLR0917 - the slice, the point and the scratch space
             for c_index in range(_CONSTRAINTS):
                 if (mask >> c_index) & 1:
                     for j in range(3):
-                        # KKT: M x + G_A' lambda/2 = r, G_A x = h_A
-                        system[j, row] = _G[c_index, j]
-                        system[row, j] = _G[c_index, j]
+                        # KKT: M x + G_A' lambda/2 = r, G_A x = h_A (G scaled as x is)
+                        scaled = _G[c_index, j] * normal[j, 4]
+                        system[j, row] = scaled
+                        system[row, j] = scaled
                     system[row, size] = h[c_index]
                     row += 1
             if not _solve(system, size):
                 continue
-            a, d, c = system[0, size], system[1, size], system[2, size]
-            if not _feasible(a, d, c, h, tolerance):
+            x0, x1, x2 = system[0, size], system[1, size], system[2, size]
+            value = _quadratic(normal, x0, x1, x2)
+            lower[mask] = max(bound, value)
+            if not _feasible(x0 * e0, x1 * e1, x2 * e2, h, tolerance):
                 continue
-            value = _quadratic(normal, a, d, c)
             if value < best:
                 best = value
-                best_a, best_d, best_c = a, d, c
+                best_x0, best_x1, best_x2 = x0, x1, x2
                 found = True
     if not found:
         return math.inf, math.nan, math.nan, math.nan
+    best_a, best_p, best_q = best_x0 * e0, best_x1 * e1, best_x2 * e2
+    best_d, best_c = 0.5 * (best_p - best_q), 0.5 * (best_p + best_q)
     # The sum of squares from the normal equations, unless it is so small against the
     # data's own sum of squares that their cancellation would hide its digits (a
     # near-perfect fit): then from the residuals, a second pass.
-    sse = energy + _quadratic(normal, best_a, best_d, best_c)
+    sse = energy + _quadratic(normal, best_x0, best_x1, best_x2)
     if sse > 1e-8 * energy:
         return sse, best_a, best_d, best_c
     sse = 0.0
     for i in range(n):
         y = (k[i] - m) / sigma
-        e = best_a + best_d * y + best_c * math.sqrt(y * y + 1.0) - v[i]
+        z = math.sqrt(y * y + 1.0)
+        if y >= 0.0:
+            u = 0.5 * (z + y)
+            t = 0.25 / u
+        else:
+            t = 0.5 * (z - y)
+            u = 0.25 / t
+        e = best_a + best_p * u + best_q * t - v[i]
         sse += omega[i] * e * e
     return sse, best_a, best_d, best_c
 
@@ -608,7 +667,7 @@ def fit_slice(  # noqa: PLR0917 - the slice, the warm start, then the outputs
     bounds[5] = energy
     bounds[6] = 0.0  # the butterfly penalty: off in the first pass
     bounds[7], bounds[8] = k_low - 0.25 * span, k_high + 0.25 * span
-    normal = np.empty((3, 4))
+    normal = np.empty((3, 5))
     system = np.empty((6, 7))
     h = np.empty(_CONSTRAINTS)
     evaluations = 0

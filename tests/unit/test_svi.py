@@ -226,3 +226,54 @@ def test_domain_and_lee_bound() -> None:
     # b (1 + |rho|) = 2.4: beyond Lee's 2 though within the 4 QuantLib checks.
     assert "Lee" in str(SviParams(0.01, 1.5, -0.6, 0.0, 0.1).domain_error())
     assert SviParams(0.01, 1.5, -0.6, 0.0, 0.1).wing_slopes == pytest.approx((2.4, 0.6))
+
+
+def test_the_inner_least_squares_is_the_constrained_minimum_even_for_a_tiny_sigma() -> None:
+    """For fixed (m, sigma) the fit of (a, d, c) is a linear least-squares problem on a
+    polyhedron; its minimum matches scipy's bounded linear least squares (on the wing slopes
+    c + d and c - d, where the domain is the box [0, LEE sigma]^2, up to RHO_MAX's 1e-9) at
+    points inside the quotes, beyond them, and with sigma down to 1e-4 of their range, where
+    the columns y and sqrt(y^2 + 1) are collinear to within 1/y^2."""
+    from scipy.optimize import lsq_linear
+
+    from monitor.pricing import svi_kernels as kernels
+
+    rng = np.random.default_rng(7)
+    truth, years = SviParams(-0.0004, 0.04, -0.9, 0.01, 0.05), 30 / 365
+    k = np.linspace(-0.2, 0.05, 21)
+    vol = truth.implied_vol(k, years) * (1 + 0.01 * rng.standard_normal(k.size))
+    v = vol * vol * years
+    omega = rng.uniform(0.5, 2.0, k.size) / (2 * vol * years) ** 2
+    energy = float(np.sum(omega * v * v))
+    span = float(k[-1] - k[0])
+    normal, system, h = np.empty((3, 5)), np.empty((6, 7)), np.empty(5)
+    checked = 0
+    for m in (-0.3, -0.08, 0.0, 0.02, 0.2):
+        for sigma in span * np.array([1e-4, 1e-3, 1e-2, 0.1, 1.0]):
+            sse, a, d, c = kernels._inner(
+                k, v, omega, k.size, m, sigma, float(v.max()), energy, normal, system, h
+            )
+            y = (k - m) / sigma
+            z = np.sqrt(y * y + 1)
+            design = np.sqrt(omega)[:, None] * np.column_stack(
+                (np.ones_like(y), (z + y) / 2, (z - y) / 2)
+            )
+            # (z - y)/2 for y > 0 without cancellation: 1 / (2 (z + y))
+            design[:, 2] = np.sqrt(omega) * np.where(y > 0, 0.5 / (z + y), (z - y) / 2)
+            design[:, 1] = np.sqrt(omega) * np.where(y < 0, 0.5 / (z - y), (z + y) / 2)
+            wing = kernels.LEE * sigma
+            ref = lsq_linear(
+                design,
+                np.sqrt(omega) * v,
+                bounds=([-np.inf, 0.0, 0.0], [float(v.max()), wing, wing]),
+                method="bvls",
+                tol=1e-15,
+            )
+            reference = float(np.sum(ref.fun**2))
+            ours = float(np.sum(omega * (a + d * y + c * z - v) ** 2))
+            assert math.isclose(ours, sse, rel_tol=1e-6), (m, sigma, ours, sse)
+            assert ours <= reference * (1 + 1e-7) + 1e-18 * energy, (m, sigma, ours, reference)
+            assert abs(d) <= kernels.RHO_MAX * c + 1e-15
+            assert c + abs(d) <= wing * (1 + 1e-12)
+            checked += 1
+    assert checked == 25
