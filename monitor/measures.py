@@ -620,6 +620,25 @@ HEDGE_READINGS: tuple[Reading[HedgeView], ...] = (
         ("vix_call_spread",),
     ),
     Reading(
+        "sizing",
+        TEXT,
+        "text",
+        (
+            "the sizing in words: VX2 futures, or the call spreads below, to add (negative: to "
+            "remove), and for each one that cannot be given, why (no VIX calls quoted, ...)"
+        ),
+        lambda h: h.sizing,
+        "hedge.sizing",
+    ),
+    Reading(
+        "spread_unavailable",
+        TEXT,
+        "text",
+        "why no call spread is suggested (empty while one is)",
+        lambda h: h.spread_unavailable,
+        "hedge.spread_unavailable",
+    ),
+    Reading(
         "spread.long_strike",
         NUMBER,
         "VIX points",

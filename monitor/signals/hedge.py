@@ -10,7 +10,9 @@ Sizing: the extra gain that brings the ratio to the middle of the band, in whole
 futures, or in front-month VIX call spreads chosen among quoted strikes: the long strike
 the lowest quoted one 3 to 5 points above VX1 (else the nearest to 4 above), the short
 strike the quoted one nearest 5 points above it. Counts to add are rounded up; a negative
-count (the layer is larger than the band asks for) is rounded to the nearest.
+count (the layer is larger than the band asks for) is rounded to the nearest. Where a sizing
+cannot be given (no VIX calls quoted, no VX2 tenor, no condor loss), ``sizing`` says which
+and why instead of showing a count of 0 or a NaN.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class HedgeView:
     spread: CallSpread | None
     call_spreads_to_add: int
     known: bool = True  # False for a book that knows nothing (``unknown``)
+    spread_unavailable: str = ""  # why no spread is suggested ("" when one is)
+    sizing: str = ""  # what brings the ratio to the band's middle, in words (``_sizing``)
 
     @classmethod
     def unknown(cls, config: HedgeConfig) -> HedgeView:
@@ -69,6 +73,8 @@ class HedgeView:
             None,
             0,
             known=False,
+            spread_unavailable="the book is not valued yet",
+            sizing="no sizing: the book is not valued yet",
         )
 
     @property
@@ -108,10 +114,27 @@ def choose_spread(
 ) -> CallSpread | None:
     """The front-month call spread of ``config``'s strikes (its long strike that many points
     above VX1), priced at ``rate`` ([pricing]); its gain per vol point through VX1's response
-    ([scenarios] ``vx_response_half_life_days``)."""
+    ([scenarios] ``vx_response_half_life_days``). None where none can be chosen (the reason:
+    ``spread_or_reason``)."""
+    spread = spread_or_reason(
+        market, vx1, now, config, rate=rate, vx_response_half_life_days=vx_response_half_life_days
+    )
+    return spread if isinstance(spread, CallSpread) else None
+
+
+def spread_or_reason(
+    market: MarketState,
+    vx1: Instrument,
+    now: datetime,
+    config: HedgeConfig,
+    *,
+    rate: float,
+    vx_response_half_life_days: float,
+) -> CallSpread | str:
+    """``choose_spread``'s spread, or why there is none, in words."""
     future = market.mid_or_last(vx1.id)
     if future is None:
-        return None
+        return f"{vx1.id} has no quote"
     quoted = sorted(
         (
             (i.strike or 0.0, i, mid)
@@ -125,13 +148,16 @@ def choose_spread(
         key=lambda row: row[0],
     )
     if len(quoted) < 2:
-        return None
+        return (
+            f"{len(quoted)} VIX call{'' if len(quoted) == 1 else 's'} of {vx1.id}'s expiry "
+            "quoted with a bid and an ask, at least 2 needed"
+        )
     low, high = config.long_strike_offset_points
     inside = [row for row in quoted if future + low <= row[0] <= future + high]
     long_row = inside[0] if inside else min(quoted, key=lambda r: abs(r[0] - future - 4.0))
     above = [row for row in quoted if row[0] > long_row[0]]
     if not above:
-        return None
+        return f"no quoted VIX call strike above {long_row[0]:g} for the short leg"
     target = long_row[0] + config.spread_width_points
     short_row = min(above, key=lambda r: (abs(r[0] - target), r[0]))
     (k1, long_inst, mid1), (k2, short_inst, mid2) = long_row, short_row
@@ -140,6 +166,14 @@ def choose_spread(
     ]
     days = (settlement(vx1) - now).total_seconds() / 86_400.0
     response = vx_response(days, vx_response_half_life_days)
+    gain = 100.0 * (deltas[0] - deltas[1]) * response
+    if not (math.isfinite(gain) and gain > 0.0):
+        return (
+            f"the VIX {k1:g}/{k2:g} calls' vols cannot be solved from their mids "
+            f"({mid1:.2f} and {mid2:.2f} with {vx1.id} at {future:.2f})"
+            if not all(math.isfinite(d) for d in deltas)
+            else f"the VIX {k1:g}/{k2:g} call spread gains nothing from a vol rise"
+        )
     debit = (mid1 - mid2) * 100.0
     return CallSpread(
         long_strike=k1,
@@ -147,7 +181,34 @@ def choose_spread(
         debit_usd=debit,
         max_gain_usd=(k2 - k1) * 100.0 - debit,
         break_even=k1 + debit / 100.0,
-        gain_usd_per_vol_point=100.0 * (deltas[0] - deltas[1]) * response,
+        gain_usd_per_vol_point=gain,
+    )
+
+
+def _sizing(
+    needed: float,
+    *,
+    vx2: int,
+    per_vx2: float,
+    spreads: int,
+    spread: CallSpread | None,
+    why: str,
+) -> str:
+    """The sizing in words: the VX2 futures, or the call spreads, to add (or remove); for
+    each one that cannot be given, why."""
+    if not math.isfinite(needed):
+        return "no sizing: the iron condors do not lose from a vol rise"
+    futures = (
+        f"{vx2:+d} VX2 future{'' if abs(vx2) == 1 else 's'}"
+        if math.isfinite(per_vx2) and per_vx2 > 0.0
+        else "no VX2 sizing: VX2's days to settlement are not known"
+    )
+    if spread is None:
+        return f"{futures} (no call-spread sizing: {why})"
+    return (
+        f"{futures}, or {spreads:+d} VIX {spread.long_strike:g}/{spread.short_strike:g} call "
+        f"spread{'' if abs(spreads) == 1 else 's'} (debit {spread.debit_usd:,.0f} $ each, "
+        f"max gain {spread.max_gain_usd:,.0f} $, break-even VIX {spread.break_even:.2f})"
     )
 
 
@@ -178,8 +239,8 @@ def hedge_view(
     needed = target_pct / 100.0 * loss - gain if loss > 0.0 else math.nan
     per_vx2 = 1000.0 * vx_response(term.vx2_days, vx_response_half_life_days)
     vx1 = market.instruments.get(term.vx1_id) if term.vx1_id else None
-    spread = (
-        choose_spread(
+    found = (
+        spread_or_reason(
             market,
             vx1,
             now,
@@ -188,8 +249,12 @@ def hedge_view(
             vx_response_half_life_days=vx_response_half_life_days,
         )
         if vx1
-        else None
+        else "no VX1 future in the term structure"
     )
+    spread = found if isinstance(found, CallSpread) else None
+    why = "" if spread is not None else str(found)
+    vx2_count = _count(needed, per_vx2)
+    spread_count = _count(needed, spread.gain_usd_per_vol_point) if spread else 0
     return HedgeView(
         ratio_pct=ratio,
         condor_loss_usd_per_point=loss,
@@ -197,7 +262,11 @@ def hedge_view(
         band_low_pct=config.band_low_pct,
         band_high_pct=config.band_high_pct,
         vx2_gain_usd_per_point=per_vx2,
-        vx2_futures_to_add=_count(needed, per_vx2),
+        vx2_futures_to_add=vx2_count,
         spread=spread,
-        call_spreads_to_add=_count(needed, spread.gain_usd_per_vol_point) if spread else 0,
+        call_spreads_to_add=spread_count,
+        spread_unavailable=why,
+        sizing=_sizing(
+            needed, vx2=vx2_count, per_vx2=per_vx2, spreads=spread_count, spread=spread, why=why
+        ),
     )

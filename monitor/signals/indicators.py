@@ -10,8 +10,10 @@ Conventions (StockCharts ChartSchool; TA-Lib's EMA and RSI start the same way):
   values; histogram = line - signal. First value on close slow + signal - 1.
 - RSI(n), Wilder: the first average gain (loss) is the simple mean of the first n gains
   (losses, as positive numbers); then avg = (prev * (n - 1) + x) / n. RSI = 100 * gain /
-  (gain + loss), which is 100 - 100 / (1 + RS), and 100 when the average loss is 0
-  (a flat series included). First value on close n + 1.
+  (gain + loss), which is 100 - 100 / (1 + RS), and 100 when the average loss is 0 and the
+  average gain is not. First value on close n + 1. Where the last n closes did not move at
+  all (a flat series, or a stale feed repeating one price), RSI is 50, neutral: with no
+  change it is 0/0, and the 100 of the formula (average loss 0) would read as a spike.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class Rsi:
         self._gain = 0.0
         self._loss = 0.0
         self._changes = 0
+        self._still = 0  # closes in a row equal to the one before
 
     def update(self, close: float) -> float | None:
         close = _finite(close)
@@ -121,6 +124,7 @@ class Rsi:
         if previous is None:
             return None
         change = close - previous
+        self._still = self._still + 1 if change == 0.0 else 0
         gain, loss = max(change, 0.0), max(-change, 0.0)
         n = self.period
         if self._changes < n:
@@ -135,7 +139,10 @@ class Rsi:
             self._gain = (self._gain * (n - 1) + gain) / n
             self._loss = (self._loss * (n - 1) + loss) / n
         total = self._gain + self._loss
-        self.value = 100.0 if self._loss == 0 else 100.0 * self._gain / total
+        if self._still >= n or total == 0.0:
+            self.value = 50.0
+        else:
+            self.value = 100.0 if self._loss == 0 else 100.0 * self._gain / total
         return self.value
 
 

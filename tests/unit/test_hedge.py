@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import QuantLib as ql  # noqa: N813 - the name QuantLib users know
@@ -16,6 +17,7 @@ from monitor.market.state import MarketState
 from monitor.portfolio.book import Book, Risk, StrategyRisk
 from monitor.portfolio.model import StrategyKind
 from monitor.pricing.expiry import settlement, year_fraction
+from monitor.rules.loader import load_rule_file
 from monitor.signals.hedge import HedgeView, hedge_view
 from monitor.signals.term_structure import TermStructure
 
@@ -23,6 +25,7 @@ NOW = datetime(2026, 3, 3, 10, 0, tzinfo=NEW_YORK)
 RATE = 0.04
 VX1_DAYS = (settlement(parse_instrument_id("VX 20260318")) - NOW).total_seconds() / 86_400.0
 TERM = TermStructure(17.5, 18.0, 19.0, "VX 20260318", "VX 20260415", VX1_DAYS, 43.0)
+PACK = Path(__file__).resolve().parents[2] / "rules" / "second-engine.yaml"
 CALLS = {21.0: 1.20, 22.0: 0.95, 25.0: 0.50, 27.0: 0.30, 30.0: 0.15}
 
 
@@ -97,3 +100,34 @@ def test_above_the_band_and_no_condor_loss() -> None:
     flat = hedged(book(500.0, 2_000.0), state)
     assert math.isnan(flat.ratio_pct)  # the condors gain from a vol rise: no ratio
     assert flat.vx2_futures_to_add == 0
+    assert flat.sizing == "no sizing: the iron condors do not lose from a vol rise"
+
+
+def test_the_sizing_in_words_names_what_is_missing_instead_of_nan() -> None:
+    """With no VIX calls quoted the VX2 sizing stands and the call-spread sizing says why it is
+    missing; the default pack's action shows it instead of "+0 VIX nan/nan call spreads"."""
+    [rule] = [r for r in load_rule_file(PACK) if r.name == "HedgeRatioOutOfBand"]
+    assert rule.action is not None
+    full = hedged(book(-8_000.0, 1_000.0), market())
+    assert full.spread is not None
+    assert full.spread_unavailable == ""
+    assert full.sizing == (
+        f"+1 VX2 future, or {full.call_spreads_to_add:+d} VIX 21/25 call spreads (debit 70 $ "
+        "each, max gain 330 $, break-even VIX 21.70)"
+    )
+    futures_only = MarketState({i: parse_instrument_id(i) for i in ("VX 20260318", "VX 20260415")})
+    futures_only.apply(
+        EventBatch(NOW, (Quote("VX 20260318", 17.95, 18.05), Quote("VX 20260415", 18.95, 19.05)))
+    )
+    bare = hedged(book(-8_000.0, 1_000.0), futures_only)
+    assert bare.spread is None
+    assert bare.vx2_futures_to_add == 1
+    assert bare.spread_unavailable == (
+        "0 VIX calls of VX 20260318's expiry quoted with a bid and an ask, at least 2 needed"
+    )
+    text = rule.action.render({"hedge.sizing": bare.sizing})
+    assert "nan" not in text.lower()
+    assert text == (
+        "Back to the band's middle: +1 VX2 future (no call-spread sizing: 0 VIX calls of "
+        "VX 20260318's expiry quoted with a bid and an ask, at least 2 needed)."
+    )

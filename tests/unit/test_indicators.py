@@ -235,10 +235,26 @@ def test_rsi_is_100_without_losses_and_waits_for_period_plus_one_closes() -> Non
     rsi = Rsi(3)
     assert [rsi.update(x) for x in (1.0, 2.0, 3.0)] == [None, None, None]
     assert rsi.update(4.0) == 100.0
-    flat = Rsi(3)
-    assert [flat.update(5.0) for _ in range(5)][-1] == 100.0  # average loss 0: 100 by definition
     falling = Rsi(3)
     assert [falling.update(x) for x in (4.0, 3.0, 2.0, 1.0)][-1] == 0.0
+
+
+def test_rsi_of_a_series_that_does_not_move_is_neutral_not_a_spike() -> None:
+    """A flat series (0/0) and a stale feed repeating its last price read 50, so VixRsiHigh
+    (>= 75) does not page on them and a firing one clears (< 65); movement brings the
+    formula back."""
+    flat = Rsi(3)
+    assert [flat.update(5.0) for _ in range(5)][-2:] == [50.0, 50.0]
+    stale = Rsi(3)
+    values = [stale.update(x) for x in (1.0, 2.0, 3.0, 4.0, 4.0, 4.0, 4.0)]
+    assert values[4:6] == [100.0, 100.0]  # one, two still closes of three: the rise counts
+    assert values[6] == 50.0  # three still closes in a row: no movement over the period
+    # Moving again, Wilder's averages as they went on underneath: gain 1, then x (2/3) three
+    # times (8/27), then (8/27 x 2 + 0.5)/3 with no loss (100), then a 0.5 fall.
+    assert stale.update(4.5) == 100.0
+    gain = (8 / 27 * 2 + 0.5) / 3 * 2 / 3
+    loss = 0.5 / 3
+    assert stale.update(4.0) == pytest.approx(100.0 * gain / (gain + loss))
 
 
 def test_invalid_inputs_are_refused() -> None:
