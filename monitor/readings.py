@@ -584,25 +584,26 @@ QUALITY: View[QualityView] = View(
             "quality_beta",
             "$ of hedge P&L per $ of condor P&L per bar",
             (
-                "rolling beta of the second-engine layer's bar P&L on the condors' "
-                "(negative: the hedge works)"
+                "rolling beta of the second-engine layer's bar P&L on the condors', through "
+                "the origin (negative: the hedge works)"
             ),
             lambda q: q.beta,
             family=Family(
                 "condor_hedge_quality_beta",
-                "Rolling beta of the second-engine layer's bar P&L on the condors' "
-                "(negative: it hedges)",
+                "Rolling beta of the second-engine layer's bar P&L on the condors', through "
+                "the origin (negative: it hedges)",
             ),
         ),
         _quality(
             "correlation",
             "quality_correlation",
             "-1..+1",
-            "rolling correlation of the layer's bar P&L with the condors'",
+            "rolling correlation of the layer's bar P&L with the condors', about zero",
             lambda q: q.correlation,
             family=Family(
                 "condor_hedge_quality_correlation",
-                "Rolling correlation of the layer's bar P&L with the condors', -1 to +1",
+                "Rolling correlation of the layer's bar P&L with the condors', about zero, "
+                "-1 to +1",
             ),
         ),
         _quality(

@@ -3,8 +3,13 @@
 Rolling beta and correlation (docs/rules.md, "Hedge quality"): on the signal bars, each
 layer's P&L per bar is the change of its mark-to-model value (the sum of its strategies'
 ``market_value_usd``) from one bar close to the next. Over the last ``quality_lookback_bars`` bar
-P&Ls, beta = cov(hedge, condor) / var(condor) and correlation = cov / (sd_hedge * sd_condor).
-A working hedge has negative beta and correlation: it gains on the bars the condors lose.
+P&Ls, taken about zero, not about their means: beta = sum(hedge x condor) / sum(condor^2)
+(the regression of the layer's P&L on the condors' through the origin: $ the layer makes
+per $ the condors make) and correlation = sum(hedge x condor) / sqrt(sum(hedge^2) x
+sum(condor^2)). A working hedge has negative beta and correlation: it gains on the bars the
+condors lose. About the means, a steady selloff in which the condors lose on every bar and
+the layer gains on every bar reads near +1 whenever the losses shrink while the gains grow
+(or the reverse): that measures how the two curves bend, not whether one offsets the other.
 NaN until ``quality_min_bars`` P&Ls are in, and when a layer did not move at all. A change of the
 book (positions traded) starts the series again, since a value jump from a trade is not P&L.
 
@@ -50,19 +55,19 @@ class QualityView:
 
 
 def beta_correlation(hedge: Sequence[float], condor: Sequence[float]) -> tuple[float, float]:
-    """Beta of ``hedge`` on ``condor`` and their correlation (population moments)."""
+    """Beta of ``hedge`` on ``condor`` through the origin and their correlation about zero
+    (the module's docstring says why not about the means)."""
     if len(hedge) != len(condor):
         raise ValueError("hedge and condor P&Ls must pair up")
     if len(hedge) < 2:
         return (math.nan, math.nan)
     h = np.asarray(hedge, dtype=float)
     c = np.asarray(condor, dtype=float)
-    dh, dc = h - h.mean(), c - c.mean()
-    var_c = float(np.dot(dc, dc))
-    var_h = float(np.dot(dh, dh))
-    cov = float(np.dot(dh, dc))
-    beta = cov / var_c if var_c > 0.0 else math.nan
-    corr = cov / math.sqrt(var_c * var_h) if var_c > 0.0 and var_h > 0.0 else math.nan
+    sum_c = float(np.dot(c, c))
+    sum_h = float(np.dot(h, h))
+    cross = float(np.dot(h, c))
+    beta = cross / sum_c if sum_c > 0.0 else math.nan
+    corr = cross / math.sqrt(sum_c * sum_h) if sum_c > 0.0 and sum_h > 0.0 else math.nan
     return (beta, max(-1.0, min(1.0, corr)) if math.isfinite(corr) else math.nan)
 
 

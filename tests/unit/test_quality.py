@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from datetime import datetime, timedelta
 
 import pytest
@@ -24,11 +25,29 @@ def test_beta_and_correlation_by_hand() -> None:
     beta, corr = beta_correlation(hedge, condor)
     assert beta == pytest.approx(-0.1)
     assert corr == pytest.approx(-1.0)
-    # condor (1, 2, 3), hedge (1, 3, 2): means 2 and 2; cov = (1 + 0 + 0) / 3 ... beta = 0.5,
-    # corr = 0.5 (sum dh*dc = 1, sum dc^2 = 2, sum dh^2 = 2).
+    # condor (1, 2, 3), hedge (1, 3, 2), about zero: sum h c = 1 + 6 + 6 = 13, sum c^2 = 14,
+    # sum h^2 = 14: beta = corr = 13/14.
     beta, corr = beta_correlation([1.0, 3.0, 2.0], [1.0, 2.0, 3.0])
-    assert beta == pytest.approx(0.5)
-    assert corr == pytest.approx(0.5)
+    assert beta == pytest.approx(13 / 14)
+    assert corr == pytest.approx(13 / 14)
+
+
+def test_a_layer_gaining_on_every_bar_the_condors_lose_is_a_working_hedge() -> None:
+    """A steady selloff: the condors lose on every bar, less each time, while the layer gains
+    more each time. About their means the two series are perfectly correlated (+1: both
+    rise), which fired HedgeMovesWithCondor on a hedge doing its job; about zero every bar
+    is an offset: sum h c = -(300 x 20 + 250 x 40 + 200 x 60 + 150 x 80 + 100 x 100) =
+    -50,000, sum c^2 = 225,000, sum h^2 = 22,000."""
+    condor = [-300.0, -250.0, -200.0, -150.0, -100.0]
+    hedge = [20.0, 40.0, 60.0, 80.0, 100.0]
+    assert statistics.correlation(hedge, condor) == pytest.approx(1.0)  # what the rule saw
+    beta, corr = beta_correlation(hedge, condor)
+    assert beta == pytest.approx(-50_000 / 225_000)
+    assert corr == pytest.approx(-50_000 / math.sqrt(225_000 * 22_000))  # -0.71
+    # A layer that loses with the condors (a short where a long belongs) still reads +1.
+    assert beta_correlation([-h for h in hedge], condor)[1] == pytest.approx(
+        50_000 / math.sqrt(225_000 * 22_000)
+    )
 
 
 # VX1 18.0 at 15 days, VX2 19.0 at 43 days, spot VIX 17.5.
@@ -45,9 +64,12 @@ TERM = TermStructure(
 
 
 def test_flat_layers_give_nan() -> None:
-    assert math.isnan(beta_correlation([1.0, 2.0, 3.0], [5.0, 5.0, 5.0])[0])
-    assert math.isnan(beta_correlation([4.0, 4.0, 4.0], [1.0, 2.0, 3.0])[1])
-    assert beta_correlation([4.0, 4.0, 4.0], [1.0, 2.0, 3.0])[0] == 0.0
+    assert math.isnan(beta_correlation([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])[0])
+    assert math.isnan(beta_correlation([0.0, 0.0, 0.0], [1.0, 2.0, 3.0])[1])
+    assert beta_correlation([0.0, 0.0, 0.0], [1.0, 2.0, 3.0])[0] == 0.0
+    # A steady P&L is movement: condor 5 a bar, hedge 1, 2, 3: beta 30/75, corr 30/sqrt(75 x 14)
+    beta, corr = beta_correlation([1.0, 2.0, 3.0], [5.0, 5.0, 5.0])
+    assert (beta, corr) == (pytest.approx(0.4), pytest.approx(30 / math.sqrt(75 * 14)))
     with pytest.raises(ValueError, match="pair up"):
         beta_correlation([1.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="min_bars"):
