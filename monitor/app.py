@@ -485,7 +485,7 @@ async def run(prepared: Prepared) -> RunSummary:
         wall_seconds=time.perf_counter() - started,
         replay=reader.stats,
         events=pipeline.stats.events,
-        rejected_quotes={s.value: n for s, n in pipeline.market.rejected.items()},
+        rejected_quotes=pipeline.unusable_quotes(),
         snapshots=pipeline.stats.snapshots,
         fired=dict(pipeline.engine.fired),
         final=pipeline.latest,

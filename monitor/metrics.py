@@ -154,7 +154,10 @@ class SnapshotCollector(Collector):
             bad.add_metric([reason], count)
         yield bad
         rejected = CounterMetricFamily(
-            "condor_quotes_rejected", "Quotes not usable for a mid", labels=["reason"]
+            "condor_quotes_rejected",
+            "Quotes not usable: for a mid (crossed, zero bid, one-sided) or for an implied vol "
+            "(mid below the discounted intrinsic value, above the no-arbitrage bound)",
+            labels=["reason"],
         )
         for status, count in sorted(view.quotes_rejected.items()):
             rejected.add_metric([status], count)

@@ -343,6 +343,15 @@ class Pipeline:
         self.valuer.quote_iv.update(old.quote_iv)
         self.valuer.forward_ratio.update(old.forward_ratio)
         self.valuer.smiles.update(old.smiles)
+        self.valuer.unusable_quotes.update(old.unusable_quotes)
+
+    def unusable_quotes(self) -> dict[str, int]:
+        """Quotes no leg could use, by reason: those the market state refuses for a mid
+        (crossed, zero bid, one-sided) and valid ones whose mid no vol reproduces (below the
+        discounted intrinsic value, above the no-arbitrage bound)."""
+        counts = {status.value: n for status, n in self.market.rejected.items()}
+        counts.update(self.valuer.unusable_quotes)
+        return counts
 
     def acknowledge(self, alert_id: str) -> str | None:
         """Acknowledges a firing alert (kept in the journal); how it reads, or None."""
@@ -411,7 +420,7 @@ class Pipeline:
             alert_states=self.alert_states,
             events=dict(stats.events),
             bad_lines=dict(stats.bad_lines),
-            quotes_rejected={status.value: n for status, n in market.rejected.items()},
+            quotes_rejected=self.unusable_quotes(),
             ticks_rejected=dict(market.ticks.rejected),
             snapshots=stats.snapshots,
             alerts=dict(stats.alerts),

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -69,6 +69,16 @@ class VolSource(StrEnum):
     LAST_IV = "last_iv"  # the leg's last good implied vol
     FALLBACK = "fallback"  # VIX-scaled (SPX family) or configured (VIX options)
     NONE = "none"  # futures have no volatility
+
+
+# Why a valid two-sided quote gives no implied vol (its leg then takes a model vol), as
+# counted in ``Valuer.unusable_quotes`` and shown with the quotes the market state refuses.
+UNUSABLE_MIDS = {
+    int(black76.IVReason.BELOW_INTRINSIC): "mid_below_intrinsic",
+    int(black76.IVReason.ABOVE_MAX): "mid_above_no_arbitrage_bound",
+    int(black76.IVReason.EXPIRED): "expired",
+    int(black76.IVReason.BAD_INPUT): "no_vol_bad_input",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +137,9 @@ class Valuer:
         self.config = config
         self.last_iv: dict[str, float] = {}
         self.quote_iv: dict[str, tuple[datetime, float]] = {}  # vol solved at quote time
+        # Valid two-sided quotes whose mid no vol reproduces, by reason (``UNUSABLE_MIDS``),
+        # each counted once, when its vol is solved against a known forward.
+        self.unusable_quotes: Counter[str] = Counter()
         self.forward_ratio: dict[ChainKey, deque[float]] = defaultdict(
             lambda: deque(maxlen=FORWARD_SAMPLES)
         )
@@ -211,7 +224,7 @@ class Valuer:
                 mids.append(mid)
         if solve:
             idx = np.array(solve)
-            fresh = black76.implied_vol(
+            fresh, reasons = black76.implied_vol_with_reason(
                 np.array(mids),
                 forwards[idx],
                 np.array([options[k].strike for k in solve], float),
@@ -219,10 +232,12 @@ class Valuer:
                 self.config.rate,
                 np.array([options[k].is_call for k in solve]),
             )
-            for k, vol in zip(solve, fresh, strict=True):
+            for k, vol, reason in zip(solve, fresh, reasons, strict=True):
                 vols[k] = vol
                 if math.isfinite(forwards[k]):  # else solved again once the forward is known
                     self.quote_iv[options[k].id] = (market.quotes[options[k].id].time, float(vol))
+                    if reason != black76.IVReason.OK:
+                        self.unusable_quotes[UNUSABLE_MIDS[int(reason)]] += 1
         return vols
 
     def _smile_vol(

@@ -279,3 +279,31 @@ def test_vix_legs_carry_no_vanna_or_charm() -> None:
     risk = leg_risk(Leg("SE", leg, 20), value, spx=6800.0, **BETA)
     assert risk.vanna_usd_per_pct_per_vol_point == 0.0
     assert risk.charm_usd_per_pct_per_day == 0.0
+
+
+def test_a_mid_below_intrinsic_is_counted_as_unusable_once_per_quote() -> None:
+    """A valid two-sided quote whose mid is below the discounted intrinsic value has no vol:
+    the leg takes the smile of its expiry's other strikes, and the quote is counted under its
+    reason (once, however many snapshots value it), beside the quotes the market state
+    refuses for a mid."""
+    market = MarketState(UNIVERSE)
+    market.apply(EventBatch(NOW, tuple(chain(6830.0, 0.17, 6800.0))))
+    leg = UNIVERSE["SPX 20260417 C6700"]  # 130 points in the money against the 6,830 forward
+    valuer = Valuer([leg], UNIVERSE, SETTINGS)
+    valuer.value(market, NOW)
+    assert sum(valuer.unusable_quotes.values()) == 0
+    later = NOW + timedelta(seconds=1)
+    market.apply(EventBatch(later, (Quote(leg.id, bid=100.0, ask=102.0),)))  # 101 < ~129
+    for _ in range(3):
+        (value,) = valuer.value(market, later)
+    assert value.model_priced
+    assert value.vol_source is VolSource.SMILE
+    assert value.iv == pytest.approx(0.17, abs=1e-6)  # the chain's flat 17 %
+    assert dict(valuer.unusable_quotes) == {"mid_below_intrinsic": 1}
+    # A call dearer than the discounted forward: above the bound, no vol either.
+    market.apply(EventBatch(later + timedelta(seconds=1), (Quote(leg.id, bid=6900.0, ask=6902.0),)))
+    valuer.value(market, later + timedelta(seconds=1))
+    assert dict(valuer.unusable_quotes) == {
+        "mid_below_intrinsic": 1,
+        "mid_above_no_arbitrage_bound": 1,
+    }
