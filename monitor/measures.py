@@ -148,6 +148,17 @@ RISK_MEASURES: tuple[Measure[Risk], ...] = (
         "charm_dollars_per_spx_pct_per_day",
         "Charm, change of the dollars-per-1% delta over one calendar day",
     ),
+    Measure(
+        "pnl_usd",
+        "$",
+        (
+            "mark-to-market P&L against the entry: quantity x multiplier x (our mark - entry "
+            "price), from our own marks, not IB's; NaN while an entry price is not known"
+        ),
+        lambda r: r.pnl_usd,
+        "pnl_dollars",
+        "Mark-to-market P&L against the entry prices, dollars (our marks, not IB's)",
+    ),
 )
 
 

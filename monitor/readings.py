@@ -898,6 +898,70 @@ STRATEGY_READINGS: tuple[Reading[StrategyRisk], ...] = (
         "strategy.unvalued_legs",
         Family("condor_strategy_unvalued_legs", "Legs that could not be valued", ("strategy",)),
     ),
+    *(
+        Reading(
+            f"pnl.{key}",
+            NUMBER,
+            unit,
+            meaning,
+            getter,
+            f"strategy.{key}",
+            Family(f"condor_strategy_{metric}", help_text, ("strategy",)),
+        )
+        for key, unit, meaning, getter, metric, help_text in (
+            (
+                "credit_usd",
+                "$",
+                (
+                    "premium received at entry, -sum(quantity x multiplier x entry price) "
+                    "(negative: a debit paid); NaN while a leg has no entry price"
+                ),
+                lambda s: s.pnl.credit_usd,
+                "credit_dollars",
+                "Premium received at entry, dollars (negative: a debit)",
+            ),
+            (
+                "max_loss_usd",
+                "$",
+                "iron condor: (wider wing - credit per unit) x multiplier x contracts",
+                lambda s: s.pnl.max_loss_usd,
+                "max_loss_dollars",
+                "Iron condor's maximum loss at expiry, dollars",
+            ),
+            (
+                "pnl_pct_of_credit",
+                "% of the credit",
+                "iron condor: 100 x P&L / credit (+50: half the credit kept; negative: losing)",
+                lambda s: s.pnl.pnl_pct_of_credit,
+                "pnl_percent_of_credit",
+                "Iron condor's P&L as a percentage of its credit",
+            ),
+            (
+                "pnl_pct_of_max_loss",
+                "% of the max loss",
+                "iron condor: 100 x P&L / max loss (-50: half the max loss lost)",
+                lambda s: s.pnl.pnl_pct_of_max_loss,
+                "pnl_percent_of_max_loss",
+                "Iron condor's P&L as a percentage of its maximum loss",
+            ),
+            (
+                "break_even_low",
+                "SPX points",
+                "iron condor: short put - credit per unit, the lower break-even at expiry",
+                lambda s: s.pnl.break_even_low,
+                "break_even_low_points",
+                "Iron condor's lower break-even at expiry, SPX points",
+            ),
+            (
+                "break_even_high",
+                "SPX points",
+                "iron condor: short call + credit per unit, the upper break-even at expiry",
+                lambda s: s.pnl.break_even_high,
+                "break_even_high_points",
+                "Iron condor's upper break-even at expiry, SPX points",
+            ),
+        )
+    ),
 )
 
 DAYS_PER_YEAR = 365.0
@@ -963,6 +1027,18 @@ LEG_READINGS: tuple[Reading[LegRisk], ...] = (
         variable="leg.quantity",
         state="quantity",
         count=True,
+    ),
+    _leg(
+        "leg.entry_price",
+        NUMBER,
+        "per unit as quoted (option premium, future price)",
+        (
+            "the average opening price: the portfolio file's entry_price, else IB's average "
+            "cost over the multiplier; NaN when neither gives one"
+        ),
+        lambda x: x.leg.entry_price,
+        variable="leg.entry_price",
+        state="entry_price",
     ),
     _leg(
         "value.delta",

@@ -80,7 +80,9 @@ def state_document(snapshot: Snapshot, firing: Sequence[Key], instance: str) -> 
         "vx2": _num(term.vx2),
         **BOOK.state(snapshot, _num),
         "book": _risk(snapshot.book.total),
-        "strategies": {s.name: _risk(s.risk) for s in snapshot.book.strategies},
+        "strategies": {
+            s.name: {**_risk(s.risk), "pnl": _fields(s.pnl)} for s in snapshot.book.strategies
+        },
         "expiries": {g.name: _risk(g.risk) for g in snapshot.book.by_expiry},
         "underlyings": {g.name: _risk(g.risk) for g in snapshot.book.by_underlying},
         **FEED.state(snapshot, _num),

@@ -8,6 +8,7 @@ from monitor import logs
 from monitor.app import RunSummary
 from monitor.domain.instruments import NEW_YORK
 from monitor.portfolio.book import Risk
+from monitor.portfolio.pnl import StrategyPnl
 from monitor.portfolio.scenarios import ScenarioGrid
 
 
@@ -32,6 +33,27 @@ def _risk_lines(risk: Risk, indent: str) -> list[str]:
         f"{indent}theta   {_money(risk.theta_usd_per_day)} per calendar day",
         f"{indent}beta-weighted delta  {_money(risk.beta_delta_usd_per_pct)} per 1% SPX move",
     ]
+
+
+def _pnl_lines(pnl: StrategyPnl, indent: str) -> list[str]:
+    """P&L against the entry, where the entry prices are known."""
+    if not math.isfinite(pnl.pnl_usd):
+        return []
+    line = f"{indent}P&L     {_money(pnl.pnl_usd)} against the entry"
+    if math.isfinite(pnl.credit_usd) and pnl.credit_usd != 0.0:
+        line += (
+            f" (credit ${pnl.credit_usd:,.0f})"
+            if pnl.credit_usd > 0
+            else f" (debit ${-pnl.credit_usd:,.0f})"
+        )
+    lines = [line]
+    if math.isfinite(pnl.max_loss_usd):
+        lines.append(
+            f"{indent}        {pnl.pnl_pct_of_credit:+.1f}% of the credit, "
+            f"{pnl.pnl_pct_of_max_loss:+.1f}% of the max loss ${pnl.max_loss_usd:,.0f}; "
+            f"break-evens {pnl.break_even_low:,.2f} and {pnl.break_even_high:,.2f} SPX"
+        )
+    return lines
 
 
 def _compact(risk: Risk) -> str:
@@ -127,6 +149,7 @@ def render(summary: RunSummary) -> str:
             )
             lines.append(f"    {strategy.name} ({strategy.kind.value}{model}):")
             lines.extend(_risk_lines(strategy.risk, "      "))
+            lines.extend(_pnl_lines(strategy.pnl, "      "))
     lines.append(f"  journal            {summary.journal}")
     if summary.alerts_out is not None:
         lines.append(f"  alerts file        {summary.alerts_out}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from monitor.domain.instruments import Instrument
@@ -11,3 +12,6 @@ from monitor.domain.instruments import Instrument
 class Position:
     instrument: Instrument
     quantity: int  # contracts, positive long
+    # IB's average cost per contract, multiplier included (positive for shorts too); NaN
+    # when the broker gave none.
+    avg_cost: float = math.nan

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -845,5 +846,6 @@ class IbFeed(AsyncClosing):
             if inst is None:
                 skipped.append(f"{c.secType} {c.localSymbol or c.symbol}")
             else:
-                modelled.append(Position(inst, int(p.position)))
+                cost = float(p.avgCost) if p.avgCost else math.nan
+                modelled.append(Position(inst, int(p.position), cost))
         return modelled, skipped

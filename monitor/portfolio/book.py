@@ -20,11 +20,12 @@ import dataclasses
 import math
 import operator
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.domain.instruments import Kind
 from monitor.portfolio.model import Leg, Portfolio, StrategyKind
+from monitor.portfolio.pnl import StrategyPnl, strategy_pnl
 from monitor.pricing.valuation import LegValue
 from monitor.signals.term_structure import vx_response
 
@@ -52,6 +53,9 @@ class Risk:
     # nothing else moving (charm); VIX instruments carry no SPX delta, so none of either.
     vanna_usd_per_pct_per_vol_point: float = 0.0
     charm_usd_per_pct_per_day: float = 0.0
+    # Mark now minus the entry: quantity x multiplier x (price - entry price); NaN where an
+    # entry price is not known (``portfolio.pnl``).
+    pnl_usd: float = 0.0
 
     def __add__(self, other: Risk) -> Risk:
         return Risk(*map(operator.add, _values(self), _values(other)))
@@ -108,6 +112,7 @@ def leg_risk(
     ``vx_response_half_life_days``)."""
     size = leg.quantity * leg.instrument.multiplier
     inst = leg.instrument
+    pnl = size * (value.price - leg.entry_price)
     if inst.underlying == "SPX":
         delta_pct = size * value.delta * spx * 0.01
         # vanna per unit of sigma and charm per year, scaled as delta is to $ per 1 % SPX,
@@ -124,6 +129,7 @@ def leg_risk(
             vol_shock_usd_per_point=size * value.vega * 0.01,
             vanna_usd_per_pct_per_vol_point=per_pct * value.vanna * 0.01,
             charm_usd_per_pct_per_day=per_pct * value.charm / 365.0,
+            pnl_usd=pnl,
         )
     # VIX futures and options: their "vega" for the book is the move with their future, in
     # dollars per VIX-future point; a VIX option's is its delta to that future.
@@ -135,6 +141,7 @@ def leg_risk(
         market_value_usd=size * value.price,
         beta_delta_usd_per_pct=vix_vega * response * vix_points_per_spx_pct,
         vol_shock_usd_per_point=vix_vega * response,
+        pnl_usd=pnl,
     )
 
 
@@ -153,6 +160,7 @@ class StrategyRisk:
     risk: Risk
     model_priced_legs: int
     unvalued_legs: int
+    pnl: StrategyPnl = field(default_factory=StrategyPnl)  # against the entry (portfolio.pnl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,13 +229,15 @@ def aggregate(
     strategies = []
     for strategy in portfolio.strategies:
         mine = [lr for lr in legs if lr.leg.strategy == strategy.name]
+        risk = total(lr.risk for lr in mine)
         strategies.append(
             StrategyRisk(
                 strategy.name,
                 strategy.kind,
-                total(lr.risk for lr in mine),
+                risk,
                 sum(1 for lr in mine if lr.value.model_priced),
                 sum(1 for lr in mine if lr.value.reason is not None),
+                strategy_pnl(strategy.kind, strategy.legs, risk.pnl_usd),
             )
         )
     return Book(

@@ -10,6 +10,8 @@ here:
   below a short put below a short call below a long call (the nearest wings), sized by the
   smallest of the four, until none is left; what cannot be matched stays as an ``other``
   strategy of that class and expiry.
+Each leg's entry price (for P&L) is the file's where it gives one, else the account's average
+cost over the contract's multiplier.
 Every strategy name is unique: a generated name that a file strategy already has takes a
 numbered suffix (``IC-SPXW-20260320-2``), so no two strategies share metric series or a row
 of ``/state``.
@@ -17,9 +19,10 @@ of ``/state``.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from monitor.domain.instruments import Instrument, Kind, Right
@@ -87,7 +90,7 @@ def group_positions(
                     f"account {quantity:+d} (the account's is used)"
                 )
             if quantity:
-                kept.append(Leg(spec.name, leg.instrument, quantity))
+                kept.append(Leg(spec.name, leg.instrument, quantity, leg.entry_price))
         if kept:
             strategies.append(Strategy(spec.name, spec.kind, tuple(kept)))
     taken = {spec.name for spec in overrides.strategies} if overrides else set()
@@ -136,6 +139,20 @@ def group_positions(
             legs = tuple(Leg(name, i, q) for i, q in sorted(group.items(), key=lambda x: x[0].id))
             strategies.append(Strategy(name, StrategyKind.OTHER, legs))
     account = overrides.account_size_usd if overrides else None
-    return Grouping(
-        Portfolio(source, tuple(strategies), account), tuple(differences), tuple(joined)
+    costs = {
+        p.instrument: p.avg_cost / p.instrument.multiplier
+        for p in positions
+        if math.isfinite(p.avg_cost) and p.avg_cost > 0.0
+    }
+    priced = tuple(
+        Strategy(s.name, s.kind, tuple(_with_cost(leg, costs) for leg in s.legs))
+        for s in strategies
     )
+    return Grouping(Portfolio(source, priced, account), tuple(differences), tuple(joined))
+
+
+def _with_cost(leg: Leg, costs: dict[Instrument, float]) -> Leg:
+    """``leg`` with the account's average price where the file gave no entry price."""
+    if math.isfinite(leg.entry_price) or leg.instrument not in costs:
+        return leg
+    return replace(leg, entry_price=costs[leg.instrument])

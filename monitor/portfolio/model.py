@@ -9,6 +9,7 @@ gamma, vega or theta) until the leg is removed from the file.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from enum import StrEnum
@@ -39,6 +40,18 @@ class LegSpec(BaseModel):
 
     contract: str
     quantity: int = Field(description="contracts; positive long, negative short")
+    entry_price: Annotated[
+        float | None,
+        Field(
+            ge=0,
+            allow_inf_nan=False,
+            strict=True,  # a number, not a string that looks like one
+            description=(
+                "the average price the position was opened at, per unit as quoted (option "
+                "premium or future price, not times the multiplier); for P&L against it"
+            ),
+        ),
+    ] = None
 
     @field_validator("contract")
     @classmethod
@@ -147,6 +160,9 @@ class Leg:
     strategy: str
     instrument: Instrument
     quantity: int
+    # The average opening price per unit as quoted (premium points, a future's price): from
+    # the portfolio file, else IB's average cost over the multiplier; NaN when not known.
+    entry_price: float = math.nan
 
     @property
     def is_short(self) -> bool:
@@ -171,13 +187,19 @@ class Portfolio:
         return tuple(leg for s in self.strategies for leg in s.legs)
 
 
+def _entry(price: float | None) -> float:
+    return math.nan if price is None else float(price)
+
+
 def load_portfolio(path: Path) -> Portfolio:
     spec = load_toml(path, PortfolioSpec, context={})
     strategies = tuple(
         Strategy(
             s.name,
             s.kind,
-            tuple(Leg(s.name, leg.instrument, leg.quantity) for leg in s.legs),
+            tuple(
+                Leg(s.name, leg.instrument, leg.quantity, _entry(leg.entry_price)) for leg in s.legs
+            ),
         )
         for s in spec.strategies
     )

@@ -99,6 +99,10 @@ class Book:
         }
         v = self.vx[0]
         self.hedge = {f"VX {self.vx[1]}": 2, f"VIX {v} C22": 20, f"VIX {v} C30": -20}
+        # Opening prices per unit, by strike (or the future's expiry): the condor's credit is
+        # 17.50 - 14.50 + 6.50 - 4.20 = 5.30 points, 5,300 $ for 10 lots.
+        self.entry = {"P6200": 14.50, "P6250": 17.50, "C7000": 6.50, "C7050": 4.20}
+        self.entry |= {"C22": 1.00, "C30": 0.50, self.vx[1]: 18.60}
         # Traded during the day in one test: a second condor further out.
         self.later = {
             f"SPXW {e} P6100": 5,
@@ -117,7 +121,11 @@ class Book:
         return out
 
     def positions(self) -> list[tuple[str, float, float]]:
-        return [(k, float(q), 1.0) for k, q in (*self.condor.items(), *self.hedge.items())]
+        """(contract, quantity, IB's average cost: the price times the multiplier)."""
+        return [
+            (k, float(q), self.entry[k.split()[-1]] * (1000.0 if k.startswith("VX ") else 100.0))
+            for k, q in (*self.condor.items(), *self.hedge.items())
+        ]
 
 
 def market(gw: IBGateway, book: Book, spx: float) -> None:
@@ -486,6 +494,16 @@ def test_a_leg_on_delayed_data_is_marked_and_its_alerts_say_so(
     assert scraped[("condor_feed_instruments", "delayed")] == 1
     assert scraped[("condor_feed_instruments", "denied")] == 0
     assert delayed_legs == {condor: 1.0, "VIX-LAYER": 0.0}
+    # Entry prices from IB's average costs over the multiplier, and the P&L against them.
+    assert legs[f"SPXW {book.spxw} P6250"]["entry_price"] == pytest.approx(17.50)
+    assert legs[f"VX {book.vx[1]}"]["entry_price"] == pytest.approx(18.60)
+    pnl = state["strategies"][condor]["pnl"]
+    assert pnl["credit_usd"] == pytest.approx(5_300.0)
+    assert pnl["max_loss_usd"] == pytest.approx((50 - 5.30) * 100 * 10)
+    marks = {leg["contract"]: leg for leg in state["legs"]}
+    assert pnl["pnl_usd"] == pytest.approx(
+        sum(marks[k]["risk"]["pnl_usd"] for k in book.condor), rel=1e-9
+    )
 
 
 def test_client_id_in_use_and_a_gateway_restart(tmp_path: Path, gateway_and_book) -> None:

@@ -31,6 +31,7 @@ from monitor.metrics import (
 )
 from monitor.portfolio.book import Book, LegRisk, StrategyRisk
 from monitor.portfolio.model import Leg
+from monitor.portfolio.pnl import StrategyPnl
 from monitor.pricing.smiles import ChainFit, FitStatus, SmileView
 from monitor.pricing.svi import SviFitReason
 from monitor.pricing.valuation import LegValue
@@ -525,8 +526,9 @@ def _paths(cls: type, prefix: str = "", nested: tuple[type, ...] = ()) -> set[st
 
 def test_every_field_of_a_strategy_and_a_leg_reaches_an_output() -> None:
     shown = ITEM_NOT_SHOWN
-    strategy = _paths(StrategyRisk)
-    assert strategy - {r.key for r in STRATEGY_READINGS} == {"risk"}
+    strategy = _paths(StrategyRisk, nested=(StrategyPnl,))
+    # The strategy's P&L is its risk's pnl_usd (the table of measures) too.
+    assert strategy - {r.key for r in STRATEGY_READINGS} == {"risk", "pnl.pnl_usd"}
     leg = _paths(LegRisk, nested=(Leg, LegValue))
     assert leg - {r.key for r in LEG_READINGS} == set(shown)
     for r in (*STRATEGY_READINGS, *LEG_READINGS):
