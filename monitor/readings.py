@@ -19,6 +19,12 @@ from monitor.domain.health import StorageHealth
 from monitor.market.hours import MarketView
 from monitor.measures import FEED, HEDGE, TERM, Family, Reading, Scalar, View
 from monitor.portfolio.book import LegRisk, StrategyRisk
+from monitor.portfolio.distance import (
+    distance_pct,
+    distance_points,
+    distance_std_devs,
+    inside_expected_move,
+)
 from monitor.portfolio.scenarios import ScenarioGrid
 from monitor.pricing.smiles import ChainFit, FitStatus, SmileView
 from monitor.rules.expressions import VarType
@@ -1143,6 +1149,71 @@ LEG_READINGS: tuple[Reading[LegRisk], ...] = (
         lambda x: x.value.years * DAYS_PER_YEAR,
         variable="leg.days_to_expiry",
         per=1.0 / DAYS_PER_YEAR,
+    ),
+    _leg(
+        "value.spot",
+        NUMBER,
+        "index points",
+        "SPX when the leg was valued (SPX-family options; NaN otherwise)",
+        lambda x: x.value.spot,
+        variable=None,
+        state="spot",
+    ),
+    _leg(
+        "distance.points",
+        NUMBER,
+        "SPX points",
+        "strike's distance from SPX, positive out of the money (put: SPX - strike, call: "
+        "strike - SPX)",
+        distance_points,
+        variable="leg.distance_points",
+        state="distance_points",
+    ),
+    _leg(
+        "distance.pct",
+        NUMBER,
+        "% of SPX",
+        "the same distance as a percentage of SPX",
+        distance_pct,
+        variable="leg.distance_pct",
+        state="distance_pct",
+    ),
+    _leg(
+        "distance.std_devs",
+        NUMBER,
+        "standard deviations to expiry",
+        "the strike's distance in the lognormal move to expiry at the leg's own vol: "
+        "ln(K / F) / (vol sqrt(T)) for a call, ln(F / K) / (vol sqrt(T)) for a put, positive "
+        "out of the money",
+        distance_std_devs,
+        variable="leg.distance_std_devs",
+        state="distance_std_devs",
+        family=Family(
+            "condor_leg_distance_std_devs",
+            "Strike's distance from the forward in standard deviations to expiry, positive "
+            "out of the money",
+            ("strategy", "contract"),
+        ),
+    ),
+    _leg(
+        "value.expected_move",
+        NUMBER,
+        "SPX points",
+        "expected move to expiry: the mid of its expiry's ATM straddle (call + put), linear "
+        "in the strike between the quoted straddles either side of the forward",
+        lambda x: x.value.expected_move,
+        variable="leg.expected_move_points",
+        state="expected_move_points",
+    ),
+    _leg(
+        "distance.inside_expected_move",
+        FLAG,
+        "true/false",
+        "the strike is inside the expected move: its distance is less than the ATM "
+        "straddle (a strike in the money is inside; false while either is unknown)",
+        inside_expected_move,
+        variable="leg.inside_expected_move",
+        state="inside_expected_move",
     ),
     _leg(
         "value.underlying_price",

@@ -101,6 +101,8 @@ class LegValue:
     charm: float = 0.0  # -d(delta)/dT, per year (0 for futures)
     quote_iv: float = math.nan  # the vol of its own valid mid (NaN without one)
     outside_quote: bool = False  # valued off a fit whose price is outside its own bid/ask
+    spot: float = math.nan  # SPX when valued (SPX-family options; NaN otherwise)
+    expected_move: float = math.nan  # index points: its expiry's ATM straddle (_straddle)
 
 
 def fit_smile(log_moneyness: np.ndarray, vols: np.ndarray, at: float) -> float:
@@ -320,6 +322,8 @@ class Valuer:
         prices = black76.price(forwards, strikes, years, rate, iv, is_call)
         g = black76.greeks(forwards, strikes, years, rate, iv, is_call)
         out = {}
+        spot = market.index("SPX") or math.nan
+        moves: dict[ChainKey, float] = {}
         for k, inst in enumerate(options):
             reason = None
             if not math.isfinite(forwards[k]):
@@ -344,8 +348,40 @@ class Valuer:
                 quote_iv=float(quoted[k]),
                 outside_quote=sources[k] is VolSource.FIT
                 and _outside(market, inst.id, float(prices[k])),
+                spot=spot if inst.underlying == "SPX" else math.nan,
+                expected_move=self._straddle(inst, float(forwards[k]), market, moves),
             )
         return out
+
+    def _straddle(
+        self,
+        inst: Instrument,
+        forward: float,
+        market: MarketState,
+        cache: dict[ChainKey, float],
+    ) -> float:
+        """The expected move to expiry of ``inst``'s chain, index points: the mid of its ATM
+        straddle (call + put at one strike), linear in the strike between the two quoted
+        straddles either side of the forward; NaN without a quoted straddle on each side."""
+        assert inst.expiry is not None
+        key = (inst.root, inst.expiry)
+        if key in cache:
+            return cache[key]
+        below = above = None
+        for strike, call_id, put_id in self.parity.get(key, ()):
+            call, put = market.mid(call_id), market.mid(put_id)
+            if call is None or put is None or not math.isfinite(forward):
+                continue
+            if strike <= forward and (below is None or strike > below[0]):
+                below = (strike, call + put)
+            if strike >= forward and (above is None or strike < above[0]):
+                above = (strike, call + put)
+        move = math.nan
+        if below is not None and above is not None:
+            (k1, s1), (k2, s2) = below, above
+            move = s1 if k2 == k1 else s1 + (s2 - s1) * (forward - k1) / (k2 - k1)
+        cache[key] = move
+        return move
 
     def _fitted_vols(
         self,

@@ -13,7 +13,13 @@ from monitor.config import PricingConfig, ScenariosConfig
 from monitor.domain.instruments import NEW_YORK, parse_instrument_id
 from monitor.domain.quotes import EventBatch, IndexValue, Quote
 from monitor.market.state import MarketState
-from monitor.portfolio.book import leg_risk
+from monitor.portfolio.book import LegRisk, Risk, leg_risk
+from monitor.portfolio.distance import (
+    distance_pct,
+    distance_points,
+    distance_std_devs,
+    inside_expected_move,
+)
 from monitor.portfolio.model import Leg
 from monitor.pricing.expiry import year_fraction
 from monitor.pricing.forwards import ParityPair, parity_forward
@@ -307,3 +313,38 @@ def test_a_mid_below_intrinsic_is_counted_as_unusable_once_per_quote() -> None:
         "mid_below_intrinsic": 1,
         "mid_above_no_arbitrage_bound": 1,
     }
+
+
+@pytest.mark.parametrize("vol", [0.17, 0.03])
+def test_strike_distance_and_the_expected_move_from_the_atm_straddle(vol: float) -> None:
+    """Spot 6,800, forward 6,830, a chain priced by QuantLib at one vol: a short put at 6,700
+    and a short call at 6,900 are 100 points (1.47 %) from spot; their distance in standard
+    deviations is ln(F/K) / (vol sqrt(T)); the expected move is the ATM straddle between the
+    6,800 and 6,850 strikes (QuantLib's prices), linear in the strike at the forward. At 17 %
+    both strikes are inside it (about 320 points), at 3 % outside (about 57)."""
+    market = MarketState(UNIVERSE)
+    market.apply(EventBatch(NOW, tuple(chain(6830.0, vol, 6800.0))))
+    put, call = UNIVERSE["SPX 20260417 P6700"], UNIVERSE["SPX 20260417 C6900"]
+    valued = Valuer([put, call], UNIVERSE, SETTINGS).value(market, NOW)
+    years = year_fraction(put, NOW)
+    forward = valued[0].underlying_price
+    assert forward == pytest.approx(6830.0, abs=1e-6)
+    straddles = {
+        k: ql_price(forward, k, years, vol, True) + ql_price(forward, k, years, vol, False)
+        for k in (6800.0, 6850.0)
+    }
+    move = straddles[6800.0] + (straddles[6850.0] - straddles[6800.0]) * (forward - 6800) / 50
+    for value, sign in zip(valued, (-1, 1), strict=True):
+        leg = LegRisk(Leg("IC", value.instrument, -10), value, Risk())
+        strike = value.instrument.strike or 0.0
+        assert distance_points(leg) == pytest.approx(100.0)
+        assert distance_pct(leg) == pytest.approx(100.0 / 6800 * 100)
+        assert value.iv == pytest.approx(vol, abs=1e-9)
+        expected_sd = sign * math.log(strike / forward) / (vol * math.sqrt(years))
+        assert distance_std_devs(leg) == pytest.approx(expected_sd, rel=1e-9)
+        assert value.expected_move == pytest.approx(move, abs=1e-6)
+        assert inside_expected_move(leg) is (vol == 0.17)
+    assert (move > 300) is (vol == 0.17)
+    # A future has no strike distance.
+    future = Valuer([UNIVERSE["VX 20260318"]], UNIVERSE, SETTINGS).value(market, NOW)[0]
+    assert math.isnan(distance_points(LegRisk(Leg("SE", future.instrument, 1), future, Risk())))
