@@ -52,6 +52,11 @@ Check = tuple[Path, Callable[[float, float], bool], float]
 CASES: dict[str, Check] = {
     "ShortStrikeDeltaWarning": (bundled.PORTFOLIO, operator.ge, 0.25),
     "ShortStrikeDeltaCritical": (bundled.PORTFOLIO, operator.ge, 0.30),
+    # The vol spike takes SPX into the short put's expected move; the loss passes a quarter
+    # of the max loss against the bundled book's entries (the day's opening mids).
+    "ShortStrikeInsideExpectedMove": (bundled.PORTFOLIO, operator.lt, 1.0),
+    "CondorLossOfMaxLoss": (bundled.PORTFOLIO, operator.le, -25.0),
+    "CondorProfitTarget": (FIXTURES / "CondorProfitTarget.toml", operator.ge, 50.0),
     "BookVegaLoss": (FIXTURES / "BookVegaLoss.toml", operator.le, -10_000.0),
     "BookGammaLimit": (FIXTURES / "BookGammaLimit.toml", operator.le, -1.0),
     "BookVegaLimit": (FIXTURES / "BookVegaLimit.toml", operator.le, -1.0),
