@@ -147,6 +147,7 @@ def link_status(feed: IbFeed) -> LinkStatus:
         delayed_data_minutes=feed.config.delayed_data_minutes,
         data_requested_at=state.data_requested_at,
         conflated_ticks=state.conflated_ticks,
+        account=feed.account,
     )
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from monitor.config import HedgeConfig, PricingConfig, ScenariosConfig, SignalsConfig
+from monitor.domain.account import AccountValues, AccountView
 from monitor.domain.alerts import AlertTransition, InhibitRule, SavedAlert
 from monitor.domain.health import FeedHealth, StorageHealth
 from monitor.domain.instruments import Instrument
@@ -70,6 +71,8 @@ class LinkStatus:
     data_requested_at: datetime | None = None
     # Instrument updates replaced by a newer one before the pipeline took them (conflation).
     conflated_ticks: int = 0
+    # The account's values as the feed received them (margin, liquidity); None: none yet.
+    account: AccountValues | None = None
 
 
 def marked_delayed(legs: tuple[LegRisk, ...], delayed: frozenset[str]) -> tuple[LegRisk, ...]:
@@ -289,7 +292,13 @@ class Pipeline:
                 now, book.total.delta_usd_per_pct
             ),
             smile=self.valuer.smile_view(now),
+            account=self.account_view(now),
         )
+
+    def account_view(self, now: datetime) -> AccountView:
+        """The account's margin and liquidity from a live feed's link (NaN in a replay)."""
+        link = self.link_status() if self.link_status else None
+        return AccountView.of(link.account if link else None, now, live=link is not None)
 
     def _index(self, name: str) -> float:
         value = self.market.index(name)
@@ -314,6 +323,7 @@ class Pipeline:
             signals=self.signals.unknown(),
             events=event_view(self.events, now),
             market=market_view(now),
+            account=self.account_view(now),
         )
 
     def replace_portfolio(self, portfolio: Portfolio, universe: dict[str, Instrument]) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
+from monitor.domain.account import AccountView
 from monitor.domain.health import StorageHealth
 from monitor.market.hours import MarketView
 from monitor.measures import FEED, HEDGE, TERM, Family, Reading, Scalar, View
@@ -708,8 +709,94 @@ EVENTS: View[EventView] = View(
     ),
 )
 
+
 # The metric of the session (``condor_market_open``) is read at the session clock by the
 # readiness check, also before the first snapshot; these rows are the snapshot's moment.
+def _account(
+    key: str, unit: str, meaning: str, metric: str, help_text: str
+) -> Reading[AccountView]:
+    """An account reading: variable ``account.<key>``, /state key ``<key>``, a gauge."""
+    return Reading(
+        key,
+        NUMBER,
+        unit,
+        meaning,
+        attrgetter(key),
+        f"account.{key}",
+        Family(f"condor_account_{metric}", help_text),
+        state=key,
+    )
+
+
+ACCOUNT: View[AccountView] = View(
+    "account",
+    "account",
+    (
+        _account(
+            "net_liquidation_usd",
+            "$",
+            "IB's NetLiquidation: the account's value if everything were closed now (NaN "
+            "outside a live IB feed, with account.reason)",
+            "net_liquidation_dollars",
+            "IB NetLiquidation, dollars",
+        ),
+        _account(
+            "excess_liquidity_usd",
+            "$",
+            "IB's ExcessLiquidity: equity with loan value minus the maintenance margin, what "
+            "is left before IB liquidates",
+            "excess_liquidity_dollars",
+            "IB ExcessLiquidity, dollars",
+        ),
+        _account(
+            "cushion_pct",
+            "% of net liquidation",
+            "IB's Cushion: ExcessLiquidity / NetLiquidation (IB sends a fraction)",
+            "cushion_percent",
+            "IB Cushion (excess liquidity over net liquidation), percent",
+        ),
+        _account(
+            "maint_margin_usd",
+            "$",
+            "IB's MaintMarginReq: maintenance margin required now",
+            "maint_margin_dollars",
+            "IB maintenance margin requirement, dollars",
+        ),
+        _account(
+            "init_margin_usd",
+            "$",
+            "IB's InitMarginReq: initial margin required now",
+            "init_margin_dollars",
+            "IB initial margin requirement, dollars",
+        ),
+        _account(
+            "buying_power_usd",
+            "$",
+            "IB's BuyingPower: what can still be opened",
+            "buying_power_dollars",
+            "IB buying power, dollars",
+        ),
+        _account(
+            "age_seconds",
+            "seconds",
+            "time since IB last changed one of these values (IB sends them about every 3 "
+            "minutes, and when they change)",
+            "values_age_seconds",
+            "Seconds since IB last sent an account value",
+        ),
+        Reading(
+            "reason",
+            TEXT,
+            "text",
+            "why the account values are not known (empty while they are)",
+            lambda a: a.reason,
+            "account.reason",
+            state="reason",
+        ),
+    ),
+)
+
+
 MARKET: View[MarketView] = View(
     "market",
     "market",
@@ -862,6 +949,7 @@ VIEWS: tuple[View[Any], ...] = (
     EVENTS,
     MARKET,
     FEED,
+    ACCOUNT,
     JOURNAL,
 )
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from monitor.config import HedgeConfig, ScenariosConfig
+from monitor.domain.account import AccountView
 from monitor.domain.health import FeedHealth, StorageHealth
 from monitor.market.hours import MarketView, market_view
 from monitor.portfolio.book import Book
@@ -23,6 +24,8 @@ from monitor.signals.board import SignalBoard, SignalsView
 from monitor.signals.events import EventCalendar, EventView, event_view, load_events
 from monitor.signals.hedge import HedgeView
 from monitor.signals.term_structure import TermStructure
+
+NO_ACCOUNT = "no account values: not from a live IB feed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,7 @@ class Snapshot:
     market: MarketView
     delta_change_15m_usd_per_pct: float = math.nan  # book delta now minus 15 minutes ago
     smile: SmileView = field(default_factory=SmileView.unknown)  # the fits valued off ("svi")
+    account: AccountView = field(default_factory=lambda: AccountView.unknown(NO_ACCOUNT))
 
 
 @functools.cache

@@ -19,6 +19,7 @@ from monitor.domain.instruments import NEW_YORK
 from monitor.measures import FEED, TERM, state_of, state_risk
 from monitor.portfolio.book import Risk
 from monitor.readings import (
+    ACCOUNT,
     BOOK,
     BREADTH,
     EVENTS,
@@ -99,6 +100,7 @@ def state_document(snapshot: Snapshot, firing: Sequence[Key], instance: str) -> 
         "term_structure": TERM.state(snapshot, _num),
         "scenarios": SCENARIOS.state(snapshot, _num),
         "hedge": _fields(snapshot.hedge),
+        "account": ACCOUNT.state(snapshot, _num),
         "signals": _signals(snapshot),
         "next_event": EVENTS.state(snapshot, _num),
         "market": MARKET.state(snapshot, _num),

@@ -38,6 +38,7 @@ import structlog
 from monitor.backoff import Backoff
 from monitor.closing import AsyncClosing
 from monitor.config import IbFeedConfig
+from monitor.domain.account import AccountValues
 from monitor.domain.instruments import Instrument, Kind
 from monitor.domain.positions import Position
 from monitor.domain.quotes import Event, EventBatch, IndexValue, Quote
@@ -185,6 +186,9 @@ class IbFeed(AsyncClosing):
         self.ib.disconnectedEvent += self._on_disconnected
         self.ib.pendingTickersEvent += self._on_tickers
         self.ib.positionEvent += self._on_position
+        self.ib.accountValueEvent += self._on_account_value
+        # The account's margin and liquidity as IB sends them (monitor.domain.account).
+        self.account = AccountValues()
         self.positions_changed = False  # set on every position message; the owner clears it
         self.idle = False  # outside the session: connected, nothing subscribed
 
@@ -236,7 +240,9 @@ class IbFeed(AsyncClosing):
                 timeout=s.connect_timeout_seconds,
                 readonly=True,
                 account=s.account,
-                fetchFields=ib_async.StartupFetch.POSITIONS,
+                # Positions, and the account's values (margin, liquidity) when IB knows which
+                # account: [feed] account, or the only one of the login.
+                fetchFields=ib_async.StartupFetch.POSITIONS | ib_async.StartupFetch.ACCOUNT_UPDATES,
             )
         )
         refused = asyncio.ensure_future(self._refused.wait())
@@ -645,6 +651,13 @@ class IbFeed(AsyncClosing):
 
     def _on_position(self, _position: object) -> None:
         self.positions_changed = True
+
+    def _on_account_value(self, value: ib_async.AccountValue) -> None:
+        if value.modelCode:  # a model portfolio's row (accountUpdateMulti), not the account
+            return
+        if self.config.account and value.account != self.config.account:
+            return
+        self.account.update(value.tag, value.value, value.currency, value.account, self.clock())
 
     def _on_disconnected(self) -> None:
         self.state.connected = False

@@ -31,7 +31,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -199,6 +199,7 @@ class _Session(asyncio.Protocol):
         self.subscriptions: dict[int, _Subscription] = {}
         self.history_keys: dict[int, str] = {}
         self.positions_subscribed = False
+        self.account_subscribed = False  # reqAccountUpdates(True, ...)
         self.next_order_id = 1
         self.held: list[bytes] | None = None
 
@@ -321,6 +322,7 @@ class IBGateway:
         readonly: bool = True,
         send_current_time: bool = True,
         accept_expiration_dates: bool = False,
+        account_values: Mapping[str, float] | None = None,
     ) -> None:
         self.host = host
         self._port = port
@@ -332,6 +334,10 @@ class IBGateway:
             accept_expiration_dates=accept_expiration_dates,
         )
         self._positions: dict[str, PositionSpec] = {}
+        # The account's values (reqAccountUpdates' updateAccountValue), by tag: value, currency.
+        self._account_values: dict[str, tuple[str, str]] = {
+            tag: (repr(float(value)), "USD") for tag, value in (account_values or {}).items()
+        }
         for key, quantity, avg_cost in positions:
             self.catalogue.get(key)
             self._positions[key] = PositionSpec(key, quantity, avg_cost, account)
@@ -751,6 +757,18 @@ class IBGateway:
 
         return self._call(run)
 
+    def set_account_value(self, tag: str, value: float | str, currency: str = "USD") -> int:
+        """Sets one account value (NetLiquidation, Cushion, ...) and sends it to every client
+        subscribed to account updates, as IB does when it changes; returns how many got it."""
+        text = value if isinstance(value, str) else repr(float(value))
+
+        def run() -> int:
+            self._account_values[tag] = (text, currency)
+            fields = messages.account_value(tag, text, currency, self.account)
+            return sum(s.send(fields) for s in self._ready_sessions() if s.account_subscribed)
+
+        return self._call(run)
+
     @property
     def positions(self) -> list[PositionSpec]:
         """The positions reported to reqPositions."""
@@ -1097,9 +1115,13 @@ class IBGateway:
         return None, None
 
     def _on_req_account_updates(self, session: _Session, fields: list[str]) -> Outcome:
-        # 6, version 2, subscribe, account
-        if fields[2] == "1":
-            session.send(messages.account_download_end(fields[3] or self.account))
+        # 6, version 2, subscribe, account: the account's values, then accountDownloadEnd
+        session.account_subscribed = fields[2] == "1"
+        if session.account_subscribed:
+            account = fields[3] or self.account
+            for tag, (value, currency) in self._account_values.items():
+                session.send(messages.account_value(tag, value, currency, account))
+            session.send(messages.account_download_end(account))
         return None, None
 
     def _on_req_id_answered(

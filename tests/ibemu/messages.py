@@ -153,6 +153,11 @@ def position_end() -> list[Field]:
     return [Outgoing.POSITION_END, 1]
 
 
+def account_value(tag: str, value: str, currency: str, account: str) -> list[Field]:
+    """updateAccountValue: version 2, key, value, currency, account."""
+    return [Outgoing.ACCT_VALUE, 2, tag, value, currency, account]
+
+
 def account_download_end(account: str) -> list[Field]:
     """accountDownloadEnd: version 1, account."""
     return [Outgoing.ACCT_DOWNLOAD_END, 1, account]

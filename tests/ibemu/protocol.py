@@ -151,6 +151,7 @@ class Outgoing:
     TICK_PRICE = 1
     TICK_SIZE = 2
     ERR_MSG = 4
+    ACCT_VALUE = 6
     NEXT_VALID_ID = 9
     CONTRACT_DATA = 10
     MANAGED_ACCTS = 15

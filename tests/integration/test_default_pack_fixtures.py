@@ -25,6 +25,7 @@ from harness.tmpfs import tmpfs
 from monitor import bundled
 from monitor.cli import EXIT_OK, main
 from monitor.config import PricingConfig
+from monitor.domain.account import AccountValues
 from monitor.domain.alerts import AlertTransition
 from monitor.domain.instruments import NEW_YORK
 from monitor.driver import Driver
@@ -93,6 +94,9 @@ CASES: dict[str, Check] = {
     # The bundled day without SPX option quotes from 11:00 to 11:04: they stay valid (300 s)
     # and the fit keeps being made from them while they age.
     "SmileFitStale": (bundled.PORTFOLIO, operator.gt, 120.0),
+    # The bundled day with a live link whose account loses its cushion at 11:00 (in-process:
+    # a replay has no account values).
+    "CushionLow": (bundled.PORTFOLIO, operator.lt, 20.0),
 }
 SHIFT = timedelta(hours=4)
 
@@ -375,7 +379,29 @@ def feed_never_connected(
     assert not [t for t in out if t.rule == "FeedDisconnected"]  # the start is not a loss
 
 
+def cushion_low(tmp_path: Path, beyond: Callable[[float, float], bool], limit: float) -> None:
+    """The bundled day with a live link whose account values (as the IB feed receives them)
+    lose their cushion at 11:00: 45 % to 15 %, back to 30 % at 12:00."""
+    start = GAP[0]
+    values = AccountValues()
+
+    def at_each(moment: datetime, pipeline: Pipeline) -> None:
+        cushion = 0.45 if moment < start else 0.15 if moment < start + timedelta(hours=1) else 0.3
+        if values.value("Cushion") != cushion:
+            for tag, value in (("NetLiquidation", 1e6), ("Cushion", cushion)):
+                values.update(tag, repr(value), "USD", "DU1234567", moment)
+        pipeline.link_status = lambda: LinkStatus(connected=True, denied=0, account=values)
+
+    _, out = run_in_process(bundled.SESSION, at_each=at_each)
+    firing = [t for t in out if t.rule == "CushionLow"]
+    assert [t.state.value for t in firing] == ["firing", "resolved"]
+    assert start <= firing[0].time < start + timedelta(seconds=6)
+    assert beyond(firing[0].value, limit)
+    assert start + timedelta(hours=1) <= firing[1].time < start + timedelta(hours=1, seconds=6)
+
+
 IN_PROCESS: dict[str, Callable[[Path, Callable[[float, float], bool], float], None]] = {
+    "CushionLow": cushion_low,
     "FeedNeverConnected": feed_never_connected,
     "BatchesFailing": batches_failing,
     "JournalUnavailable": journal_unavailable,

@@ -532,3 +532,60 @@ def test_client_id_in_use_and_a_gateway_restart(tmp_path: Path, gateway_and_book
     finally:
         code = daemon.stop()
     assert code == 0, "".join(daemon.lines[-30:])
+
+
+ACCOUNT = {
+    "NetLiquidation": 1_000_000.0,
+    "ExcessLiquidity": 450_000.0,
+    "Cushion": 0.45,
+    "MaintMarginReq": 550_000.0,
+    "InitMarginReq": 690_000.0,
+    "BuyingPower": 1_800_000.0,
+}
+
+
+def test_margin_and_liquidity_from_ib_account_values(tmp_path: Path) -> None:
+    """The emulator serves the account's values to reqAccountUpdates (asked for at connect,
+    one account) and sends changes as IB does; /state, the metrics and the default pack's
+    CushionLow follow them, with their age."""
+    book = Book()
+    pack = (Path(__file__).resolve().parents[2] / "rules" / "second-engine.yaml").read_text()
+    with IBGateway(book.contracts(), book.positions(), account_values=ACCOUNT) as gw:
+        daemon = Daemon(write_config(tmp_path, gw.port, book, rules_text=pack))
+        out = tmp_path / "alerts.jsonl"
+        try:
+            wait_until(lambda: daemon.logged("live_start"), 30, "the live run to start")
+            url = daemon.logged("metrics_serving")[0]["url"].replace("/metrics", "/state")
+
+            def account() -> dict[str, Any]:
+                """/state's account values ({} while /state has no snapshot yet: 503)."""
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback http
+                        return json.loads(response.read())["account"]  # type: ignore[no-any-return]
+                except urllib.error.HTTPError:
+                    return {}
+
+            market(gw, book, 6800.0)
+            wait_until(lambda: account().get("net_liquidation_usd") == 1e6, 15, "account values")
+            first = account()
+            assert first["excess_liquidity_usd"] == 450_000.0
+            assert first["cushion_pct"] == pytest.approx(45.0)
+            assert first["maint_margin_usd"] == 550_000.0
+            assert first["init_margin_usd"] == 690_000.0
+            assert first["buying_power_usd"] == 1_800_000.0
+            assert first["reason"] == ""
+            assert 0.0 <= first["age_seconds"] < 15.0
+            assert "firing" not in states(out, "CushionLow")
+            # A selloff eats the cushion: IB sends the new values.
+            assert gw.set_account_value("ExcessLiquidity", 150_000.0) == 1
+            assert gw.set_account_value("Cushion", 0.15) == 1
+            market(gw, book, 6790.0)
+            wait_until(lambda: "firing" in states(out, "CushionLow"), 15, "CushionLow")
+            scraped = scrape(daemon.logged("metrics_serving")[0]["url"])
+        finally:
+            code = daemon.stop()
+    assert code == 0, "".join(daemon.lines[-30:])
+    (fired,) = [a for a in alerts(out) if a["rule"] == "CushionLow"]
+    assert fired["value"] == pytest.approx(15.0)
+    assert "excess liquidity 150,000 $ of 1,000,000 $ net liquidation" in fired["message"]
+    assert scraped[("condor_account_cushion_percent", "")] == pytest.approx(15.0)

@@ -214,6 +214,7 @@ def _state_at(doc: dict[str, Any], view: View[Any]) -> dict[str, Any]:
         "market": "market",
         "journal": "journal",
         "smile": "smile",
+        "account": "account",
     }
     if view.name in top:
         return doc
