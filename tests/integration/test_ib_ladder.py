@@ -182,6 +182,26 @@ def events(logged: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 PAIRS = spxw("C6800", "P6800", "C6790", "P6790", "C6810", "P6810")
 
 
+def rungs(built: dict[str, Any], pairs: int = 3) -> set[str]:
+    """The options of a ``smile_ladder`` event's ladder: both rights at the ``pairs`` strikes
+    nearest its centre, puts below them and calls above."""
+    centre = built["centre"]
+    strikes = built["strikes"]
+    middle = sorted(strikes, key=lambda k: (abs(k - centre), k))[:pairs]
+    out: set[str] = set()
+    for k in strikes:
+        rights = "CP" if k in middle else ("P" if k < min(middle) else "C")
+        out |= spxw(*(f"{r}{k:g}" for r in rights))
+    return out
+
+
+def whole_ladder(gw: IBGateway, logged: list[dict[str, Any]]) -> bool:
+    """Whether the gateway has every option of the newest ladder built (the lines of one
+    subscription reach it one request after another)."""
+    built = events(logged, "smile_ladder")
+    return bool(built) and gw.subscribed_keys(CLIENT_ID) >= rungs(built[-1])
+
+
 def test_a_condor_held_live_gets_a_strike_ladder_and_a_forward_from_parity(
     tmp_path: Path,
 ) -> None:
@@ -293,7 +313,7 @@ def test_a_move_of_spx_re_centres_the_ladder_touching_only_the_lines_that_change
     after: set[str] = set()
 
     async def scenario(gw: IBGateway, base: str, logged: list[dict[str, Any]]) -> None:
-        await eventually(lambda: gw.subscribed_keys(CLIENT_ID) >= PAIRS, "the ladder")
+        await eventually(lambda: whole_ladder(gw, logged), "the ladder")
         await in_thread(lambda: market(gw))
         await eventually(lambda: get(f"{base}/state")[0] == 200, "a snapshot")
         before.update(gw.subscribed_keys(CLIENT_ID))
@@ -301,7 +321,10 @@ def test_a_move_of_spx_re_centres_the_ladder_touching_only_the_lines_that_change
         # SPX up 100 points: ten strike steps, more than the three that re-centre.
         await in_thread(lambda: gw.tick("SPX", last=6900.0))
         await eventually(
-            lambda: gw.subscribed_keys(CLIENT_ID) >= spxw("C6900", "P6900"), "the new centre"
+            lambda: (
+                events(logged, "smile_ladder")[-1]["centre"] == 6900.0 and whole_ladder(gw, logged)
+            ),
+            "the new centre",
         )
         await asyncio.sleep(0.3)  # any stray request
         after.update(gw.subscribed_keys(CLIENT_ID))

@@ -155,6 +155,8 @@ def write_config(tmp_path: Path, port: int) -> Path:
         'instance = "burst"\nportfolio = "portfolio.toml"\nrules = ["rules"]\n'
         f'[feed]\nkind = "ib"\nport = {port}\nclient_id = {CLIENT_ID}\n'
         "vix_futures = 5\nimport_positions = false\n"
+        # No strike ladder: the universe is the book's 40 instruments and no more.
+        "smile_ladder = false\n"
         "evaluation_interval_seconds = 0.2\nconnect_timeout_seconds = 5\n"
         f"[pricing]\nrate = {RATE}\n"
         '[signals]\nib_history = false\n[journal]\npath = "journal.sqlite"\n'
