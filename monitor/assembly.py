@@ -70,6 +70,7 @@ def build_pipeline(
         signals=config.signals,
         hedge=config.hedge,
         scenarios=config.scenarios,
+        stress=config.stress,
     )
 
 

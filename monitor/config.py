@@ -160,6 +160,39 @@ class ScenariosConfig(_Section):
         return value
 
 
+class StressConfig(_Section):
+    """The vol-coordinated stress (portfolio/stress.py; docs/rules.md, "Stress")."""
+
+    spx_moves_pct: Annotated[list[float], Field(min_length=1, max_length=21)] = [
+        -10.0,
+        -5.0,
+        -3.0,
+        -2.0,
+        2.0,
+        3.0,
+        5.0,
+    ]
+    # ln(VIX after / before) per unit of SPX log return, for falls and for rises: least
+    # squares through zero on 2,514 daily closes, 2012-09-28 to 2022-09-27 (Cboe's VIX
+    # history, SPX closes; tests/fixtures/history/spx_vix_daily.csv).
+    vix_log_beta_down: Annotated[float, Field(ge=-20.0, le=0.0)] = -5.95
+    vix_log_beta_up: Annotated[float, Field(ge=-20.0, le=0.0)] = -4.87
+    # An SPX option's implied vol moves by the VIX change x (vol_tenor_days / its days to
+    # expiry) ** vol_tenor_exponent, at most vol_tenor_cap times the VIX change.
+    vol_tenor_days: Annotated[float, Field(gt=0.0)] = 30.0
+    vol_tenor_exponent: Annotated[float, Field(ge=0.0, le=2.0)] = 0.5
+    vol_tenor_cap: Annotated[float, Field(gt=0.0, le=10.0)] = 2.0
+
+    @field_validator("spx_moves_pct")
+    @classmethod
+    def _moves(cls, value: list[float]) -> list[float]:
+        if any(m <= -100.0 for m in value):
+            raise ValueError("an SPX move must be above -100 %")
+        if -5.0 not in value:
+            raise ValueError("the moves must include -5 (the stress.* variables read it)")
+        return value
+
+
 class HedgeConfig(_Section):
     """The hedge-ratio band and the call spreads the sizing suggests (docs/rules.md)."""
 
@@ -350,6 +383,7 @@ class DaemonConfig(_Section):
     rules: Annotated[list[Path], Field(min_length=1)]
     pricing: PricingConfig = PricingConfig()
     scenarios: ScenariosConfig = ScenariosConfig()
+    stress: StressConfig = StressConfig()
     hedge: HedgeConfig = HedgeConfig()
     signals: SignalsConfig = SignalsConfig()
     events: EventsConfig = EventsConfig()

@@ -294,6 +294,7 @@ def _snapshot_metrics(view: Published) -> Iterator[Metric]:
         delayed.add_metric([strategy.name], count)
     yield delayed
     yield from _scenario_cells(snapshot)
+    yield from _stress_points(snapshot)
     yield from view_families(SNAPSHOT_VIEWS, snapshot)
     yield from _feed_metrics(snapshot, view)
 
@@ -401,6 +402,41 @@ def _scenario_cells(snapshot: Snapshot) -> Iterator[Metric]:
             for j, shock in enumerate(grid.vol_shocks_points):
                 cells.add_metric([layer, f"{move:g}", f"{shock:g}"], float(pnl[i, j]))
     yield cells
+
+
+def _stress_points(snapshot: Snapshot) -> Iterator[Metric]:
+    labels = ["spx_move_pct", "horizon"]
+    pnl = GaugeMetricFamily(
+        "condor_stress_pnl_dollars",
+        "Stress P&L, dollars, by layer, SPX move (%) and horizon (now, close), VIX and SPX "
+        "vols moved with SPX",
+        labels=["layer", *labels],
+    )
+    coverage = GaugeMetricFamily(
+        "condor_stress_hedge_coverage_ratio",
+        "Second engine's stress gain over the condors' stress loss (ratio), by SPX move (%) "
+        "and horizon",
+        labels=labels,
+    )
+    vix = GaugeMetricFamily(
+        "condor_stress_vix_points",
+        "Spot VIX the stress assumes after each SPX move (%), VIX points",
+        labels=["spx_move_pct"],
+    )
+    for p in snapshot.stress.points:
+        at = [f"{p.spx_move_pct:g}", p.horizon.value]
+        for layer, value in (
+            ("condor", p.condor_usd),
+            ("hedge", p.hedge_usd),
+            ("book", p.book_usd),
+        ):
+            pnl.add_metric([layer, *at], value)
+        coverage.add_metric(at, p.coverage)
+        if p.horizon.value == "now":
+            vix.add_metric([at[0]], p.vix_after)
+    yield pnl
+    yield coverage
+    yield vix
 
 
 class DeliveryCollector(Collector):

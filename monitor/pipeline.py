@@ -17,7 +17,13 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from monitor.config import HedgeConfig, PricingConfig, ScenariosConfig, SignalsConfig
+from monitor.config import (
+    HedgeConfig,
+    PricingConfig,
+    ScenariosConfig,
+    SignalsConfig,
+    StressConfig,
+)
 from monitor.domain.account import AccountValues, AccountView
 from monitor.domain.alerts import AlertTransition, InhibitRule, SavedAlert
 from monitor.domain.health import FeedHealth, StorageHealth
@@ -29,6 +35,7 @@ from monitor.market.state import MarketState, QuoteStatus
 from monitor.portfolio.book import Book, LegRisk, aggregate
 from monitor.portfolio.model import Portfolio
 from monitor.portfolio.scenarios import ScenarioEngine
+from monitor.portfolio.stress import StressEngine
 from monitor.pricing.valuation import Valuer
 from monitor.rules.engine import Phase, RuleEngine
 from monitor.rules.loader import Rule
@@ -158,6 +165,7 @@ class Pipeline:
         hedge: HedgeConfig | None = None,
         events: EventCalendar | None = None,
         signals: SignalsConfig | None = None,
+        stress: StressConfig | None = None,
     ) -> None:
         """The config's sections are taken as they are (no copy): a missing one is its
         defaults. Values one component takes from another's section (the rate, the VIX
@@ -183,6 +191,9 @@ class Pipeline:
         self._to_restore = journal.load_state() if journal and restore_alert_state else None
         self.delta_change = Change(DELTA_ACCELERATION_WINDOW)
         self.scenarios = ScenarioEngine(scenarios, pricing.rate)
+        self.stress = StressEngine(
+            stress or StressConfig(), pricing.rate, scenarios.vx_response_half_life_days
+        )
         self.stats = PipelineStats(bad_lines=bad_lines if bad_lines is not None else Counter())
         self.failures = BatchFailures()
         self.latest: Snapshot | None = None
@@ -276,6 +287,7 @@ class Pipeline:
             feed=feed,
             storage=self.storage_health(),
             scenarios=self.scenarios.grid(book),
+            stress=self.stress.view(book, vix, now),
             hedge=hedge_view(
                 book,
                 term,
@@ -319,6 +331,7 @@ class Pipeline:
             feed=self.feed_health(now),
             storage=self.storage_health(),
             scenarios=self.scenarios.unknown(),
+            stress=self.stress.unknown(),
             hedge=HedgeView.unknown(self.hedge),
             signals=self.signals.unknown(),
             events=event_view(self.events, now),

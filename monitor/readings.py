@@ -27,6 +27,7 @@ from monitor.portfolio.distance import (
     inside_expected_move,
 )
 from monitor.portfolio.scenarios import ScenarioGrid
+from monitor.portfolio.stress import DOWN5, Horizon, StressView
 from monitor.pricing.smiles import ChainFit, FitStatus, SmileView
 from monitor.rules.expressions import VarType
 from monitor.signals.board import SERIES
@@ -380,6 +381,87 @@ SCENARIOS: View[ScenarioGrid] = View(
         ),
         _scenario(
             "condor_worst_usd", "$", "iron condors' P&L in their worst scenario cell", "condor", 0
+        ),
+    ),
+)
+
+
+def _stress(
+    key: str, unit: str, meaning: str, get: Callable[[StressView], Scalar]
+) -> Reading[StressView]:
+    """A stress reading: variable ``stress.<key>``, /state ``stress.<key>``; every point's
+    P&L and coverage are the families ``condor_stress_*`` (``metrics.py``)."""
+    return Reading(key, NUMBER, unit, meaning, get, f"stress.{key}", state=key)
+
+
+_NOW_5 = "SPX -5 % now, VIX and SPX vols moved with it (docs/rules.md, 'Stress')"
+_CLOSE_5 = "SPX -5 % by the next close, with time decay to it"
+
+STRESS: View[StressView] = View(
+    "stress",
+    "stress",
+    (
+        _stress(
+            "vix_down5",
+            "VIX points",
+            f"spot VIX the stress assumes at {_NOW_5}",
+            lambda v: v.at(DOWN5).vix_after,
+        ),
+        _stress(
+            "condor_down5_usd",
+            "$",
+            f"iron condors' P&L at {_NOW_5}",
+            lambda v: v.at(DOWN5).condor_usd,
+        ),
+        _stress(
+            "hedge_down5_usd",
+            "$",
+            f"second engine's (VIX layer's) P&L at {_NOW_5}",
+            lambda v: v.at(DOWN5).hedge_usd,
+        ),
+        _stress("book_down5_usd", "$", f"book P&L at {_NOW_5}", lambda v: v.at(DOWN5).book_usd),
+        _stress(
+            "book_down5_pct_of_account",
+            "% of account",
+            "stress.book_down5_usd as a % of the portfolio's account_size_usd (NaN without one)",
+            lambda v: v.pct_of_account(v.at(DOWN5).book_usd),
+        ),
+        _stress(
+            "coverage_down5",
+            "ratio",
+            "hedge coverage at SPX -5 % now: the VIX layer's gain over the condors' loss (0.4: "
+            "it gives back 40 % of the loss; NaN when the condors do not lose)",
+            lambda v: v.at(DOWN5).coverage,
+        ),
+        _stress(
+            "book_down5_close_usd",
+            "$",
+            f"book P&L at {_CLOSE_5}",
+            lambda v: v.at(DOWN5, Horizon.CLOSE).book_usd,
+        ),
+        _stress(
+            "coverage_down5_close",
+            "ratio",
+            f"hedge coverage at {_CLOSE_5}",
+            lambda v: v.at(DOWN5, Horizon.CLOSE).coverage,
+        ),
+        _stress(
+            "worst_book_usd",
+            "$",
+            "book P&L at its worst stress move now ([stress] spx_moves_pct)",
+            lambda v: v.worst().book_usd,
+        ),
+        _stress(
+            "worst_spx_move_pct",
+            "% SPX move",
+            "the SPX move of stress.worst_book_usd",
+            lambda v: v.worst().spx_move_pct,
+        ),
+        _stress(
+            "hours_to_close",
+            "hours",
+            "time to the close the 'close' horizon is valued at (the next SPX close)",
+            lambda v: v.hours_to_close,
         ),
     ),
 )
@@ -942,6 +1024,7 @@ VIEWS: tuple[View[Any], ...] = (
     SMILE,
     TERM,
     SCENARIOS,
+    STRESS,
     HEDGE,
     *INDICATORS,
     BREADTH,

@@ -19,6 +19,7 @@ from monitor.domain.health import FeedHealth, StorageHealth
 from monitor.market.hours import MarketView, market_view
 from monitor.portfolio.book import Book
 from monitor.portfolio.scenarios import ScenarioEngine, ScenarioGrid
+from monitor.portfolio.stress import StressView
 from monitor.pricing.smiles import SmileView
 from monitor.signals.board import SignalBoard, SignalsView
 from monitor.signals.events import EventCalendar, EventView, event_view, load_events
@@ -48,6 +49,7 @@ class Snapshot:
     delta_change_15m_usd_per_pct: float = math.nan  # book delta now minus 15 minutes ago
     smile: SmileView = field(default_factory=SmileView.unknown)  # the fits valued off ("svi")
     account: AccountView = field(default_factory=lambda: AccountView.unknown(NO_ACCOUNT))
+    stress: StressView = field(default_factory=StressView.unknown)  # portfolio/stress.py
 
 
 @functools.cache

@@ -32,6 +32,7 @@ from monitor.readings import (
     SCENARIOS,
     SMILE,
     SMILE_FIT_READINGS,
+    STRESS,
 )
 from monitor.snapshot import Snapshot
 
@@ -99,6 +100,24 @@ def state_document(snapshot: Snapshot, firing: Sequence[Key], instance: str) -> 
         },
         "term_structure": TERM.state(snapshot, _num),
         "scenarios": SCENARIOS.state(snapshot, _num),
+        "stress": {
+            **STRESS.state(snapshot, _num),
+            "close_at": (
+                snapshot.stress.close_at.isoformat() if snapshot.stress.close_at else None
+            ),
+            "points": [
+                {
+                    "spx_move_pct": p.spx_move_pct,
+                    "horizon": p.horizon.value,
+                    "vix_after": _num(p.vix_after),
+                    "condor_usd": _num(p.condor_usd),
+                    "hedge_usd": _num(p.hedge_usd),
+                    "book_usd": _num(p.book_usd),
+                    "coverage": _num(p.coverage),
+                }
+                for p in snapshot.stress.points
+            ],
+        },
         "hedge": _fields(snapshot.hedge),
         "account": ACCOUNT.state(snapshot, _num),
         "signals": _signals(snapshot),

@@ -10,6 +10,7 @@ from monitor.domain.instruments import NEW_YORK
 from monitor.portfolio.book import Risk
 from monitor.portfolio.pnl import StrategyPnl
 from monitor.portfolio.scenarios import ScenarioGrid
+from monitor.portfolio.stress import DOWN5, Horizon, StressView
 
 
 def _money(value: float) -> str:
@@ -69,6 +70,32 @@ def _cell(grid: ScenarioGrid, move: float, shock: float) -> tuple[float, float]:
         return (math.nan, math.nan)
     i, j = grid.spx_moves_pct.index(move), grid.vol_shocks_points.index(shock)
     return (float(grid.condor_usd[i, j]), float(grid.hedge_usd[i, j]))
+
+
+def _coverage(ratio: float) -> str:
+    return f"coverage {100.0 * ratio:.0f}%" if math.isfinite(ratio) else "coverage n/a"
+
+
+def _stress_lines(stress: StressView, indent: str) -> list[str]:
+    """The -5 % stress now and at the close, and the worst move."""
+    now, close = stress.at(DOWN5), stress.at(DOWN5, Horizon.CLOSE)
+    if not math.isfinite(now.book_usd):
+        return [f"{indent}stress SPX -5%: n/a (a leg or VIX not valued)"]
+    share = stress.pct_of_account(now.book_usd)
+    worst = stress.worst()
+    return [
+        (
+            f"{indent}stress SPX -5% with VIX to {now.vix_after:.2f}: book {_money(now.book_usd)}"
+            + (f" ({share:+.1f}% of the account)" if math.isfinite(share) else "")
+            + f", condors {_money(now.condor_usd)}, VIX layer {_money(now.hedge_usd)}"
+            f" (hedge {_coverage(now.coverage)})"
+        ),
+        (
+            f"{indent}  by the close ({stress.hours_to_close:.1f} h of decay): book "
+            f"{_money(close.book_usd)}, {_coverage(close.coverage)}; worst move now: SPX "
+            f"{worst.spx_move_pct:+g}% book {_money(worst.book_usd)}"
+        ),
+    ]
 
 
 def render(summary: RunSummary) -> str:
@@ -135,6 +162,7 @@ def render(summary: RunSummary) -> str:
                 f"    scenario grid: worst book P&L {_money(pnl)} at SPX {move:+g}% and SPX vol "
                 f"{shock:+g} points (condor {_money(condor)}, hedge {_money(hedge)})"
             )
+        lines.extend(_stress_lines(final.stress, "    "))
         for label, groups in (
             ("by underlying", final.book.by_underlying),
             ("by expiry", final.book.by_expiry),

@@ -58,6 +58,10 @@ CASES: dict[str, Check] = {
     "ShortStrikeInsideExpectedMove": (bundled.PORTFOLIO, operator.lt, 1.0),
     "CondorLossOfMaxLoss": (bundled.PORTFOLIO, operator.le, -25.0),
     "CondorProfitTarget": (FIXTURES / "CondorProfitTarget.toml", operator.ge, 50.0),
+    # The bundled book on half the account: SPX -5 % costs 6-7 % of it.
+    "StressLossOfAccount": (FIXTURES / "StressLossOfAccount.toml", operator.le, -5.0),
+    # The bundled book without its VIX call spreads: the futures alone cover about 16 %.
+    "HedgeCoverageLow": (FIXTURES / "HedgeCoverageLow.toml", operator.lt, 0.2),
     "BookVegaLoss": (FIXTURES / "BookVegaLoss.toml", operator.le, -10_000.0),
     "BookGammaLimit": (FIXTURES / "BookGammaLimit.toml", operator.le, -1.0),
     "BookVegaLimit": (FIXTURES / "BookVegaLimit.toml", operator.le, -1.0),

@@ -84,7 +84,7 @@ def test_default_pack_stays_silent_on_a_calm_day(tmp_path: Path) -> None:
     rules = rule_set.rules
     config = default_config(tmp_path)
     result = backtest([calm], config, load_portfolio(bundled.PORTFOLIO), rule_set)
-    assert len(rules) == 29
+    assert len(rules) == 31
     assert result.entries == []  # no rule of the default pack fires on a quiet day
 
 

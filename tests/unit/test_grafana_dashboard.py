@@ -52,9 +52,17 @@ SELECTOR = re.compile(r"\b(condor_[a-z0-9_]+)\s*(\{[^}]*\})?")
 RANGE_FUNCTIONS = re.compile(r"\b(rate|increase|irate|delta|idelta|[a-z]+_over_time)\s*\(")
 RANGE_SELECTOR = re.compile(r"\[([^\]]*)\]")
 
-ROWS = ("Book risk", "Second engine", "Scenario grid", "Alerts", "Feed and pipeline health")
+ROWS = (
+    "Book risk",
+    "Second engine",
+    "Scenario grid",
+    "Stress",
+    "Alerts",
+    "Feed and pipeline health",
+)
 # Metrics each row must show.
 ROW_METRICS = {
+    "Stress": ("condor_stress_pnl_dollars", "condor_stress_hedge_coverage_ratio"),
     "Book risk": (
         "condor_strategy_delta_dollars_per_spx_pct",
         "condor_strategy_delta_dollars_per_spx_point",
@@ -271,7 +279,7 @@ def test_template_variables() -> None:
     assert instance.get("allValue") == ".*"
 
 
-def test_the_five_rows_exist_with_their_metrics() -> None:
+def test_the_rows_exist_with_their_metrics() -> None:
     rows = dashboard_rows(DASHBOARD)
     assert tuple(t for t in rows if t) == ROWS
     assert rows.get("", []) == []  # no panel above the first row
@@ -369,6 +377,7 @@ THRESHOLDS = [
     ("FeedStale", "feed.data_age_seconds", "condor_feed_data_age_seconds", None),
     ("ScheduledEventSoon", "events.hours_to_next", "condor_event_next_hours", None),
     ("VxRollDue", "term.vx1_days", "condor_vix_future_days_to_settlement", None),
+    ("HedgeCoverageLow", "stress.coverage_down5", "condor_stress_hedge_coverage_ratio", None),
 ]  # fmt: skip
 
 
@@ -391,6 +400,7 @@ def test_default_pack_numbers() -> None:
     assert rule_threshold("HedgeCarryHigh", "hedge.carry_ratio_pct") == (">", 40.0)
     assert rule_threshold("HedgeMovesWithCondor", "hedge.quality_correlation") == (">", 0.3)
     assert rule_threshold("FeedStale", "feed.data_age_seconds") == (">", 60.0)
+    assert rule_threshold("HedgeCoverageLow", "stress.coverage_down5") == ("<", 0.2)
 
 
 def test_data_age_is_the_daemons_own_not_wall_clock_minus_session_time() -> None:

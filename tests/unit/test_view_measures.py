@@ -209,6 +209,7 @@ def _state_at(doc: dict[str, Any], view: View[Any]) -> dict[str, Any]:
     named = {
         "term": "term_structure",
         "scenario": "scenarios",
+        "stress": "stress",
         "hedge": "hedge",
         "events": "next_event",
         "market": "market",
