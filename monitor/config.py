@@ -133,6 +133,13 @@ class PricingConfig(_Section):
     smile_max_fit_age_seconds: Annotated[float, Field(ge=0.0, le=3600.0)] = 60.0
 
 
+def _above_minus_100(value: list[float]) -> list[float]:
+    """SPX moves in percent: each above -100 % (the index cannot go below zero)."""
+    if any(m <= -100.0 for m in value):
+        raise ValueError("an SPX move must be above -100 %")
+    return value
+
+
 class ScenariosConfig(_Section):
     spx_moves_pct: Annotated[list[float], Field(min_length=1, max_length=41)] = [
         float(m) for m in range(-10, 6)
@@ -152,12 +159,7 @@ class ScenariosConfig(_Section):
     vx_response_half_life_days: Annotated[float, Field(gt=0.0)] = 60.0
     decay_days: Annotated[float, Field(ge=0.0, le=30.0)] = 0.0
 
-    @field_validator("spx_moves_pct")
-    @classmethod
-    def _above_minus_100(cls, value: list[float]) -> list[float]:
-        if any(m <= -100.0 for m in value):
-            raise ValueError("an SPX move must be above -100 %")
-        return value
+    _moves = field_validator("spx_moves_pct")(_above_minus_100)
 
 
 class StressConfig(_Section):
@@ -186,11 +188,9 @@ class StressConfig(_Section):
     @field_validator("spx_moves_pct")
     @classmethod
     def _moves(cls, value: list[float]) -> list[float]:
-        if any(m <= -100.0 for m in value):
-            raise ValueError("an SPX move must be above -100 %")
         if -5.0 not in value:
             raise ValueError("the moves must include -5 (the stress.* variables read it)")
-        return value
+        return _above_minus_100(value)
 
 
 class HedgeConfig(_Section):
