@@ -72,6 +72,11 @@ class StressPoint:
         return self.hedge_usd / -self.condor_usd
 
 
+def _unknown_point(move: float, horizon: Horizon) -> StressPoint:
+    nan = math.nan
+    return StressPoint(move, horizon, nan, nan, nan, nan)
+
+
 @dataclass(frozen=True, slots=True)
 class StressView:
     """Every stress point of one snapshot, and the close the ``close`` points are valued at."""
@@ -83,25 +88,20 @@ class StressView:
 
     @classmethod
     def unknown(cls, moves: Sequence[float] = (DOWN5,)) -> StressView:
-        nan = math.nan
-        points = tuple(
-            StressPoint(m, h, nan, nan, nan, nan) for h in Horizon for m in sorted(set(moves))
-        )
+        points = tuple(_unknown_point(m, h) for h in Horizon for m in sorted(set(moves)))
         return cls(points, None)
 
     def at(self, move: float, horizon: Horizon = Horizon.NOW) -> StressPoint:
         for point in self.points:
             if point.spx_move_pct == move and point.horizon is horizon:
                 return point
-        nan = math.nan
-        return StressPoint(move, horizon, nan, nan, nan, nan)
+        return _unknown_point(move, horizon)
 
     def worst(self, horizon: Horizon = Horizon.NOW) -> StressPoint:
         """The point of ``horizon`` where the book loses most (NaN points skipped)."""
         known = [p for p in self.points if p.horizon is horizon and not math.isnan(p.book_usd)]
         if not known:
-            nan = math.nan
-            return StressPoint(nan, horizon, nan, nan, nan, nan)
+            return _unknown_point(math.nan, horizon)
         return min(known, key=lambda p: p.book_usd)
 
     def pct_of_account(self, dollars: float) -> float:
