@@ -150,6 +150,8 @@ class StressEngine:
     def view(self, book: Book, vix: float, now: datetime) -> StressView:
         close = next_close(now)
         to_close = max((close.astimezone(UTC) - now.astimezone(UTC)).total_seconds(), 0.0)
+        if not (math.isfinite(vix) and vix > 0.0):
+            vix = math.nan  # no VIX to move: the vols' response is unknown, not zero
         vix_after = self.vix_after(vix)
         dvix = vix_after - vix
         kinds = {s.name: s.kind for s in book.strategies}

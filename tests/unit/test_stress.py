@@ -144,11 +144,12 @@ def test_an_unvalued_leg_makes_every_point_nan_not_zero() -> None:
     assert math.isnan(view.worst().book_usd)
 
 
-def test_without_vix_the_vol_response_is_unknown() -> None:
+@pytest.mark.parametrize("vix", [math.nan, 0.0, -1.0, math.inf])
+def test_without_a_usable_vix_the_vol_response_is_unknown(vix: float) -> None:
     put = value(PUT, 6830.0, 0.17, 0.123)
     book = snapshot([put], [-50], [StrategyKind.IRON_CONDOR])
-    view = StressEngine(StressConfig(), RATE, HALF_LIFE).view(book, math.nan, NOW)
-    assert all(math.isnan(p.condor_usd) for p in view.points)
+    view = StressEngine(StressConfig(), RATE, HALF_LIFE).view(book, vix, NOW)
+    assert all(math.isnan(p.condor_usd) and math.isnan(p.vix_after) for p in view.points)
 
 
 def test_the_moves_must_include_minus_5() -> None:
