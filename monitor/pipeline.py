@@ -182,6 +182,7 @@ class Pipeline:
         # The bundled calendar unless the config names another (replays and backtests too).
         self.events = events if events is not None else load_events()
         self.valuer = Valuer([leg.instrument for leg in portfolio.legs], universe, pricing)
+        self.market.prints.watch(self.valuer.legs)
         self.term = TermStructureTracker(universe, weeklies=self.signals.config.weekly_vix_futures)
         self.engine = RuleEngine(rules, inhibit_rules=inhibit_rules, silences=journal)
         self.journal = journal
@@ -362,6 +363,7 @@ class Pipeline:
         legs = [leg.instrument for leg in self.portfolio.legs]
         chains = {**universe, **{i.id: i for i in legs}}
         self.valuer = Valuer(legs, chains, self.pricing)
+        self.market.prints.watch(legs)
         self.valuer.last_iv.update(old.last_iv)
         self.valuer.quote_iv.update(old.quote_iv)
         self.valuer.forward_ratio.update(old.forward_ratio)

@@ -24,6 +24,7 @@ from monitor.portfolio.distance import (
     distance_pct,
     distance_points,
     distance_std_devs,
+    in_the_money,
     inside_expected_move,
 )
 from monitor.portfolio.scenarios import ScenarioGrid
@@ -788,6 +789,32 @@ EVENTS: View[EventView] = View(
             Family("condor_event_today", "1 on a day with a scheduled event"),
             state="event_today",
         ),
+        Reading(
+            "uncovered",
+            TEXT,
+            "text",
+            "the kinds the calendar has no schedule ([[series]]) for in this New York year, "
+            "as 'cpi 2027, ppi 2027' ('' when it covers them all): their events are unknown, "
+            "not absent",
+            lambda e: e.uncovered,
+            "events.uncovered",
+            state="uncovered",
+        ),
+        Reading(
+            "uncovered_kinds",
+            NUMBER,
+            "kinds",
+            "how many of fomc, cpi, ppi have no schedule in the calendar for this year",
+            lambda e: float(e.uncovered_kinds),
+            "events.uncovered_kinds",
+            Family(
+                "condor_event_calendar_uncovered_kinds",
+                "Kinds of scheduled event (fomc, cpi, ppi) the calendar has no schedule for "
+                "this year",
+            ),
+            state="uncovered_kinds",
+            count=True,
+        ),
     ),
 )
 
@@ -1313,10 +1340,32 @@ LEG_READINGS: tuple[Reading[LegRisk], ...] = (
         state="data_delayed",
     ),
     _leg(
+        "value.settling",
+        FLAG,
+        "true/false",
+        "past its settlement moment (AM: the 09:30 ET opening, PM: the close): marked at "
+        "its settlement print, every greek zero, out of the stress and the scenario grid",
+        lambda x: x.value.settling,
+        variable="leg.settling",
+        state="settling",
+    ),
+    _leg(
+        "value.settlement_value",
+        NUMBER,
+        "index points",
+        "the index print it settles against: SPX's (VIX's for VIX options and VX) first "
+        "value from the opening moment for AM, last value to the close for PM; NaN before "
+        "its settlement or when that print was not seen",
+        lambda x: x.value.settlement_value,
+        variable="leg.settlement_value",
+        state="settlement_value",
+    ),
+    _leg(
         "value.years",
         NUMBER,
         "calendar days",
-        "time to settlement",
+        "time to the settlement moment, to the second (PM: the 16:00 ET close, 13:00 on an "
+        "early close; AM: the 09:30 ET opening quotation); negative once past",
         lambda x: x.value.years * DAYS_PER_YEAR,
         variable="leg.days_to_expiry",
         per=1.0 / DAYS_PER_YEAR,
@@ -1385,6 +1434,16 @@ LEG_READINGS: tuple[Reading[LegRisk], ...] = (
         inside_expected_move,
         variable="leg.inside_expected_move",
         state="inside_expected_move",
+    ),
+    _leg(
+        "distance.in_the_money",
+        FLAG,
+        "true/false",
+        "SPX is past the strike (put: SPX below it, call: SPX above it), the distance "
+        "negative; false while SPX or the strike is unknown",
+        in_the_money,
+        variable="leg.in_the_money",
+        state="in_the_money",
     ),
     _leg(
         "value.underlying_price",

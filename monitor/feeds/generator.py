@@ -223,7 +223,7 @@ class _Session:
             else [parse_instrument_id(i) for i in ids]
         )
         self.options = [i for i in self.instruments if i.kind is Kind.OPTION]
-        self.spx_opts = [i for i in self.options if i.root == "SPX"]
+        self.spx_opts = [i for i in self.options if i.underlying == "SPX"]  # SPX and SPXW
         # Each SPX expiry's options, in the order listed: priced at that expiry's time.
         self.spx_chains: dict[date | None, list[Instrument]] = {}
         for inst in self.spx_opts:

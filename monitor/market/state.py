@@ -11,6 +11,7 @@ from enum import StrEnum
 from monitor.domain.instruments import Instrument
 from monitor.domain.quotes import EventBatch, FeedGreeks, IndexValue, Quote
 from monitor.market.hygiene import TickFilter
+from monitor.market.prints import SettlementPrints
 
 
 class QuoteStatus(StrEnum):
@@ -57,6 +58,7 @@ class MarketState:
     index_times: dict[str, datetime] = field(default_factory=dict)
     rejected: Counter[QuoteStatus] = field(default_factory=Counter)
     feed_greeks: dict[str, FeedGreeks] = field(default_factory=dict)  # the feed's own model
+    prints: SettlementPrints = field(default_factory=SettlementPrints)  # what legs settle at
     time: datetime | None = None
     # The time of the newest admitted event per instrument kind (index, future, option).
     kind_times: dict[str, datetime] = field(default_factory=dict)
@@ -82,6 +84,7 @@ class MarketState:
             if isinstance(event, IndexValue):
                 self.index_values[event.instrument] = event.value
                 self.index_times[event.instrument] = batch.time
+                self.prints.observe(event.instrument, batch.time, event.value)
             else:
                 status = classify(event)
                 state = QuoteState(event, batch.time, status)

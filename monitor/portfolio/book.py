@@ -113,6 +113,8 @@ def leg_risk(
     size = leg.quantity * leg.instrument.multiplier
     inst = leg.instrument
     pnl = size * (value.price - leg.entry_price)
+    if value.settling:  # its value is struck: P&L and worth kept, no risk left
+        return Risk(market_value_usd=size * value.price, pnl_usd=pnl)
     if inst.underlying == "SPX":
         delta_pct = size * value.delta * spx * 0.01
         # vanna per unit of sigma and charm per year, scaled as delta is to $ per 1 % SPX,

@@ -10,6 +10,7 @@ out of the money is positive (a put below spot, a call above it):
                        the strike's distance in the lognormal move to expiry
   expected move        the ATM straddle of its expiry, index points (``LegValue.expected_move``)
   inside it            distance < expected move (a strike in the money is inside)
+  in the money         distance < 0: spot past the strike (put: S < K, call: S > K)
 
 NaN (and not inside) where a number is not known: a future, a VIX option (no spot here),
 no vol, an expired leg, no quoted straddle.
@@ -50,3 +51,8 @@ def distance_std_devs(leg: LegRisk) -> float:
 
 def inside_expected_move(leg: LegRisk) -> bool:
     return distance_points(leg) < leg.value.expected_move
+
+
+def in_the_money(leg: LegRisk) -> bool:
+    """Spot is past the strike; false while the distance is unknown."""
+    return distance_points(leg) < 0.0

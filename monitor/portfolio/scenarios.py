@@ -108,7 +108,7 @@ class ScenarioEngine:
 
     def grid(self, book: Book) -> ScenarioGrid:
         kinds = {s.name: s.kind for s in book.strategies}
-        legs = book.legs
+        legs = [lr for lr in book.legs if not lr.value.settling]  # struck: no shock moves them
         options = [lr for lr in legs if lr.leg.instrument.kind is Kind.OPTION]
         futures = [lr for lr in legs if lr.leg.instrument.kind is Kind.FUTURE]
         shape = (len(self.spx_moves_pct), len(self.vol_shocks_points))

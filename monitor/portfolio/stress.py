@@ -186,6 +186,7 @@ class StressEngine:
         """Each leg's P&L per move (dollars), with its strategy's kind; the options in one
         Black-76 call, shape (options, moves)."""
         out: list[tuple[StrategyKind, FloatArray]] = []
+        legs = [lr for lr in legs if not lr.value.settling]  # struck: no move changes them
         options = [
             lr
             for lr in legs

@@ -38,7 +38,7 @@ from enum import StrEnum
 import numpy as np
 
 from monitor.config import PricingConfig
-from monitor.domain.instruments import Instrument, Kind, Right
+from monitor.domain.instruments import Instrument, Kind, Right, Settlement
 from monitor.market.state import MarketState
 from monitor.pricing import black76
 from monitor.pricing.expiry import year_fraction
@@ -103,6 +103,48 @@ class LegValue:
     outside_quote: bool = False  # valued off a fit whose price is outside its own bid/ask
     spot: float = math.nan  # SPX when valued (SPX-family options; NaN otherwise)
     expected_move: float = math.nan  # index points: its expiry's ATM straddle (_straddle)
+    # Past its settlement moment: marked at its settlement print, no greeks (``_settled``).
+    settling: bool = False
+    settlement_value: float = math.nan  # index points: the print it settles against
+
+
+def _settled(inst: Instrument, years: float, market: MarketState) -> LegValue:
+    """A leg past its settlement moment: worth what it settles for against its index's print
+    (``market.prints``): an option its intrinsic value, a VX future the print itself, with
+    every greek zero; unvalued with the reason while the print is unknown."""
+    at = market.prints.print_of(inst)
+    reason = None
+    if at is None:
+        side = "close" if inst.settlement is Settlement.PM else "opening"
+        index = "SPX" if inst.underlying == "SPX" else "VIX"
+        reason = (
+            f"settled: the {index} {side} print it settles against was not seen (the feed "
+            "started after it or had no value within 5 minutes of it)"
+        )
+    level = at if at is not None else math.nan
+    if inst.kind is Kind.FUTURE:
+        price = level
+    else:
+        strike = inst.strike or math.nan
+        price = max(level - strike, 0.0) if inst.is_call else max(strike - level, 0.0)
+        price = price if at is not None else math.nan
+    return LegValue(
+        inst,
+        level,
+        years,
+        math.nan,
+        model_priced=False,
+        price=price,
+        delta=0.0,
+        gamma=0.0,
+        vega=0.0,
+        theta=0.0,
+        reason=reason,
+        vol_source=VolSource.NONE,
+        spot=level if inst.underlying == "SPX" else math.nan,
+        settling=True,
+        settlement_value=level,
+    )
 
 
 def fit_smile(log_moneyness: np.ndarray, vols: np.ndarray, at: float) -> float:
@@ -269,13 +311,16 @@ class Valuer:
         return scaled, VolSource.FALLBACK
 
     def _future(self, inst: Instrument, market: MarketState, now: datetime) -> LegValue:
+        years = year_fraction(inst, now)
+        if years <= 0.0:
+            return _settled(inst, years, market)
         price = market.mid_or_last(inst.id)
         reason = None if price is not None else "no valid quote yet"
         value = price if price is not None else math.nan
         return LegValue(
             inst,
             value,
-            year_fraction(inst, now),
+            years,
             math.nan,
             market.mid(inst.id) is None,
             value,
@@ -325,6 +370,9 @@ class Valuer:
         spot = market.index("SPX") or math.nan
         moves: dict[ChainKey, float] = {}
         for k, inst in enumerate(options):
+            if years[k] <= 0.0:
+                out[inst.id] = _settled(inst, float(years[k]), market)
+                continue
             reason = None
             if not math.isfinite(forwards[k]):
                 reason = "no forward: the underlying has no valid quote yet"

@@ -1,9 +1,18 @@
 """Scheduled US macro events that move SPX implied vol: FOMC decisions, CPI and PPI releases.
 
-The calendar is a TOML file (the bundled ``monitor/bundled/events.toml`` or a user's copy):
-one ``[[events]]`` table per event with ``kind`` (fomc | cpi | ppi), ``date`` (a TOML date)
-and ``time`` (HH:MM, New York wall-clock time). Loading validates it and names the field at
-fault; the queries then answer "what comes next, and how long until it" for a given moment.
+The calendar is a TOML file (the bundled ``monitor/bundled/events.toml`` or a user's copy)
+of two kinds of table:
+
+  ``[[series]]``  one kind's whole schedule for one year, as the Fed and the BLS publish it:
+                  ``kind`` (fomc | cpi | ppi), ``year``, ``time`` (HH:MM, New York
+                  wall-clock time), ``source`` (where the dates come from) and ``dates``
+                  (TOML dates). A series says the calendar covers that kind in that year.
+  ``[[events]]``  one more event: ``kind``, ``date``, ``time``; it covers nothing beyond itself.
+
+Loading validates it and names the field at fault; the queries then answer "what comes next,
+and how long until it" for a given moment, and whether the calendar covers that moment at
+all (``EventCalendar.uncovered``): a replay of a year the file has no series for would
+otherwise read as a quiet year.
 
 Event times are New York times: ``ScheduledEvent.at`` carries America/New_York, so a 08:30
 release is 13:30 UTC in winter and 12:30 UTC in summer. Queries take any timezone-aware
@@ -20,9 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.bundled import HERE as BUNDLED_DIR
 from monitor.domain.instruments import NEW_YORK
@@ -47,6 +56,12 @@ def _on_a_weekday(value: date) -> date:
     return value
 
 
+def _hh_mm(value: str) -> str:
+    if _HHMM.fullmatch(value) is None:
+        raise ValueError(f"must be HH:MM on a 24-hour New York clock, such as 08:30, not {value!r}")
+    return value
+
+
 class EventSpec(BaseModel):
     """One ``[[events]]`` table as written in the file."""
 
@@ -56,15 +71,7 @@ class EventSpec(BaseModel):
     date: date
     time: Annotated[str, Field(description="HH:MM, New York time")]
 
-    @field_validator("time")
-    @classmethod
-    def _hh_mm(cls, value: str) -> str:
-        if _HHMM.fullmatch(value) is None:
-            raise ValueError(
-                f"must be HH:MM on a 24-hour New York clock, such as 08:30, not {value!r}"
-            )
-        return value
-
+    _time = field_validator("time")(_hh_mm)
     _weekday = field_validator("date")(_on_a_weekday)
 
     def moment(self) -> datetime:
@@ -72,24 +79,77 @@ class EventSpec(BaseModel):
         return datetime.combine(self.date, time(hour, minute), tzinfo=NEW_YORK)
 
 
+class SeriesSpec(BaseModel):
+    """One ``[[series]]`` table: a kind's published schedule for one year."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: EventKind
+    year: Annotated[int, Field(ge=1990, le=2100)]
+    time: Annotated[str, Field(description="HH:MM, New York time")]
+    source: Annotated[str, Field(min_length=1, description="where the dates come from")]
+    dates: Annotated[list[date], Field(min_length=1)]
+
+    _time = field_validator("time")(_hh_mm)
+
+    @field_validator("dates")
+    @classmethod
+    def _weekdays(cls, value: list[date]) -> list[date]:
+        for day in value:
+            _on_a_weekday(day)
+        return value
+
+    @model_validator(mode="after")
+    def _in_its_year(self) -> Self:
+        for index, day in enumerate(self.dates):
+            if day.year != self.year:
+                raise ValueError(f"dates[{index}] {day.isoformat()} is not in year {self.year}")
+        return self
+
+    def specs(self) -> list[EventSpec]:
+        return [EventSpec(kind=self.kind, date=day, time=self.time) for day in self.dates]
+
+
 class EventFileSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    events: list[EventSpec]
+    series: list[SeriesSpec] = []
+    events: list[EventSpec] = []
 
-    @field_validator("events")
-    @classmethod
-    def _unique(cls, value: list[EventSpec]) -> list[EventSpec]:
-        first: dict[tuple[EventKind, date], int] = {}
-        for index, event in enumerate(value):
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        if not self.model_fields_set & {"series", "events"}:
+            raise ValueError("the file has neither [[series]] nor [[events]] tables")
+        first: dict[tuple[EventKind, date], str] = {}
+        years: dict[tuple[EventKind, int], int] = {}
+        for index, block in enumerate(self.series):
+            covered = (block.kind, block.year)
+            if covered in years:
+                raise ValueError(
+                    f"series[{index}] repeats {block.kind.value} {block.year} (first at "
+                    f"series[{years[covered]}]); one series of a kind per year"
+                )
+            years[covered] = index
+        where = [
+            (f"series[{i}].dates[{j}]", spec)
+            for i, block in enumerate(self.series)
+            for j, spec in enumerate(block.specs())
+        ] + [(f"events[{i}]", spec) for i, spec in enumerate(self.events)]
+        for name, event in where:
             key = (event.kind, event.date)
             if key in first:
                 raise ValueError(
-                    f"events[{index}] repeats {event.kind.value} on {event.date.isoformat()} "
-                    f"(first at events[{first[key]}]); one event of a kind per day"
+                    f"{name} repeats {event.kind.value} on {event.date.isoformat()} "
+                    f"(first at {first[key]}); one event of a kind per day"
                 )
-            first[key] = index
-        return value
+            first[key] = name
+        return self
+
+    def all_events(self) -> list[EventSpec]:
+        return [spec for block in self.series for spec in block.specs()] + self.events
+
+    def covered(self) -> frozenset[tuple[EventKind, int]]:
+        return frozenset((block.kind, block.year) for block in self.series)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +185,19 @@ def _utc(now: datetime) -> datetime:
 class EventCalendar:
     """Events sorted by time; every query may be narrowed to some ``kinds``."""
 
-    def __init__(self, events: Iterable[ScheduledEvent], *, source: Path | None = None) -> None:
+    def __init__(
+        self,
+        events: Iterable[ScheduledEvent],
+        *,
+        source: Path | None = None,
+        covered: Iterable[tuple[EventKind, int]] | None = None,
+    ) -> None:
+        """``covered``: the (kind, year) pairs whose whole schedule is in ``events``; None
+        claims every year of every kind (a calendar made in code)."""
         ordered = sorted(events, key=lambda e: (_utc(e.at), e.kind.value))
         self.events: tuple[ScheduledEvent, ...] = tuple(ordered)
         self.source = source
+        self.covered = None if covered is None else frozenset(covered)
         self._times = [_utc(event.at) for event in self.events]  # sorted
 
     def __len__(self) -> int:
@@ -164,6 +233,14 @@ class EventCalendar:
             event.day == day and (wanted is None or event.kind in wanted) for event in self.events
         )
 
+    def uncovered(self, now: datetime) -> list[str]:
+        """The kinds this calendar has no schedule for in ``now``'s New York year, as
+        'cpi 2027'; empty when it covers them all."""
+        if self.covered is None:
+            return []
+        year = _utc(now).astimezone(NEW_YORK).year
+        return [f"{k.value} {year}" for k in EventKind if (k, year) not in self.covered]
+
     def within(self, now: datetime, days: float, kinds: Kinds = None) -> list[ScheduledEvent]:
         """Events from ``now`` up to and including ``now + days``, in order."""
         if not days >= 0:  # refuses NaN as well
@@ -181,7 +258,9 @@ def load_events(path: Path = BUNDLED_EVENTS) -> EventCalendar:
     """Reads and validates an event file; raises ConfigError naming the file and the field."""
     spec = load_toml(path, EventFileSpec, context={})
     return EventCalendar(
-        (ScheduledEvent(event.kind, event.moment()) for event in spec.events), source=path
+        (ScheduledEvent(event.kind, event.moment()) for event in spec.all_events()),
+        source=path,
+        covered=spec.covered(),
     )
 
 
@@ -193,13 +272,18 @@ class EventView:
     hours_to_next: float
     hours_to_next_fomc: float
     event_today: bool
+    uncovered: str = ""  # the kinds without a schedule this year: "cpi 2027, ppi 2027"
+    uncovered_kinds: int = 0  # how many they are
 
 
 def event_view(calendar: EventCalendar, now: datetime) -> EventView:
     upcoming = calendar.next_event(now)
+    missing = calendar.uncovered(now)
     return EventView(
         upcoming.kind.value if upcoming else "",
         calendar.hours_until_next(now),
         calendar.hours_until_next(now, EventKind.FOMC),
         calendar.is_event_day(now.astimezone(NEW_YORK).date()),
+        ", ".join(missing),
+        len(missing),
     )

@@ -29,10 +29,12 @@ from monitor.domain.account import AccountValues
 from monitor.domain.alerts import AlertTransition
 from monitor.domain.instruments import NEW_YORK
 from monitor.driver import Driver
+from monitor.feeds.generator import Layout, write_session
 from monitor.feeds.replay import ReplayReader
 from monitor.pipeline import LinkStatus, Pipeline
 from monitor.portfolio.model import load_portfolio
 from monitor.rules.loader import load_rule_file, load_rule_set
+from monitor.signals.events import EventCalendar, load_events
 from monitor.sinks.journal import Journal
 
 PACK = REPO / "rules" / "second-engine.yaml"
@@ -40,6 +42,7 @@ FIXTURES = REPO / "tests" / "fixtures" / "rules"
 ONE_FUTURE = REPO / "tests" / "data" / "one-future.toml"
 # 2026-03-17: VX1 settles the next morning; the FOMC decides (and PPI is out) on 03-18.
 DAY_BEFORE_FOMC = FIXTURES / "day-before-fomc.jsonl"
+EXPIRY_WEEK_BOOK = FIXTURES / "ShortStrikeInTheMoneyNearExpiry.toml"
 GAP = (datetime.fromisoformat("2026-03-03T11:00:00-05:00"), timedelta(minutes=3))
 QUIET = (GAP[0], timedelta(minutes=4))
 
@@ -56,6 +59,8 @@ CASES: dict[str, Check] = {
     # The vol spike takes SPX into the short put's expected move; the loss passes a quarter
     # of the max loss against the bundled book's entries (the day's opening mids).
     "ShortStrikeInsideExpectedMove": (bundled.PORTFOLIO, operator.lt, 1.0),
+    # A condor on the SPXW expiry two days later: SPX falls through its short put.
+    "ShortStrikeInTheMoneyNearExpiry": (EXPIRY_WEEK_BOOK, operator.gt, 0.0),
     "CondorLossOfMaxLoss": (bundled.PORTFOLIO, operator.le, -25.0),
     "CondorProfitTarget": (FIXTURES / "CondorProfitTarget.toml", operator.ge, 50.0),
     # The bundled book on half the account: SPX -5 % costs 6-7 % of it.
@@ -101,6 +106,8 @@ CASES: dict[str, Check] = {
     # The bundled day with a live link whose account loses its cushion at 11:00 (in-process:
     # a replay has no account values).
     "CushionLow": (bundled.PORTFOLIO, operator.lt, 20.0),
+    # The bundled day with a calendar that has only the FOMC schedule of 2026 (in-process).
+    "EventCalendarIncomplete": (bundled.PORTFOLIO, operator.gt, 0.0),
 }
 SHIFT = timedelta(hours=4)
 
@@ -135,6 +142,15 @@ def spx_option_quotes_in_quiet(path: Path, *, one_sided: bool) -> Path:
     return path
 
 
+def expiry_week(path: Path) -> Path:
+    """The vol-spike day with the expiry-week condor's legs quoted (every 20 s)."""
+    ids = ("SPX", "VIX", "AD-NYSE", "VX 20260318", "VX 20260415", "VIX 20260318 C25")
+    legs = tuple(leg.instrument.id for leg in load_portfolio(EXPIRY_WEEK_BOOK).legs)
+    quoted = tuple(dict.fromkeys(ids + legs))  # the VX future is in both
+    write_session(path, seed=20260303, layout=Layout(step_seconds=20.0, instrument_ids=quoted))
+    return path
+
+
 def shifted(path: Path, by: timedelta) -> Path:
     """The bundled day with every event (and the session date's meaning) ``by`` later."""
     with gzip.open(bundled.SESSION, "rt", encoding="utf-8") as lines:
@@ -156,11 +172,13 @@ def run_in_process(
     *,
     journal: Path | None = None,
     at_each: Callable[[datetime, Pipeline], None] | None = None,
+    events: EventCalendar | None = None,
 ) -> tuple[Pipeline, list[AlertTransition]]:
     """The default pack (with its inhibition) over ``session`` in a pipeline whose live link
     is down between ``link_down``; timer evaluations run on to ``until`` after the last event.
     ``journal``: a journal there, on the session clock; ``at_each``: called before each
-    batch and timer evaluation with its time (to break something at a given moment)."""
+    batch and timer evaluation with its time (to break something at a given moment);
+    ``events``: the event calendar (the bundled one when None)."""
     reader = ReplayReader(session)
     rule_set = load_rule_set([PACK])
     clock: list[datetime] = []
@@ -175,6 +193,7 @@ def run_in_process(
         inhibit_rules=rule_set.inhibit_rules,
         journal=store,
         pricing=PricingConfig(),
+        events=events,
     )
 
     def link() -> LinkStatus:
@@ -281,6 +300,8 @@ def test_rule_fires_on_its_fixture(
         session = spx_option_quotes_in_quiet(tmp_path / "bidless.jsonl", one_sided=True)
     elif portfolio == ONE_FUTURE:
         session = DAY_BEFORE_FOMC
+    elif portfolio == EXPIRY_WEEK_BOOK:
+        session = expiry_week(tmp_path / "expiry-week.jsonl")
     result = backtest(session, portfolio, capsys)
     firing = [a for a in result["transitions"] if a["rule"] == rule and a["state"] == "firing"]
     assert firing, f"{rule} never fired; fired: {result['fired']}"
@@ -297,6 +318,12 @@ def test_rule_fires_on_its_fixture(
         (fired,) = firing  # once: 120 s after the last SPX option quote before 11:00
         assert QUIET[0] + timedelta(seconds=115) < datetime.fromisoformat(fired["time"])
         assert datetime.fromisoformat(fired["time"]) < QUIET[0] + timedelta(seconds=126)
+    if rule == "ShortStrikeInTheMoneyNearExpiry":
+        (fired,) = firing  # the short put, a minute after SPX first trades below 6,600
+        assert fired["labels"]["leg"] == "P6600", fired
+        crossed = datetime.fromisoformat("2026-03-03T13:21:20-05:00")
+        at = datetime.fromisoformat(fired["time"])
+        assert crossed + timedelta(minutes=1) <= at < crossed + timedelta(minutes=3), at
     if rule == "MarketClosed":
         (fired,) = firing
         close = datetime.fromisoformat("2026-03-03T16:15:00-05:00")
@@ -404,8 +431,32 @@ def cushion_low(tmp_path: Path, beyond: Callable[[float, float], bool], limit: f
     assert start + timedelta(hours=1) <= firing[1].time < start + timedelta(hours=1, seconds=6)
 
 
+def event_calendar_incomplete(
+    tmp_path: Path, beyond: Callable[[float, float], bool], limit: float
+) -> None:
+    """The bundled day with a calendar of the 2026 FOMC meetings alone: the CPI and PPI
+    schedules of 2026 are unknown to it, from the first batch to the close."""
+    path = tmp_path / "fomc-only.toml"
+    path.write_text(
+        '[[series]]\nkind = "fomc"\nyear = 2026\ntime = "14:00"\nsource = "test"\n'
+        "dates = [2026-01-28, 2026-03-18, 2026-04-29, 2026-06-17, 2026-07-29, 2026-09-16, "
+        "2026-10-28, 2026-12-09]\n",
+        encoding="utf-8",
+    )
+    _, out = run_in_process(bundled.SESSION, events=load_events(path))
+    firing = [t for t in out if t.rule == "EventCalendarIncomplete"]
+    assert [t.state.value for t in firing] == ["firing"]
+    assert beyond(firing[0].value, limit)
+    assert firing[0].value == 2.0  # cpi and ppi
+    assert "cpi 2026, ppi 2026" in firing[0].message
+    assert firing[0].time.astimezone(NEW_YORK).strftime("%H:%M") == "09:30"
+    # The bundled calendar covers the day: silent there (the calm-day test holds the rest).
+    assert load_events().uncovered(firing[0].time) == []
+
+
 IN_PROCESS: dict[str, Callable[[Path, Callable[[float, float], bool], float], None]] = {
     "CushionLow": cushion_low,
+    "EventCalendarIncomplete": event_calendar_incomplete,
     "FeedNeverConnected": feed_never_connected,
     "BatchesFailing": batches_failing,
     "JournalUnavailable": journal_unavailable,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import math
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 
 from monitor import bundled
 from monitor.cli import EXIT_BAD_INPUT, main
+from monitor.domain.instruments import NEW_YORK
 from monitor.domain.quotes import IndexValue, Quote
 from monitor.feeds import generator
 from monitor.feeds.generator import Layout, session_lines, write_session
@@ -84,7 +85,7 @@ def test_default_pack_stays_silent_on_a_calm_day(tmp_path: Path) -> None:
     rules = rule_set.rules
     config = default_config(tmp_path)
     result = backtest([calm], config, load_portfolio(bundled.PORTFOLIO), rule_set)
-    assert len(rules) == 31
+    assert len(rules) == 33
     assert result.entries == []  # no rule of the default pack fires on a quiet day
 
 
@@ -120,6 +121,24 @@ def test_a_second_spx_expiry_is_priced_at_its_own_time_and_forward() -> None:
             put = mids[next(o.id for o in chain if o.strike == k and not o.is_call)]
             parity = k + math.exp(generator.RATE * years) * (call - put)
             assert parity == pytest.approx(generator.spx_forward(market.spx, years), rel=1e-9)
+
+
+def test_spxw_options_are_priced_to_their_pm_settlement() -> None:
+    """A PM-settled SPXW weekly given by id is priced at its time to Thursday's 16:00 close,
+    off the same smile as the monthly."""
+    ids = ("SPX", "VIX", "VX 20260318", "VIX 20260318 C25", "SPXW 20260305 P6600")
+    day = generator._Session(
+        7, generator.SCENARIOS["vol-spike"], Layout(hours=0.05, instrument_ids=ids)
+    )
+    (weekly,) = day.spx_opts
+    now, market = next(day.markets())
+    years = generator.year_fraction(weekly, now)
+    close = datetime(2026, 3, 5, 16, tzinfo=NEW_YORK)
+    assert years * 365 * 86400 == pytest.approx((close - now).total_seconds())
+    forward = generator.spx_forward(market.spx, years)
+    vol = generator.spx_smile(np.array([6600.0]), forward, years, market.vix)
+    price = generator.black76.price(forward, 6600.0, years, generator.RATE, vol, False)
+    assert day.option_mids(now, market)[weekly.id] == pytest.approx(float(price[0]))
 
 
 def test_a_second_spx_expiry_in_the_file() -> None:

@@ -36,7 +36,21 @@ def days_of(calendar: EventCalendar, kind: EventKind, year: int) -> list[date]:
 
 def test_bundled_file_loads(calendar: EventCalendar) -> None:
     assert calendar.source == BUNDLED_EVENTS
-    assert len(calendar) == 16 + 12 + 13
+    covered = calendar.covered or frozenset()
+    assert {year for kind, year in covered if kind is FOMC} == set(range(2015, 2028))
+    assert {year for kind, year in covered if kind is CPI} == set(range(2015, 2027))
+    assert {year for kind, year in covered if kind is PPI} == set(range(2017, 2027))
+    # Eight scheduled FOMC decisions a year (seven in 2020: March 17-18 became the
+    # unscheduled Sunday cut of March 15); twelve CPI releases a year, eleven in 2025 (the
+    # October 2025 CPI was never published); PPI 2025 ten, 2026 thirteen (two in January).
+    for kind, year in covered:
+        expected = {
+            (FOMC, 2020): 7,
+            (CPI, 2025): 11,
+            (PPI, 2025): 10,
+            (PPI, 2026): 13,
+        }.get((kind, year), 8 if kind is FOMC else 12)
+        assert len(days_of(calendar, kind, year)) == expected, (kind, year)
     assert list(calendar.events) == sorted(calendar.events, key=lambda e: e.at)
     for event in calendar.events:
         assert event.at.tzinfo is NEW_YORK
@@ -216,7 +230,7 @@ def test_small_file_loads(tmp_path: Path) -> None:
         (
             'kind = "cpi"\ndate = 2026-02-13',
             'kind = "fomc"\ndate = 2026-01-28',
-            "field events: events[1] repeats fomc on 2026-01-28 (first at events[0])",
+            "field (top level): events[1] repeats fomc on 2026-01-28 (first at events[0])",
         ),
         ("[[events]]", "[[event]]", "field event: unknown field"),
         ('time = "08:30"', 'time = "08:30"\n[extra]', "field extra: unknown field"),
@@ -242,5 +256,119 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
         load_events(broken)
     blank = tmp_path / "blank.toml"
     blank.write_text("# nothing yet\n")
-    with pytest.raises(ConfigError, match="field events: Field required"):
+    with pytest.raises(ConfigError, match="neither \\[\\[series\\]\\] nor \\[\\[events\\]\\]"):
         load_events(blank)
+
+
+def test_history_spot_checks(calendar: EventCalendar) -> None:
+    """Dates from the Fed's historical calendars and the BLS schedules of those years."""
+    assert days_of(calendar, FOMC, 2022) == [
+        date(2022, 1, 26),
+        date(2022, 3, 16),
+        date(2022, 5, 4),
+        date(2022, 6, 15),
+        date(2022, 7, 27),
+        date(2022, 9, 21),
+        date(2022, 11, 2),
+        date(2022, 12, 14),
+    ]
+    assert date(2020, 3, 18) not in days_of(calendar, FOMC, 2020)  # no scheduled decision
+    assert date(2015, 9, 17) in days_of(calendar, FOMC, 2015)  # a Thursday
+    cpi_2022 = days_of(calendar, CPI, 2022)
+    assert cpi_2022[:3] == [date(2022, 1, 12), date(2022, 2, 10), date(2022, 3, 10)]
+    assert date(2022, 9, 13) in cpi_2022  # the August 2022 CPI
+    assert days_of(calendar, CPI, 2015)[0] == date(2015, 1, 16)
+    cpi_2025 = days_of(calendar, CPI, 2025)
+    assert cpi_2025[-2:] == [date(2025, 10, 24), date(2025, 12, 18)]  # after the lapse
+    assert date(2025, 11, 25) in days_of(calendar, PPI, 2025)  # September 2025 PPI
+    assert days_of(calendar, PPI, 2022)[:3] == [
+        date(2022, 1, 13),
+        date(2022, 2, 15),
+        date(2022, 3, 15),
+    ]
+    assert date(2018, 11, 9) in days_of(calendar, PPI, 2018)  # the October 2018 PPI
+    assert len(days_of(calendar, PPI, 2015)) == 10  # the confirmed ones; 2015 not covered
+    assert calendar.uncovered(ny(2015, 6, 1, 10, 0)) == ["ppi 2015"]
+    # A replay of 2019 sees the FOMC decision of July 31 coming.
+    assert calendar.next_event(ny(2019, 7, 30, 15, 0), FOMC) == ScheduledEvent(
+        FOMC, ny(2019, 7, 31, 14, 0)
+    )
+
+
+def test_uncovered_years_are_named(calendar: EventCalendar) -> None:
+    assert calendar.uncovered(ny(2026, 3, 3, 10, 0)) == []
+    assert calendar.uncovered(ny(2027, 1, 4, 10, 0)) == ["cpi 2027", "ppi 2027"]
+    assert calendar.uncovered(ny(2014, 6, 2, 10, 0)) == ["fomc 2014", "cpi 2014", "ppi 2014"]
+    # New York's year: 23:30 on December 31 in New York is already January 1 in UTC.
+    assert calendar.uncovered(datetime(2027, 1, 1, 4, 30, tzinfo=UTC)) == []
+    # A calendar made in code claims every year; a file of single events claims none.
+    assert EventCalendar([]).uncovered(ny(2040, 1, 2, 10, 0)) == []
+
+
+SERIES = """
+[[series]]
+kind = "cpi"
+year = 2026
+time = "08:30"
+source = "BLS"
+dates = [2026-01-13, 2026-02-13]
+"""
+
+
+def test_a_series_covers_its_year(tmp_path: Path) -> None:
+    path = tmp_path / "events.toml"
+    fomc_only = GOOD.split("[[events]]")[1]
+    path.write_text(f"{SERIES}\n[[events]]{fomc_only}")
+    loaded = load_events(path)
+    assert loaded.covered == {(CPI, 2026)}
+    assert [e.day for e in loaded.events] == [
+        date(2026, 1, 13),
+        date(2026, 1, 28),
+        date(2026, 2, 13),
+    ]
+    assert loaded.uncovered(ny(2026, 5, 1, 9, 0)) == ["fomc 2026", "ppi 2026"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragment"),
+    [
+        (
+            "dates = [2026-01-13, 2026-02-13]",
+            "dates = [2026-01-13, 2025-12-10]",
+            "field series[0]: dates[1] 2025-12-10 is not in year 2026",
+        ),
+        (
+            "dates = [2026-01-13, 2026-02-13]",
+            "dates = []",
+            "field series[0].dates: List should have at least 1 item",
+        ),
+        ("dates = [2026-01-13, 2026-02-13]", "dates = [2026-01-17]", "2026-01-17 is a Saturday"),
+        ('source = "BLS"\n', "", "field series[0].source: Field required"),
+        ('time = "08:30"', 'time = "8:30"', "field series[0].time: must be HH:MM"),
+        (
+            "year = 2026",
+            "year = 26",
+            "field series[0].year: Input should be greater than or equal to 1990",
+        ),
+    ],
+)
+def test_bad_series(tmp_path: Path, old: str, new: str, fragment: str) -> None:
+    assert old in SERIES
+    path = tmp_path / "events.toml"
+    path.write_text(SERIES.replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        load_events(path)
+    assert fragment in str(info.value)
+
+
+def test_a_series_and_an_event_on_one_day_or_two_series_of_a_year(tmp_path: Path) -> None:
+    path = tmp_path / "events.toml"
+    path.write_text(SERIES + GOOD)
+    with pytest.raises(
+        ConfigError,
+        match=r"events\[1\] repeats cpi on 2026-02-13 \(first at series\[0\]\.dates\[1\]\)",
+    ):
+        load_events(path)
+    path.write_text(SERIES + SERIES.replace("2026-01-13, 2026-02-13", "2026-03-11"))
+    with pytest.raises(ConfigError, match=r"series\[1\] repeats cpi 2026 \(first at series\[0\]\)"):
+        load_events(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -18,6 +19,7 @@ from monitor.portfolio.distance import (
     distance_pct,
     distance_points,
     distance_std_devs,
+    in_the_money,
     inside_expected_move,
 )
 from monitor.portfolio.model import Leg
@@ -344,6 +346,13 @@ def test_strike_distance_and_the_expected_move_from_the_atm_straddle(vol: float)
         assert distance_std_devs(leg) == pytest.approx(expected_sd, rel=1e-9)
         assert value.expected_move == pytest.approx(move, abs=1e-6)
         assert inside_expected_move(leg) is (vol == 0.17)
+        assert not in_the_money(leg)
+        # SPX 150 points the other way: 50 points past each strike, in the money.
+        past = LegRisk(leg.leg, replace(value, spot=6800.0 + sign * 150.0), Risk())
+        assert distance_points(past) == pytest.approx(-50.0)
+        assert in_the_money(past)
+        unknown = LegRisk(leg.leg, replace(value, spot=math.nan), Risk())
+        assert not in_the_money(unknown)
     assert (move > 300) is (vol == 0.17)
     # A future has no strike distance.
     future = Valuer([UNIVERSE["VX 20260318"]], UNIVERSE, SETTINGS).value(market, NOW)[0]
