@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -40,6 +40,7 @@ from monitor.tomlfile import load_toml
 BUNDLED_EVENTS = BUNDLED_DIR / "events.toml"
 
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+_K = TypeVar("_K")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -77,6 +78,16 @@ class EventSpec(BaseModel):
     def moment(self) -> datetime:
         hour, minute = (int(part) for part in self.time.split(":"))
         return datetime.combine(self.date, time(hour, minute), tzinfo=NEW_YORK)
+
+
+def _repeated(named: Iterable[tuple[str, _K]]) -> tuple[str, str, _K] | None:
+    """The first key given twice, as (its second name, its first name, the key)."""
+    first: dict[_K, str] = {}
+    for name, key in named:
+        if key in first:
+            return name, first[key], key
+        first[key] = name
+    return None
 
 
 class SeriesSpec(BaseModel):
@@ -120,29 +131,24 @@ class EventFileSpec(BaseModel):
     def _unique(self) -> Self:
         if not self.model_fields_set & {"series", "events"}:
             raise ValueError("the file has neither [[series]] nor [[events]] tables")
-        first: dict[tuple[EventKind, date], str] = {}
-        years: dict[tuple[EventKind, int], int] = {}
-        for index, block in enumerate(self.series):
-            covered = (block.kind, block.year)
-            if covered in years:
-                raise ValueError(
-                    f"series[{index}] repeats {block.kind.value} {block.year} (first at "
-                    f"series[{years[covered]}]); one series of a kind per year"
-                )
-            years[covered] = index
-        where = [
-            (f"series[{i}].dates[{j}]", spec)
+        years = [(f"series[{i}]", (b.kind, b.year)) for i, b in enumerate(self.series)]
+        if (twice := _repeated(years)) is not None:
+            name, first, (kind, year) = twice
+            raise ValueError(
+                f"{name} repeats {kind.value} {year} (first at {first}); one series of a kind "
+                "per year"
+            )
+        days = [
+            (f"series[{i}].dates[{j}]", (spec.kind, spec.date))
             for i, block in enumerate(self.series)
             for j, spec in enumerate(block.specs())
-        ] + [(f"events[{i}]", spec) for i, spec in enumerate(self.events)]
-        for name, event in where:
-            key = (event.kind, event.date)
-            if key in first:
-                raise ValueError(
-                    f"{name} repeats {event.kind.value} on {event.date.isoformat()} "
-                    f"(first at {first[key]}); one event of a kind per day"
-                )
-            first[key] = name
+        ] + [(f"events[{i}]", (spec.kind, spec.date)) for i, spec in enumerate(self.events)]
+        if (again := _repeated(days)) is not None:
+            name, first, (kind, day) = again
+            raise ValueError(
+                f"{name} repeats {kind.value} on {day.isoformat()} (first at {first}); one "
+                "event of a kind per day"
+            )
         return self
 
     def all_events(self) -> list[EventSpec]:
